@@ -1,0 +1,66 @@
+"""seawall's own rejections.
+
+Each adapter raises client-flavoured subclasses made by `flavoured()`: a
+`seawall.httpx.CircuitOpenError` is both a `seawall.CircuitOpenError` and an
+`httpx.TransportError`, so existing `except httpx.HTTPError` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ResilienceError(Exception):
+    """A request seawall refused or gave up on. `dependency` names the dependency."""
+
+    def __init__(self, message: str, *, dependency: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.dependency = dependency
+        for name, value in details.items():
+            setattr(self, name, value)
+
+
+class CircuitOpenError(ResilienceError):
+    """The dependency's circuit breaker is open (`key`, and `retry_in` seconds until a probe)."""
+
+    key: str = ""
+    retry_in: float = 0.0
+
+
+class BulkheadFullError(ResilienceError):
+    """No concurrency slot: the queue was full (`reason="queue_full"`) or the wait for a slot
+    ran out (`reason="queue_timeout"`)."""
+
+    reason: str = "queue_full"
+
+
+class RetryBudgetExhausted(ResilienceError):
+    """A retry was needed but the dependency's retry budget was spent; the failed attempt's
+    error is the `__cause__`."""
+
+
+class DeadlineExceeded(ResilienceError):
+    """The request's total timeout ran out; the last attempt's error, if any, is the
+    `__cause__`."""
+
+
+REJECTIONS: tuple[type[ResilienceError], ...] = (
+    CircuitOpenError, BulkheadFullError, RetryBudgetExhausted, DeadlineExceeded)
+
+ErrorTypes = dict[type[ResilienceError], type[ResilienceError]]
+
+
+def flavoured(module: str, base: type[Exception],
+              overrides: dict[type[ResilienceError], type[Exception]] | None = None) -> ErrorTypes:
+    """Subclasses of each seawall rejection that are also `base` (or the override's class),
+    named like the seawall class and living in `module`."""
+    overrides = overrides or {}
+    return {
+        cls: type(cls.__name__, (cls, overrides.get(cls, base)),
+                  {"__module__": module, "__doc__": cls.__doc__})
+        for cls in REJECTIONS
+    }
+
+
+#: The plain classes, for code that drives the pipeline without a client.
+PLAIN: ErrorTypes = {cls: cls for cls in REJECTIONS}

@@ -1,0 +1,119 @@
+"""Typed events the pipeline emits, for telemetry and tests to subscribe to.
+
+Events are built only when someone listens (`Policy.subscribe`), so they cost nothing otherwise.
+Every event names its `dependency`; times are the policy clock's (monotonic seconds).
+`exchange` is the adapter's view of the request (`.method`, `.target()`, `.request`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .policies.breaker import State
+from .policies.classify import ErrorKind
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    dependency: str
+    exchange: Any
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadAdmitted:
+    """A slot was taken; `waited` seconds in the queue (0 when a slot was free)."""
+
+    dependency: str
+    waited: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected:
+    dependency: str
+    reason: str  # "queue_full" | "queue_timeout"
+    waited: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    dependency: str
+    exchange: Any
+    attempt: int  # 1 for the first try
+    timeout: float  # inf when unlimited
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnded:
+    dependency: str
+    exchange: Any
+    attempt: int
+    status: int | None
+    error: BaseException | None
+    error_kind: ErrorKind | None
+    breaker_result: str  # "success" | "failure" | "ignored"
+    slow: bool
+    duration: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled:
+    dependency: str
+    attempt: int  # the attempt that failed
+    delay: float
+    reason: str  # the status code, or the error's type
+    retry_after: float | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryStopped:
+    """A retryable failure that was not retried: `why` is a retry.Verdict reason
+    ("attempts_exhausted", "budget_exhausted", "deadline", "unsafe_method", ...)."""
+
+    dependency: str
+    attempt: int
+    why: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitRejected:
+    dependency: str
+    key: str
+    retry_in: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitTransition:
+    dependency: str
+    key: str
+    from_state: State
+    to_state: State
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """The one terminal event of a logical request. `outcome`: "success" (a response the retry
+    policy does not call a failure), "failure" (a failing response or an error), "rejected"
+    (refused by seawall: breaker, bulkhead, budget, deadline) or "fallback"."""
+
+    dependency: str
+    exchange: Any
+    outcome: str
+    attempts: int
+    status: int | None
+    error: BaseException | None
+    duration: float
+    at: float
+
+
+Event = Union[RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
+              RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished]

@@ -1,0 +1,208 @@
+"""httpx transports: `ResilientTransport` (httpx.Client) and `AsyncResilientTransport`
+(httpx.AsyncClient).
+
+They only translate between httpx and the pipeline; every decision is the Policy's. Responses
+are returned unread, so `client.stream(...)` streams as before. A failure while the *client*
+reads the body (after the transport returned) cannot be seen here; pass `buffer_body=True` to
+read bodies inside the attempt, so that such failures are retried too (and streaming is lost).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+
+from . import errors
+from .pipeline import Policy, Target
+from .policies.classify import ErrorKind
+
+#: seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
+#: a `DeadlineExceeded` is also an `httpx.TimeoutException`.
+ERRORS = errors.flavoured(__name__, httpx.TransportError,
+                          {errors.DeadlineExceeded: httpx.TimeoutException})
+CircuitOpenError = ERRORS[errors.CircuitOpenError]
+BulkheadFullError = ERRORS[errors.BulkheadFullError]
+RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
+DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+
+# Most specific first: ConnectTimeout is also a TimeoutException, and so on.
+_KINDS: tuple[tuple[type[Exception], ErrorKind], ...] = (
+    (httpx.ConnectTimeout, ErrorKind.CONNECT_TIMEOUT),
+    (httpx.PoolTimeout, ErrorKind.POOL_TIMEOUT),
+    (httpx.ReadTimeout, ErrorKind.READ_TIMEOUT),
+    (httpx.WriteTimeout, ErrorKind.WRITE_TIMEOUT),
+    (httpx.ConnectError, ErrorKind.CONNECT),
+    (httpx.ReadError, ErrorKind.RESET),
+    (httpx.WriteError, ErrorKind.RESET),
+    (httpx.RemoteProtocolError, ErrorKind.PROTOCOL),
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def error_kind(error: BaseException) -> ErrorKind | None:
+    """The neutral kind of an httpx error; None for errors that are not transient."""
+    if isinstance(error, httpx.TransportError) and not isinstance(error, errors.ResilienceError):
+        for cls, kind in _KINDS:
+            if isinstance(error, cls):
+                return kind
+    return None
+
+
+def limits(policy: Policy) -> httpx.Limits:
+    """The policy's pool limits as httpx.Limits."""
+    pool = policy.pool
+    return httpx.Limits(max_connections=pool.max_connections,
+                        max_keepalive_connections=pool.max_keepalive,
+                        keepalive_expiry=pool.keepalive_expiry)
+
+
+class _Exchange:
+    """One request, as the pipeline sees it (shared by the sync and async flavours)."""
+
+    __slots__ = ("request", "method", "_transport", "_timeouts")
+    errors = ERRORS
+
+    def __init__(self, request: httpx.Request, transport: Any) -> None:
+        self.request = request
+        self.method = request.method
+        self._transport = transport
+        self._timeouts: dict[str, float | None] | None = request.extensions.get("timeout")
+
+    def origin(self) -> str:
+        url = self.request.url
+        return f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS.get(url.scheme, 0)}"
+
+    def target(self) -> Target:
+        url = self.request.url
+        return Target(self.method, url.scheme, url.host,
+                      url.port or _DEFAULT_PORTS.get(url.scheme, 0), url.path)
+
+    def has_header(self, name: str) -> bool:
+        return name in self.request.headers
+
+    def status(self, response: httpx.Response) -> int:
+        return response.status_code
+
+    def header(self, response: httpx.Response, name: str) -> str | None:
+        return response.headers.get(name)
+
+    def rewind(self) -> bool:
+        # Bytes, str, JSON, forms and no body live in a ByteStream and can be sent again;
+        # generators would raise StreamConsumed and file-likes would silently send b"".
+        return isinstance(self.request.stream, httpx.ByteStream)
+
+    def error_kind(self, error: BaseException) -> ErrorKind | None:
+        return error_kind(error)
+
+    def _limit(self, timeout: float) -> None:
+        """Cut the client's connect/read/write/pool timeouts to this attempt's share."""
+        if timeout == math.inf:
+            return
+        own = self._timeouts or {}
+        self.request.extensions["timeout"] = {
+            phase: timeout if own.get(phase) is None or own[phase] > timeout else own[phase]
+            for phase in ("connect", "read", "write", "pool")
+        }
+
+
+class _SyncExchange(_Exchange):
+    __slots__ = ("_buffer",)
+
+    def __init__(self, request: httpx.Request, transport: httpx.BaseTransport,
+                 buffer: bool) -> None:
+        super().__init__(request, transport)
+        self._buffer = buffer
+
+    def send(self, timeout: float) -> httpx.Response:
+        self._limit(timeout)
+        response: httpx.Response = self._transport.handle_request(self.request)
+        if self._buffer:
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        return response
+
+    def discard(self, response: httpx.Response) -> None:
+        response.close()
+
+
+class _AsyncExchange(_Exchange):
+    __slots__ = ("_buffer",)
+
+    def __init__(self, request: httpx.Request, transport: httpx.AsyncBaseTransport,
+                 buffer: bool) -> None:
+        super().__init__(request, transport)
+        self._buffer = buffer
+
+    async def send(self, timeout: float) -> httpx.Response:
+        self._limit(timeout)
+        response: httpx.Response = await self._transport.handle_async_request(self.request)
+        if self._buffer:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+    async def discard(self, response: httpx.Response) -> None:
+        await response.aclose()
+
+
+class ResilientTransport(httpx.BaseTransport):
+    """An httpx transport that runs every request through `policy`.
+
+    `transport`: the transport to wrap (default: an `httpx.HTTPTransport` with the policy's pool
+    limits, built with `transport_options`, e.g. `verify=`, `http2=`). Use it as
+    `httpx.Client(transport=ResilientTransport(policy))`.
+    """
+
+    def __init__(self, policy: Policy | None = None, *,
+                 transport: httpx.BaseTransport | None = None, buffer_body: bool = False,
+                 **transport_options: Any) -> None:
+        self.policy = policy if policy is not None else Policy()
+        if transport is not None and transport_options:
+            raise TypeError("ResilientTransport: pass either transport= or options to build "
+                            f"one, not both (got {sorted(transport_options)})")
+        transport_options.setdefault("limits", limits(self.policy))
+        self.transport = transport if transport is not None else httpx.HTTPTransport(
+            **transport_options)
+        self.buffer_body = buffer_body
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.policy.run(_SyncExchange(request, self.transport, self.buffer_body))
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class AsyncResilientTransport(httpx.AsyncBaseTransport):
+    """The asyncio twin of `ResilientTransport`, for `httpx.AsyncClient` (asyncio only)."""
+
+    def __init__(self, policy: Policy | None = None, *,
+                 transport: httpx.AsyncBaseTransport | None = None, buffer_body: bool = False,
+                 **transport_options: Any) -> None:
+        self.policy = policy if policy is not None else Policy()
+        if transport is not None and transport_options:
+            raise TypeError("AsyncResilientTransport: pass either transport= or options to "
+                            f"build one, not both (got {sorted(transport_options)})")
+        transport_options.setdefault("limits", limits(self.policy))
+        self.transport = transport if transport is not None else httpx.AsyncHTTPTransport(
+            **transport_options)
+        self.buffer_body = buffer_body
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.policy.run_async(
+            _AsyncExchange(request, self.transport, self.buffer_body))
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+__all__ = ["AsyncResilientTransport", "BulkheadFullError", "CircuitOpenError",
+           "DeadlineExceeded", "ERRORS", "ResilientTransport", "RetryBudgetExhausted",
+           "error_kind", "limits"]

@@ -1,0 +1,629 @@
+"""Policy: the whole life of one request, in one fixed order.
+
+    bulkhead -> total deadline -> retry loop [ circuit breaker -> attempt timeout -> transport ]
+
+`Policy.run` (threads) and `Policy.run_async` (asyncio) are the two drivers. They differ only in
+how they wait; every decision they take comes from `_Run` below, which asks the sans-I/O
+policies. Adapters present a request as an `Exchange` and never decide anything themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+
+from . import events as ev
+from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ErrorTypes,
+                     ResilienceError, RetryBudgetExhausted)
+from .policies import retry as retry_mod
+from .policies.breaker import Breaker, CircuitBreaker, State
+from .policies.bulkhead import Admission, Bulkhead, BulkheadState
+from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_KEY, TIMEOUTS,
+                                UNSENT, ErrorKind)
+from .policies.retry import AttemptInfo, BudgetState, Retry
+from .policies.timeouts import Deadline, Timeouts
+from .pool import Pool
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+OTHER_DEPENDENCY = "_other"
+
+
+class Target(NamedTuple):
+    """The parts of a request that name where it goes (for breaker keys and config matching)."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+class Exchange(Protocol[R]):
+    """One logical request as a synchronous adapter presents it to the pipeline."""
+
+    method: str  # upper case
+    request: Any  # the client's own request object
+    errors: ErrorTypes  # seawall's rejections in this client's flavour
+
+    def origin(self) -> str: ...  # "scheme://host:port": the default dependency name
+    def target(self) -> Target: ...
+    def has_header(self, name: str) -> bool: ...
+    def send(self, timeout: float) -> R: ...  # one attempt; timeout is inf when unlimited
+    def status(self, response: R) -> int: ...
+    def header(self, response: R, name: str) -> str | None: ...
+    def discard(self, response: R) -> None: ...  # close a response that will not be returned
+    def rewind(self) -> bool: ...  # make the body ready to send again; False if it cannot be
+    def error_kind(self, error: BaseException) -> ErrorKind | None: ...  # None: not transient
+
+
+class AsyncExchange(Protocol[R]):
+    """The asyncio twin of `Exchange`: `send` and `discard` are coroutines."""
+
+    method: str
+    request: Any
+    errors: ErrorTypes
+
+    def origin(self) -> str: ...
+    def target(self) -> Target: ...
+    def has_header(self, name: str) -> bool: ...
+    async def send(self, timeout: float) -> R: ...
+    def status(self, response: R) -> int: ...
+    def header(self, response: R, name: str) -> str | None: ...
+    async def discard(self, response: R) -> None: ...
+    def rewind(self) -> bool: ...
+    def error_kind(self, error: BaseException) -> ErrorKind | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackContext(Generic[R]):
+    """What a fallback is told: the request would end in `response` (a failing one) or `error`
+    (a rejection or the last attempt's error)."""
+
+    dependency: str
+    request: Any
+    attempts: int
+    response: R | None
+    error: BaseException | None
+
+
+Fallback = Callable[[FallbackContext[Any]], Any]
+Listener = Callable[[ev.Event], None]
+
+
+class DependencyState:
+    """The live state one dependency owns: its bulkhead, retry budget and breaker(s)."""
+
+    def __init__(self, name: str, policy: Policy) -> None:
+        self.name = name
+        self.bulkhead = BulkheadState(policy.bulkhead) if policy.bulkhead else None
+        budget = policy.retry.budget if policy.retry else None
+        self.budget = BudgetState(budget) if budget else None
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._breakers: OrderedDict[str, Breaker] = OrderedDict()
+        config = policy.breaker
+        self._keyed = config is not None and config.key is not None
+        self._default = None if config is None or self._keyed else self._new_breaker(name)
+
+    def breaker(self, key: str | None = None) -> Breaker | None:
+        """The breaker for `key` (the dependency's own breaker when no key function is set)."""
+        if not self._keyed:
+            return self._default
+        key = self.name if key is None else key
+        with self._lock:
+            found = self._breakers.get(key)
+            if found is None:
+                found = self._breakers[key] = self._new_breaker(key)
+                config = self._policy.breaker
+                assert config is not None
+                if len(self._breakers) > config.max_keys:
+                    self._breakers.popitem(last=False)
+            else:
+                self._breakers.move_to_end(key)
+            return found
+
+    def breakers(self) -> list[Breaker]:
+        if not self._keyed:
+            return [self._default] if self._default else []
+        with self._lock:
+            return list(self._breakers.values())
+
+    def _breaker_for(self, exchange: Exchange[Any] | AsyncExchange[Any]) -> Breaker | None:
+        if not self._keyed:
+            return self._default
+        config = self._policy.breaker
+        assert config is not None and config.key is not None
+        return self.breaker(str(config.key(exchange.target())))
+
+    def _new_breaker(self, key: str) -> Breaker:
+        config = self._policy.breaker
+        assert config is not None
+        return Breaker(config, key, self._transitioned)
+
+    def _transitioned(self, key: str, before: State, after: State, now: float) -> None:
+        if self._policy._listeners:
+            self._policy._emit(ev.CircuitTransition(self.name, key, before, after, now))
+
+
+class Policy:
+    """Everything seawall does to the requests of one client, configured once.
+
+    Each part can be switched off with None. State (bulkhead slots, breaker, retry budget) is
+    kept per dependency: all requests share the dependency `name` when it is given, otherwise
+    each scheme://host:port is its own dependency (at most `max_dependencies`, the rest share
+    one named "_other", so memory and metric labels stay bounded).
+
+    `fallback(FallbackContext) -> response | None` is called when a request would end in a
+    failure or a rejection; a response it returns is returned instead (None keeps the failure).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        retry: Retry | None = Retry(),
+        breaker: CircuitBreaker | None = CircuitBreaker(),
+        bulkhead: Bulkhead | None = Bulkhead(),
+        timeouts: Timeouts | None = Timeouts(),
+        pool: Pool = Pool(),
+        fallback: Fallback | None = None,
+        max_dependencies: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        for arg, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
+                                 ("bulkhead", bulkhead, Bulkhead), ("timeouts", timeouts, Timeouts)):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"Policy: {arg} must be a seawall.{kind.__name__} or None, "
+                                f"got {value!r}")
+        if not isinstance(pool, Pool):
+            raise TypeError(f"Policy: pool must be a seawall.Pool, got {pool!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Policy: name must be a non-empty string or None, got {name!r}")
+        if fallback is not None and not callable(fallback):
+            raise TypeError(f"Policy: fallback must be callable, got {fallback!r}")
+        if not (isinstance(max_dependencies, int) and max_dependencies >= 1):
+            raise ValueError(f"Policy: max_dependencies must be a whole number >= 1, "
+                             f"got {max_dependencies!r}")
+        self.name = name
+        self.retry = retry
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+        self.timeouts = timeouts or Timeouts(attempt=None, total=None)
+        self.pool = pool
+        self.fallback = fallback
+        self.max_dependencies = max_dependencies
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._random = random
+        self._failure_statuses = breaker.failure_statuses if breaker else FAILURE_STATUSES
+        self._listeners: tuple[Listener, ...] = ()
+        self._deps: dict[str, DependencyState] = {}
+        self._deps_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
+                f"bulkhead={self.bulkhead!r}, timeouts={self.timeouts!r}, pool={self.pool!r})")
+
+    # -- events ----------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(event)` for every event (see `seawall.events`), on the request's own
+        thread or event loop; it must be quick and must not raise."""
+        self._listeners = (*self._listeners, listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+    def _emit(self, event: ev.Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # -- state -----------------------------------------------------------------------------
+    def dependency(self, name: str) -> DependencyState:
+        """The live state of a dependency (created empty if it has not been seen yet)."""
+        found = self._deps.get(name)
+        if found is not None:
+            return found
+        with self._deps_lock:
+            if name not in self._deps and len(self._deps) >= self.max_dependencies:
+                name = OTHER_DEPENDENCY
+            found = self._deps.get(name)
+            if found is None:
+                found = self._deps[name] = DependencyState(name, self)
+            return found
+
+    def dependencies(self) -> list[DependencyState]:
+        with self._deps_lock:
+            return list(self._deps.values())
+
+    # -- drivers ---------------------------------------------------------------------------
+    def run(self, exchange: Exchange[R]) -> R:
+        """Carry one logical request through every policy, on the calling thread."""
+        started = self._clock()
+        dep = self.dependency(self.name or exchange.origin())
+        if self._listeners:
+            self._emit(ev.RequestStarted(dep.name, exchange, started))
+        if dep.bulkhead is not None:
+            if not dep.bulkhead.try_acquire():
+                rejection = self._wait_for_slot(dep, exchange, started)
+                if rejection is not None:
+                    return _Run(self, dep, exchange, started).give_up(rejection)
+            elif self._listeners:
+                self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
+        try:
+            run = _Run(self, dep, exchange, started)
+            while True:
+                timeout = run.before_attempt()
+                if timeout is None:
+                    return run.give_up()
+                try:
+                    response = exchange.send(timeout)
+                except Exception as error:
+                    if run.after_error(error) is None:
+                        return run.give_up()
+                except BaseException:
+                    run.abandon()
+                    raise
+                else:
+                    if run.after_response(response) is None:
+                        result, replaced = run.finish(response)
+                        if replaced:
+                            exchange.discard(response)
+                        return result
+                    exchange.discard(response)
+                time.sleep(run.delay)
+        finally:
+            if dep.bulkhead is not None:
+                dep.bulkhead.release()
+
+    async def run_async(self, exchange: AsyncExchange[R]) -> R:
+        """Carry one logical request through every policy, on the running asyncio loop."""
+        started = self._clock()
+        dep = self.dependency(self.name or exchange.origin())
+        if self._listeners:
+            self._emit(ev.RequestStarted(dep.name, exchange, started))
+        if dep.bulkhead is not None:
+            if not dep.bulkhead.try_acquire():
+                rejection = await self._wait_for_slot_async(dep, exchange, started)
+                if rejection is not None:
+                    return _Run(self, dep, exchange, started).give_up(rejection)
+            elif self._listeners:
+                self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
+        try:
+            run = _Run(self, dep, exchange, started)
+            while True:
+                timeout = run.before_attempt()
+                if timeout is None:
+                    return run.give_up()
+                try:
+                    response = await exchange.send(timeout)
+                except Exception as error:
+                    if run.after_error(error) is None:
+                        return run.give_up()
+                except BaseException:
+                    run.abandon()
+                    raise
+                else:
+                    if run.after_response(response) is None:
+                        result, replaced = run.finish(response)
+                        if replaced:
+                            await exchange.discard(response)
+                        return result
+                    await exchange.discard(response)
+                await asyncio.sleep(run.delay)
+        finally:
+            if dep.bulkhead is not None:
+                dep.bulkhead.release()
+
+    # -- waiting for a bulkhead slot ---------------------------------------------------------
+    def _wait_for_slot(self, dep: DependencyState, exchange: Exchange[Any],
+                       started: float) -> ResilienceError | None:
+        bulkhead = dep.bulkhead
+        assert bulkhead is not None
+        waiter = _ThreadWaiter()
+        admission = bulkhead.enqueue(waiter)
+        if admission is Admission.QUEUED:
+            try:
+                woken = waiter.event.wait(bulkhead.config.queue_timeout)
+            except BaseException:
+                if not bulkhead.withdraw(waiter):
+                    bulkhead.release()
+                raise
+            if not woken and bulkhead.withdraw(waiter):
+                return self._rejected(dep, exchange, "queue_timeout", started)
+        elif admission is Admission.REJECTED:
+            return self._rejected(dep, exchange, "queue_full", started)
+        if self._listeners:
+            now = self._clock()
+            self._emit(ev.BulkheadAdmitted(dep.name, now - started, now))
+        return None
+
+    async def _wait_for_slot_async(self, dep: DependencyState, exchange: AsyncExchange[Any],
+                                   started: float) -> ResilienceError | None:
+        bulkhead = dep.bulkhead
+        assert bulkhead is not None
+        waiter = _TaskWaiter(asyncio.get_running_loop())
+        admission = bulkhead.enqueue(waiter)
+        if admission is Admission.QUEUED:
+            try:
+                async with asyncio.timeout(bulkhead.config.queue_timeout):
+                    await waiter.future
+            except TimeoutError:
+                if bulkhead.withdraw(waiter):
+                    return self._rejected(dep, exchange, "queue_timeout", started)
+            except BaseException:
+                if not bulkhead.withdraw(waiter):
+                    bulkhead.release()
+                raise
+        elif admission is Admission.REJECTED:
+            return self._rejected(dep, exchange, "queue_full", started)
+        if self._listeners:
+            now = self._clock()
+            self._emit(ev.BulkheadAdmitted(dep.name, now - started, now))
+        return None
+
+    def _rejected(self, dep: DependencyState, exchange: Exchange[Any] | AsyncExchange[Any],
+                  reason: str, started: float) -> ResilienceError:
+        now = self._clock()
+        if self._listeners:
+            self._emit(ev.BulkheadRejected(dep.name, reason, now - started, now))
+        limit = self.bulkhead.max_concurrent if self.bulkhead else 0
+        why = ("no slot was freed within the queue timeout" if reason == "queue_timeout"
+               else "the queue is full")
+        return exchange.errors[BulkheadFullError](
+            f"bulkhead of {dep.name!r} is full ({limit} in flight): {why}",
+            dependency=dep.name, reason=reason)
+
+
+class _ThreadWaiter:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def wake(self) -> None:
+        self.event.set()
+
+
+class _TaskWaiter:
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+    def wake(self) -> None:
+        # May be called from another thread (a sync client sharing the dependency).
+        self.loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
+class _Run:
+    """The decisions of one logical request's attempt loop (no I/O, no waiting)."""
+
+    __slots__ = ("policy", "dep", "ex", "started", "deadline", "attempt", "delay", "breaker",
+                 "permit", "attempt_started", "clipped", "error", "last_status")
+
+    def __init__(self, policy: Policy, dep: DependencyState,
+                 exchange: Exchange[Any] | AsyncExchange[Any], started: float) -> None:
+        self.policy = policy
+        self.dep = dep
+        self.ex = exchange
+        self.started = started
+        self.deadline = Deadline(policy.timeouts, started)
+        self.attempt = 0
+        self.delay = 0.0
+        self.breaker = dep._breaker_for(exchange) if policy.breaker else None
+        self.permit: int | None = None
+        self.attempt_started = started
+        self.clipped = False
+        self.error: BaseException | None = None
+        self.last_status: int | None = None
+
+    def before_attempt(self) -> float | None:
+        """The timeout for the next attempt, or None when it must not start (`self.error`)."""
+        policy = self.policy
+        now = policy._clock()
+        timeout, self.clipped = self.deadline.attempt_timeout(now)
+        if timeout <= 0:
+            self.error = self._rejection(
+                DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out before "
+                f"attempt {self.attempt + 1}")
+            return None
+        breaker = self.breaker
+        if breaker is not None:
+            self.permit = breaker.acquire(now)
+            if self.permit is None:
+                retry_in = breaker.retry_in(now)
+                if policy._listeners:
+                    policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now))
+                self.error = self._rejection(
+                    CircuitOpenError, f"circuit breaker {breaker.key!r} is open; next probe in "
+                    f"{retry_in:.3f} s", key=breaker.key, retry_in=retry_in)
+                return None
+        if self.attempt == 0 and self.dep.budget is not None:
+            self.dep.budget.deposit(now)  # one deposit per logical request that goes out
+        self.attempt += 1
+        self.attempt_started = now
+        if policy._listeners:
+            policy._emit(ev.AttemptStarted(self.dep.name, self.ex, self.attempt, timeout, now))
+        return timeout
+
+    def after_response(self, response: Any) -> float | None:
+        """Record a response; the delay before retrying, or None to return it."""
+        policy = self.policy
+        now = policy._clock()
+        status = self.ex.status(response)
+        self.last_status = status
+        failed = status in policy._failure_statuses
+        slow = self._record(failed, now)
+        if policy._listeners:
+            policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, status, None, None,
+                                         "failure" if failed else "success", slow,
+                                         now - self.attempt_started, now))
+        retry = policy.retry
+        if retry is None or not self._retryable(retry, status, None, None, response):
+            return None
+        retry_after = retry_mod.parse_retry_after(self.ex.header(response, "retry-after"),
+                                                  policy._wall_clock())
+        return self._decide(retry, now, str(status), None, retry_after)
+
+    def after_error(self, error: BaseException) -> float | None:
+        """Record an attempt's error; the delay before retrying, or None to give up
+        (`self.error` is then what to raise)."""
+        policy = self.policy
+        now = policy._clock()
+        kind = self.ex.error_kind(error)
+        self.error = error
+        self.last_status = None
+        if kind is None or kind not in BREAKER_FAILURES:
+            result = "ignored"
+            self.abandon()
+            slow = False
+        else:
+            result = "failure"
+            slow = self._record(True, now)
+        if policy._listeners:
+            policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error, kind,
+                                         result, slow, now - self.attempt_started, now))
+        if kind in TIMEOUTS and self.clipped:
+            self.error = self._rejection(
+                DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out during "
+                f"attempt {self.attempt}", cause=error)
+            return None
+        retry = policy.retry
+        if retry is None or not self._retryable(retry, None, kind, error, None):
+            return None
+        return self._decide(retry, now, _error_type(error), kind, None)
+
+    def abandon(self) -> None:
+        """The attempt ended with no verdict (cancelled, or an error that is not the
+        upstream's fault): hand back the breaker permit, so a half-open probe is never lost."""
+        if self.permit is not None and self.breaker is not None:
+            self.breaker.release(self.permit)
+        self.permit = None
+
+    def finish(self, response: R) -> tuple[R, bool]:
+        """The response to return, and whether it replaced (so the caller must discard)
+        the given one."""
+        policy = self.policy
+        status = self.last_status
+        if status is not None and status in policy._failure_statuses:
+            if policy.fallback is not None:
+                replacement = policy.fallback(FallbackContext(
+                    self.dep.name, self.ex.request, self.attempt, response, None))
+                if replacement is not None:
+                    self._finished("fallback", status, None)
+                    return replacement, True
+            self._finished("failure", status, None)
+        else:
+            self._finished("success", status, None)
+        return response, False
+
+    def give_up(self, error: BaseException | None = None) -> Any:
+        """End with an error: return the fallback's response, or raise."""
+        error = error if error is not None else self.error
+        assert error is not None
+        policy = self.policy
+        outcome = "rejected" if isinstance(error, ResilienceError) else "failure"
+        if policy.fallback is not None:
+            replacement = policy.fallback(FallbackContext(
+                self.dep.name, self.ex.request, self.attempt, None, error))
+            if replacement is not None:
+                self._finished("fallback", None, error)
+                return replacement
+        self._finished(outcome, None, error)
+        raise error
+
+    # -- internals -------------------------------------------------------------------------
+    def _record(self, failed: bool, now: float) -> bool:
+        """Tell the breaker how the attempt went; whether it was slow."""
+        breaker, permit = self.breaker, self.permit
+        if breaker is None or permit is None:
+            return False
+        threshold = breaker.config.slow_call_duration
+        slow = threshold is not None and now - self.attempt_started >= threshold
+        breaker.record(permit, failed, slow, now)
+        self.permit = None
+        return slow
+
+    def _retryable(self, retry: Retry, status: int | None, kind: ErrorKind | None,
+                   error: BaseException | None, response: Any) -> bool:
+        if retry.predicate is not None:
+            verdict = retry.predicate(AttemptInfo(self.attempt, self.ex.method, status, error,
+                                                  kind, response))
+            if verdict is not None:
+                return bool(verdict)
+        return retry.retryable(status, kind)
+
+    def _decide(self, retry: Retry, now: float, reason: str, kind: ErrorKind | None,
+                retry_after: float | None) -> float | None:
+        policy, ex, dep = self.policy, self.ex, self.dep
+        breaker = self.breaker
+        if breaker is not None and breaker.retry_in(now) > 0:
+            verdict = retry_mod.Verdict(None, "circuit_open")
+        else:
+            budget = dep.budget
+            verdict = retry.decide(
+                attempt=self.attempt,
+                method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),
+                unsent=kind in UNSENT,
+                retry_after=retry_after,
+                time_left=self.deadline.left(now),
+                previous_delay=self.delay,
+                random=policy._random,
+                replayable=ex.rewind,
+                withdraw_budget=(lambda: True) if budget is None else (lambda: budget.try_withdraw(now)),
+            )
+        if verdict.delay is None:
+            if policy._listeners:
+                policy._emit(ev.RetryStopped(dep.name, self.attempt, verdict.reason, now))
+            if verdict.reason == retry_mod.BUDGET_EXHAUSTED and self.error is not None \
+                    and self.last_status is None:
+                self.error = self._rejection(
+                    RetryBudgetExhausted, f"retry budget of {dep.name!r} is spent; not retrying "
+                    f"after: {self.error!r}", cause=self.error)
+            return None
+        self.delay = verdict.delay
+        if policy._listeners:
+            policy._emit(ev.RetryScheduled(dep.name, self.attempt, verdict.delay, reason,
+                                           retry_after, now))
+        return verdict.delay
+
+    def _rejection(self, kind: type[ResilienceError], message: str, *,
+                   cause: BaseException | None = None, **details: Any) -> ResilienceError:
+        error = self.ex.errors[kind](message, dependency=self.dep.name, **details)
+        if cause is not None:
+            error.__cause__ = cause
+        elif self.error is not None:
+            error.__cause__ = self.error
+        return error
+
+    def _finished(self, outcome: str, status: int | None, error: BaseException | None) -> None:
+        policy = self.policy
+        if policy._listeners:
+            now = policy._clock()
+            policy._emit(ev.RequestFinished(self.dep.name, self.ex, outcome, self.attempt, status,
+                                            error, now - self.started, now))
+
+
+def _error_type(error: BaseException) -> str:
+    """The error's fully qualified class name, as OpenTelemetry's `error.type` wants it."""
+    cls = type(error)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
+__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "Policy", "Target",
+           "OTHER_DEPENDENCY"]

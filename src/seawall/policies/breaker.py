@@ -1,0 +1,250 @@
+"""Circuit breaker: stop calling a dependency that is failing, then probe it before trusting it.
+
+`CircuitBreaker` is the configuration (an immutable value); `Breaker` is the live state of one
+breaker key. The pipeline asks `acquire(now)` before an attempt and reports the outcome with
+`record(...)`, or `release(...)` when the attempt ended without one (cancelled, or an error
+the upstream cannot be blamed for), so a half-open probe is never lost.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import _validate
+from .classify import FAILURE_STATUSES
+from .windows import CallWindow, TimeWindow
+
+
+class State(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreaker:
+    """When to open (stop calling), for how long, and how to close again.
+
+    Opens when, over the window (the last `window` seconds, or the last `window` calls with
+    `window_type="count"`), at least `min_calls` calls were seen and the failure rate reached
+    `failure_rate` or the slow-call rate reached `slow_call_rate` (a call is slow when it took
+    `slow_call_duration` seconds or more); or, with `consecutive_failures=N`, after N failures
+    in a row. Stays open `open_for` seconds, then lets `half_open_calls` probes through at a
+    time; `success_threshold` successful probes close it, one failed probe opens it again.
+
+    By default one breaker serves a whole dependency; `key(target) -> str` splits it (e.g. per
+    endpoint). At most `max_keys` keys are kept per dependency (least recently used dropped).
+    """
+
+    failure_rate: float = 0.5
+    window: float = 30.0
+    window_type: Literal["time", "count"] = "time"
+    min_calls: int = 20
+    consecutive_failures: int | None = None
+    slow_call_duration: float | None = None
+    slow_call_rate: float = 1.0
+    open_for: float = 5.0
+    half_open_calls: int = 1
+    success_threshold: int = 1
+    failure_statuses: frozenset[int] = FAILURE_STATUSES
+    key: Callable[[Any], str] | None = None
+    max_keys: int = 1024
+
+    def __post_init__(self) -> None:
+        owner = "CircuitBreaker"
+        _validate.ratio(owner, "failure_rate", self.failure_rate)
+        _validate.choice(owner, "window_type", self.window_type, ("time", "count"))
+        if self.window_type == "count":
+            _validate.count(owner, "window (calls, with window_type='count')", self.window)
+        else:
+            _validate.seconds(owner, "window", self.window, allow_zero=False)
+        _validate.count(owner, "min_calls", self.min_calls)
+        _validate.count(owner, "consecutive_failures", self.consecutive_failures, allow_none=True)
+        _validate.seconds(owner, "slow_call_duration", self.slow_call_duration, allow_none=True,
+                          allow_zero=False)
+        _validate.ratio(owner, "slow_call_rate", self.slow_call_rate)
+        _validate.seconds(owner, "open_for", self.open_for, allow_zero=False)
+        _validate.count(owner, "half_open_calls", self.half_open_calls)
+        _validate.count(owner, "success_threshold", self.success_threshold)
+        _validate.count(owner, "max_keys", self.max_keys)
+        if not isinstance(self.failure_statuses, Iterable):
+            raise TypeError(f"{owner}: failure_statuses must be a collection of status codes")
+        object.__setattr__(self, "failure_statuses", frozenset(self.failure_statuses))
+        if self.key is not None and not callable(self.key):
+            raise TypeError(f"{owner}: key must be a callable(target) -> str, got {self.key!r}")
+
+
+#: on_transition(breaker_key, from_state, to_state, now)
+TransitionListener = Callable[[str, State, State, float], None]
+
+
+class Breaker:
+    """The live state of one breaker key. Thread-safe; transitions are reported to
+    `on_transition` after the lock is released."""
+
+    __slots__ = ("config", "key", "_on_transition", "_lock", "_state", "_generation",
+                 "_window", "_streak", "_opened_at", "_forced", "_probes", "_successes")
+
+    def __init__(self, config: CircuitBreaker, key: str = "",
+                 on_transition: TransitionListener | None = None) -> None:
+        self.config = config
+        self.key = key
+        self._on_transition = on_transition
+        self._lock = threading.Lock()
+        self._state = State.CLOSED
+        self._generation = 0  # bumped on every transition: results from before are stale
+        self._window: TimeWindow | CallWindow = (
+            CallWindow(int(config.window)) if config.window_type == "count"
+            else TimeWindow(config.window, fields=3))
+        self._streak = 0
+        self._opened_at = 0.0
+        self._forced = False
+        self._probes = 0  # half-open probes in flight
+        self._successes = 0  # successful probes since half-open
+
+    # -- queries ---------------------------------------------------------------------------
+    def state(self, now: float) -> State:
+        """The state at `now` (an open breaker whose time is up reads as half-open)."""
+        with self._lock:
+            if self._state is State.OPEN and self._may_probe(now):
+                return State.HALF_OPEN
+            return self._state
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until an open breaker lets a probe through (0 unless open)."""
+        with self._lock:
+            if self._state is not State.OPEN:
+                return 0.0
+            if self._forced:
+                return float("inf")
+            return max(0.0, self._opened_at + self.config.open_for - now)
+
+    def counts(self, now: float) -> tuple[int, int, int]:
+        """(calls, failures, slow calls) in the current window."""
+        with self._lock:
+            return self._counts(now)
+
+    # -- the pipeline's side ---------------------------------------------------------------
+    def acquire(self, now: float) -> int | None:
+        """Permission for one attempt: a permit to hand back to `record`/`release`, or None
+        when the breaker rejects the call."""
+        with self._lock:
+            state = self._state
+            if state is State.CLOSED:
+                return self._generation
+            if state is State.OPEN:
+                if not self._may_probe(now):
+                    return None
+                change = self._move(State.HALF_OPEN, now)
+            else:
+                change = None
+            if self._probes >= self.config.half_open_calls:
+                permit = None
+            else:
+                self._probes += 1
+                permit = self._generation
+        self._report(change, now)
+        return permit
+
+    def record(self, permit: int, failed: bool, slow: bool, now: float) -> None:
+        """The outcome of an attempt that `acquire` allowed."""
+        change = None
+        with self._lock:
+            if permit != self._generation:
+                return  # started before the last transition: says nothing about the present
+            if self._state is State.CLOSED:
+                self._add(now, failed, slow)
+                if self._should_open(now):
+                    change = self._move(State.OPEN, now)
+            elif self._state is State.HALF_OPEN:
+                self._probes -= 1
+                if failed or slow:
+                    change = self._move(State.OPEN, now)
+                else:
+                    self._successes += 1
+                    if self._successes >= self.config.success_threshold:
+                        change = self._move(State.CLOSED, now)
+        self._report(change, now)
+
+    def release(self, permit: int) -> None:
+        """An allowed attempt ended with no verdict (cancelled, or not the upstream's fault)."""
+        with self._lock:
+            if permit == self._generation and self._state is State.HALF_OPEN:
+                self._probes -= 1
+
+    # -- manual control --------------------------------------------------------------------
+    def reset(self, now: float) -> None:
+        """Close the breaker and forget its window."""
+        with self._lock:
+            self._forced = False
+            change = self._move(State.CLOSED, now) if self._state is not State.CLOSED else None
+            self._window.clear()
+            self._streak = 0
+        self._report(change, now)
+
+    def force_open(self, now: float) -> None:
+        """Open the breaker until `reset()` (no automatic half-open)."""
+        with self._lock:
+            self._forced = True
+            change = self._move(State.OPEN, now) if self._state is not State.OPEN else None
+        self._report(change, now)
+
+    # -- internals (lock held) -------------------------------------------------------------
+    def _may_probe(self, now: float) -> bool:
+        return not self._forced and now >= self._opened_at + self.config.open_for
+
+    def _add(self, now: float, failed: bool, slow: bool) -> None:
+        self._streak = self._streak + 1 if failed else 0
+        window = self._window
+        if isinstance(window, CallWindow):
+            window.record(failed, slow)
+        else:
+            piece = window.advance(now)
+            totals = window.totals
+            piece[0] += 1
+            totals[0] += 1
+            if failed:
+                piece[1] += 1
+                totals[1] += 1
+            if slow:
+                piece[2] += 1
+                totals[2] += 1
+
+    def _counts(self, now: float) -> tuple[int, int, int]:
+        window = self._window
+        if isinstance(window, CallWindow):
+            return window.calls, window.failures, window.slow
+        window.advance(now)
+        calls, failures, slow = window.totals
+        return calls, failures, slow
+
+    def _should_open(self, now: float) -> bool:
+        config = self.config
+        if config.consecutive_failures is not None and self._streak >= config.consecutive_failures:
+            return True
+        calls, failures, slow = self._counts(now)
+        if calls < config.min_calls:
+            return False
+        return (failures >= config.failure_rate * calls
+                or (config.slow_call_duration is not None and slow >= config.slow_call_rate * calls))
+
+    def _move(self, to: State, now: float) -> tuple[State, State]:
+        change = (self._state, to)
+        self._state = to
+        self._generation += 1
+        self._probes = 0
+        self._successes = 0
+        if to is State.OPEN:
+            self._opened_at = now
+        elif to is State.CLOSED:
+            self._window.clear()
+            self._streak = 0
+        return change
+
+    def _report(self, change: tuple[State, State] | None, now: float) -> None:
+        if change is not None and self._on_transition is not None:
+            self._on_transition(self.key, change[0], change[1], now)

@@ -1,0 +1,269 @@
+"""Retry: whether to try a request again, and how long to wait first.
+
+`Retry.decide` is the one place where that is decided; the pipeline only asks it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from . import _validate
+from .classify import RETRY_STATUSES, TRANSIENT, UNSENT, ErrorKind, IDEMPOTENT_METHODS
+from .windows import TimeWindow
+
+Jitter = Literal["none", "full", "equal", "decorrelated"]
+_JITTERS: tuple[str, ...] = ("none", "full", "equal", "decorrelated")
+_KINDS: tuple[str, ...] = ("exponential", "linear", "constant")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How long to wait before retry number n (1 for the first retry), never more than `cap`.
+
+    Build one with `Backoff.exponential()`, `.linear()` or `.constant()`. Jitter spreads
+    retries of many clients apart: "full" draws from [0, d], "equal" from [d/2, d],
+    "decorrelated" from [base, 3 * previous delay] (AWS Architecture Blog), "none" waits d.
+    """
+
+    kind: Literal["exponential", "linear", "constant"] = "exponential"
+    base: float = 0.2
+    cap: float = 10.0
+    multiplier: float = 2.0
+    jitter: Jitter = "full"
+
+    def __post_init__(self) -> None:
+        owner = f"Backoff.{self.kind}"
+        _validate.choice("Backoff", "kind", self.kind, _KINDS)
+        _validate.seconds(owner, "base", self.base)
+        _validate.seconds(owner, "cap", self.cap)
+        if self.cap < self.base:
+            raise ValueError(f"{owner}: cap ({self.cap!r}) must be >= base ({self.base!r})")
+        if not (isinstance(self.multiplier, (int, float)) and self.multiplier >= 1):
+            raise ValueError(f"{owner}: multiplier must be a number >= 1, got {self.multiplier!r}")
+        _validate.choice(owner, "jitter", self.jitter, _JITTERS)
+
+    @classmethod
+    def exponential(cls, base: float = 0.2, cap: float = 10.0, *, multiplier: float = 2.0,
+                    jitter: Jitter = "full") -> Backoff:
+        """base, base*multiplier, base*multiplier**2, ... up to cap."""
+        return cls("exponential", base, cap, multiplier, jitter)
+
+    @classmethod
+    def linear(cls, base: float = 0.2, cap: float = 10.0, *, jitter: Jitter = "full") -> Backoff:
+        """base, 2*base, 3*base, ... up to cap."""
+        return cls("linear", base, cap, 1.0, jitter)
+
+    @classmethod
+    def constant(cls, delay: float = 0.5, *, jitter: Jitter = "none") -> Backoff:
+        """The same delay before every retry."""
+        return cls("constant", delay, delay, 1.0, jitter)
+
+    def delay(self, retry: int, previous: float, random: Callable[[], float]) -> float:
+        """The wait before retry number `retry`; `previous` is the last wait (for decorrelated)."""
+        if self.jitter == "decorrelated":
+            high = max(self.base, previous * 3)
+            return min(self.cap, self.base + random() * (high - self.base))
+        if self.kind == "exponential":
+            try:
+                raw = min(self.cap, self.base * self.multiplier ** (retry - 1))
+            except OverflowError:
+                raw = self.cap
+        elif self.kind == "linear":
+            raw = min(self.cap, self.base * retry)
+        else:
+            raw = self.base
+        if self.jitter == "full":
+            return raw * random()
+        if self.jitter == "equal":
+            return raw / 2 + random() * raw / 2
+        return raw
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudget:
+    """Retries may be at most `ratio` of the requests of the last `ttl` seconds, plus a floor of
+    `min_per_second` retries per second (Finagle's RetryBudget; Envoy's default ratio is 20%).
+
+    It stops a retry storm: when a dependency fails outright, traffic to it grows by at most
+    `ratio` instead of multiplying by the number of attempts.
+    """
+
+    ratio: float = 0.2
+    min_per_second: float = 10.0
+    ttl: float = 10.0
+
+    def __post_init__(self) -> None:
+        _validate.ratio("RetryBudget", "ratio", self.ratio, allow_zero=True)
+        _validate.seconds("RetryBudget", "min_per_second", self.min_per_second)
+        if not 1 <= self.ttl <= 60:
+            raise ValueError(f"RetryBudget: ttl must be from 1 to 60 seconds, got {self.ttl!r}")
+
+
+class BudgetState:
+    """The live balance of one dependency's retry budget (thread-safe)."""
+
+    __slots__ = ("_budget", "_window", "_lock", "_reserve")
+    _REQUESTS, _RETRIES = 0, 1
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self._budget = budget
+        self._window = TimeWindow(budget.ttl, fields=2)
+        self._reserve = budget.min_per_second * budget.ttl
+        self._lock = threading.Lock()
+
+    def deposit(self, now: float) -> None:
+        """Count one logical request."""
+        with self._lock:
+            self._window.add(now, self._REQUESTS)
+
+    def try_withdraw(self, now: float) -> bool:
+        """Take one retry from the budget, or say no."""
+        with self._lock:
+            piece = self._window.advance(now)
+            totals = self._window.totals
+            if totals[self._RETRIES] + 1 > self._budget.ratio * totals[self._REQUESTS] + self._reserve:
+                return False
+            piece[self._RETRIES] += 1
+            totals[self._RETRIES] += 1
+            return True
+
+    def balance(self, now: float) -> float:
+        """Retries still allowed right now."""
+        with self._lock:
+            self._window.advance(now)
+            requests, retries = self._window.totals
+        return self._budget.ratio * requests + self._reserve - retries
+
+
+class Verdict(NamedTuple):
+    """`delay` is the wait before the next attempt, or None to stop; `reason` says why."""
+
+    delay: float | None
+    reason: str
+
+
+# Why retrying stopped (a Verdict's reason when delay is None).
+NOT_RETRYABLE = "not_retryable"
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+UNSAFE_METHOD = "unsafe_method"
+BODY_NOT_REPLAYABLE = "body_not_replayable"
+RETRY_AFTER_TOO_LONG = "retry_after_too_long"
+NO_TIME_LEFT = "deadline"
+BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    """What a custom `Retry.predicate` is shown about a finished attempt."""
+
+    attempt: int
+    method: str
+    status: int | None
+    error: BaseException | None
+    error_kind: ErrorKind | None
+    response: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """When to retry.
+
+    Only idempotent methods are retried (RFC 9110), unless the request carries an
+    `Idempotency-Key` header or `unsafe_methods=True`; a failure that happened before the
+    request was sent (connection refused, connect timeout) is retried whatever the method.
+    `Retry-After` (seconds or HTTP-date) is waited for when it fits both `max_retry_after` and
+    the time left; otherwise the request fails fast with the response it got.
+    `predicate(AttemptInfo) -> bool | None` overrides whether an outcome is retryable (None
+    keeps the default); the safety checks (method, body, budget, deadline) always apply.
+    """
+
+    max_attempts: int = 3
+    backoff: Backoff = field(default_factory=Backoff.exponential)
+    statuses: frozenset[int] = RETRY_STATUSES
+    errors: frozenset[ErrorKind] = TRANSIENT
+    methods: frozenset[str] = IDEMPOTENT_METHODS
+    unsafe_methods: bool = False
+    respect_retry_after: bool = True
+    max_retry_after: float = 60.0
+    budget: RetryBudget | None = field(default_factory=RetryBudget)
+    predicate: Callable[[AttemptInfo], bool | None] | None = None
+
+    def __post_init__(self) -> None:
+        _validate.count("Retry", "max_attempts", self.max_attempts)
+        if not isinstance(self.backoff, Backoff):
+            raise TypeError(f"Retry: backoff must be a seawall.Backoff, got {self.backoff!r}")
+        for name in ("statuses", "errors", "methods"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise TypeError(f"Retry: {name} must be a collection, got {value!r}")
+            object.__setattr__(self, name, frozenset(value))
+        bad = [s for s in self.statuses if not (isinstance(s, int) and 100 <= s <= 599)]
+        if bad:
+            raise ValueError(f"Retry: statuses must be HTTP status codes 100-599, got {sorted(bad)!r}")
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
+        _validate.seconds("Retry", "max_retry_after", self.max_retry_after)
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise TypeError(f"Retry: budget must be a seawall.RetryBudget or None, got {self.budget!r}")
+
+    def retryable(self, status: int | None, kind: ErrorKind | None) -> bool:
+        """Whether this outcome is, by its nature, worth another attempt."""
+        if status is not None:
+            return status in self.statuses
+        return kind in self.errors
+
+    def decide(
+        self,
+        *,
+        attempt: int,
+        method_safe: bool,
+        unsent: bool,
+        retry_after: float | None,
+        time_left: float,
+        previous_delay: float,
+        random: Callable[[], float],
+        replayable: Callable[[], bool],
+        withdraw_budget: Callable[[], bool],
+    ) -> Verdict:
+        """After a retryable failure of attempt number `attempt` (1-based): retry, and after how
+        long, or stop and why. The checks run cheapest first; `replayable` (which may rewind a
+        body) and `withdraw_budget` (which spends) run only when everything else allows it."""
+        if attempt >= self.max_attempts:
+            return Verdict(None, ATTEMPTS_EXHAUSTED)
+        if not (method_safe or unsent):
+            return Verdict(None, UNSAFE_METHOD)
+        delay = self.backoff.delay(attempt, previous_delay, random)
+        if retry_after is not None and self.respect_retry_after:
+            if retry_after > self.max_retry_after:
+                return Verdict(None, RETRY_AFTER_TOO_LONG)
+            delay = max(delay, retry_after)
+        if delay >= time_left:
+            return Verdict(None, NO_TIME_LEFT)
+        if not replayable():
+            return Verdict(None, BODY_NOT_REPLAYABLE)
+        if not withdraw_budget():
+            return Verdict(None, BUDGET_EXHAUSTED)
+        return Verdict(delay, "retry")
+
+    def method_safe(self, method: str, has_idempotency_key: bool) -> bool:
+        return self.unsafe_methods or method in self.methods or has_idempotency_key
+
+
+def parse_retry_after(value: str | None, wall_now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), or None when it
+    is absent or unreadable. A date in the past means "now" (0)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - wall_now)

@@ -1,0 +1,80 @@
+"""Bounded sliding windows of counters: by time (fixed buckets) or by the last N calls."""
+
+from __future__ import annotations
+
+import math
+
+
+class TimeWindow:
+    """Counters over the last `span` seconds, kept in `buckets` slices.
+
+    Memory is fixed whatever the traffic; a slice is dropped whole once it is older than the
+    span, so the window's edge is accurate to one slice (span / buckets).
+    """
+
+    __slots__ = ("_width", "_n", "_head", "_slices", "totals")
+
+    def __init__(self, span: float, fields: int, buckets: int = 10) -> None:
+        if not span > 0:
+            raise ValueError(f"window span must be > 0 seconds, got {span!r}")
+        self._width = span / buckets
+        self._n = buckets
+        self._head = -math.inf  # absolute number of the newest slice
+        self._slices = [[0] * fields for _ in range(buckets)]
+        self.totals = [0] * fields
+
+    def advance(self, now: float) -> list[int]:
+        """Expire slices older than the span at `now`; returns the current slice."""
+        head = now // self._width
+        if head > self._head:
+            stale = self._head + 1 if self._head > head - self._n else head - self._n + 1
+            totals = self.totals
+            k = stale
+            while k <= head:
+                piece = self._slices[int(k % self._n)]
+                for i, value in enumerate(piece):
+                    if value:
+                        totals[i] -= value
+                        piece[i] = 0
+                k += 1
+            self._head = head
+        return self._slices[int(self._head % self._n)]
+
+    def add(self, now: float, field: int, amount: int = 1) -> None:
+        self.advance(now)[field] += amount
+        self.totals[field] += amount
+
+    def clear(self) -> None:
+        for piece in self._slices:
+            piece[:] = [0] * len(piece)
+        self.totals[:] = [0] * len(self.totals)
+
+
+class CallWindow:
+    """Outcome counts of the last `size` calls (a ring), for count-based breakers."""
+
+    __slots__ = ("_ring", "_next", "calls", "failures", "slow")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"window size must be >= 1 call, got {size!r}")
+        self._ring = bytearray(size)  # bit 1: filled, bit 2: failure, bit 4: slow
+        self._next = 0
+        self.calls = self.failures = self.slow = 0
+
+    def record(self, failed: bool, slow: bool) -> None:
+        old = self._ring[self._next]
+        if old:
+            self.calls -= 1
+            self.failures -= (old >> 1) & 1
+            self.slow -= (old >> 2) & 1
+        self._ring[self._next] = 1 | (failed << 1) | (slow << 2)
+        self._next = (self._next + 1) % len(self._ring)
+        self.calls += 1
+        self.failures += failed
+        self.slow += slow
+
+    def clear(self) -> None:
+        self._ring[:] = bytes(len(self._ring))
+        self._next = 0
+        self.calls = self.failures = self.slow = 0

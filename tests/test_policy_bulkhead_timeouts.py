@@ -1,0 +1,98 @@
+"""Bulkhead bookkeeping, timeouts and windows, without threads or sockets."""
+
+import math
+
+import pytest
+
+from seawall import Bulkhead, Pool, Timeouts
+from seawall.policies.bulkhead import Admission, BulkheadState
+from seawall.policies.timeouts import Deadline
+from seawall.policies.windows import TimeWindow
+
+
+class Waiter:
+    def __init__(self):
+        self.woken = 0
+
+    def wake(self):
+        self.woken += 1
+
+
+def test_slots_then_fifo_queue_then_rejection():
+    state = BulkheadState(Bulkhead(max_concurrent=2, max_queued=2))
+    assert state.try_acquire() and state.try_acquire() and not state.try_acquire()
+    a, b, c = Waiter(), Waiter(), Waiter()
+    assert state.enqueue(a) is Admission.QUEUED
+    assert state.enqueue(b) is Admission.QUEUED
+    assert state.enqueue(c) is Admission.REJECTED
+    state.release()  # handed to the oldest waiter, not freed
+    assert (a.woken, b.woken, state.active, state.queued) == (1, 0, 2, 1)
+    state.release()
+    assert (b.woken, state.active, state.queued) == (1, 2, 0)
+    state.release()
+    state.release()
+    assert state.active == 0
+
+
+def test_no_barging_past_the_queue():
+    state = BulkheadState(Bulkhead(max_concurrent=1, max_queued=5))
+    assert state.try_acquire()
+    waiter = Waiter()
+    state.enqueue(waiter)
+    state.release()  # the slot goes to the waiter...
+    assert not state.try_acquire()  # ...not to a newcomer
+    assert waiter.woken == 1
+
+
+def test_withdraw_tells_whether_a_slot_was_handed_over():
+    state = BulkheadState(Bulkhead(max_concurrent=1, max_queued=5))
+    state.try_acquire()
+    gave_up, lucky = Waiter(), Waiter()
+    state.enqueue(gave_up)
+    state.enqueue(lucky)
+    assert state.withdraw(gave_up) is True  # left the queue, owns nothing
+    state.release()
+    assert state.withdraw(lucky) is False  # had been handed a slot: must release it
+    state.release()
+    assert (state.active, state.queued) == (0, 0)
+
+
+def test_zero_queue_rejects_at_once():
+    state = BulkheadState(Bulkhead(max_concurrent=1, max_queued=0))
+    state.try_acquire()
+    assert state.enqueue(Waiter()) is Admission.REJECTED
+
+
+def test_deadline_clips_attempt_timeouts():
+    deadline = Deadline(Timeouts(attempt=2, total=5), now=100)
+    assert deadline.attempt_timeout(100) == (2, False)
+    assert deadline.attempt_timeout(104) == (1, True)
+    assert deadline.left(106) == -1
+    unlimited = Deadline(Timeouts(attempt=None, total=None), now=0)
+    assert unlimited.attempt_timeout(1e9) == (math.inf, False)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Timeouts(attempt=5, total=2), "attempt (5 s) must not exceed total (2 s)"),
+    (lambda: Timeouts(attempt=0), "attempt must be a number of seconds > 0"),
+    (lambda: Timeouts(total=float("nan")), "total must be a number of seconds > 0"),
+    (lambda: Bulkhead(max_concurrent=0), "max_concurrent must be a whole number >= 1, got 0"),
+    (lambda: Bulkhead(queue_timeout=-1), "queue_timeout must be a number of seconds >= 0 or None"),
+    (lambda: Pool(max_connections="10"), "max_connections must be a whole number >= 1, got '10'"),
+])
+def test_bad_values_are_named(make, message):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert message in str(info.value)
+
+
+def test_time_window_expires_whole_slices():
+    window = TimeWindow(span=10, fields=1, buckets=10)
+    window.add(0.5, 0)
+    window.add(5.5, 0, 2)
+    window.advance(9.9)
+    assert window.totals == [3]
+    window.advance(10.5)  # slice [0, 1) is now older than the span
+    assert window.totals == [2]
+    window.advance(1000)
+    assert window.totals == [0]

@@ -1,0 +1,151 @@
+"""Retry, Backoff and RetryBudget on a fake clock: no sleeping, no sockets."""
+
+import email.utils
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seawall import Backoff, ErrorKind, Retry, RetryBudget
+from seawall.policies import retry as r
+from seawall.policies.retry import BudgetState, parse_retry_after
+
+
+def decide(retry: Retry, **overrides):
+    args = dict(attempt=1, method_safe=True, unsent=False, retry_after=None, time_left=100.0,
+                previous_delay=0.0, random=lambda: 1.0, replayable=lambda: True,
+                withdraw_budget=lambda: True)
+    args.update(overrides)
+    return retry.decide(**args)
+
+
+def test_exponential_backoff_doubles_until_the_cap():
+    backoff = Backoff.exponential(base=0.1, cap=1.0, jitter="none")
+    assert [backoff.delay(n, 0, lambda: 0.5) for n in range(1, 7)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_linear_and_constant_backoff():
+    assert [Backoff.linear(0.5, cap=1.2, jitter="none").delay(n, 0, lambda: 0) for n in (1, 2, 3)] == [0.5, 1.0, 1.2]
+    assert {Backoff.constant(0.3).delay(n, 0, lambda: 0.9) for n in (1, 5, 50)} == {0.3}
+
+
+def test_huge_retry_numbers_do_not_overflow():
+    assert Backoff.exponential(base=1, cap=30, jitter="none").delay(5000, 0, lambda: 0) == 30
+
+
+@given(retry=st.integers(1, 60), draw=st.floats(0, 1), previous=st.floats(0, 100),
+       jitter=st.sampled_from(["none", "full", "equal", "decorrelated"]),
+       kind=st.sampled_from(["exponential", "linear", "constant"]))
+def test_backoff_never_exceeds_its_cap_and_is_never_negative(retry, draw, previous, jitter, kind):
+    backoff = Backoff(kind, base=0.05, cap=2.0, multiplier=3.0, jitter=jitter)
+    delay = backoff.delay(retry, previous, lambda: draw)
+    assert 0 <= delay <= 2.0
+
+
+def test_jitter_ranges():
+    full = Backoff.exponential(base=1, cap=8, jitter="full")
+    equal = Backoff.exponential(base=1, cap=8, jitter="equal")
+    assert full.delay(3, 0, lambda: 0.0) == 0 and full.delay(3, 0, lambda: 1.0) == 4
+    assert equal.delay(3, 0, lambda: 0.0) == 2 and equal.delay(3, 0, lambda: 1.0) == 4
+    decorrelated = Backoff.exponential(base=1, cap=8, jitter="decorrelated")
+    assert decorrelated.delay(2, 2.0, lambda: 0.0) == 1 and decorrelated.delay(2, 2.0, lambda: 1.0) == 6
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Backoff.exponential(base=-1), "base must be a number of seconds >= 0, got -1"),
+    (lambda: Backoff.exponential(base=2, cap=1), "cap (1) must be >= base (2)"),
+    (lambda: Backoff.exponential(jitter="sometimes"), "jitter must be one of none, full, equal, decorrelated"),
+    (lambda: Retry(max_attempts=0), "max_attempts must be a whole number >= 1, got 0"),
+    (lambda: Retry(statuses={200, 999}), "statuses must be HTTP status codes 100-599, got [999]"),
+    (lambda: RetryBudget(ratio=1.5), "ratio must be a ratio from 0 to 1, got 1.5"),
+    (lambda: RetryBudget(ttl=0.5), "ttl must be from 1 to 60 seconds, got 0.5"),
+])
+def test_bad_configuration_is_named(make, message):
+    with pytest.raises((ValueError, TypeError)) as info:
+        make()
+    assert message in str(info.value)
+
+
+def test_default_retryable_outcomes():
+    retry = Retry()
+    assert all(retry.retryable(s, None) for s in (408, 429, 500, 502, 503, 504))
+    assert not any(retry.retryable(s, None) for s in (200, 301, 400, 404, 501))
+    assert retry.retryable(None, ErrorKind.CONNECT) and retry.retryable(None, ErrorKind.READ_TIMEOUT)
+    assert not retry.retryable(None, ErrorKind.POOL_TIMEOUT)
+    assert not retry.retryable(None, None)
+
+
+def test_only_idempotent_methods_unless_keyed_or_opted_in():
+    retry = Retry()
+    assert retry.method_safe("GET", False) and retry.method_safe("PUT", False)
+    assert not retry.method_safe("POST", False) and not retry.method_safe("PATCH", False)
+    assert retry.method_safe("POST", True)  # Idempotency-Key
+    assert Retry(unsafe_methods=True).method_safe("POST", False)
+    assert decide(retry, method_safe=False) == (None, r.UNSAFE_METHOD)
+    # never sent (connection refused): safe to send again whatever the method
+    assert decide(retry, method_safe=False, unsent=True).delay is not None
+
+
+def test_attempts_are_bounded():
+    retry = Retry(max_attempts=3)
+    assert decide(retry, attempt=2).delay is not None
+    assert decide(retry, attempt=3) == (None, r.ATTEMPTS_EXHAUSTED)
+
+
+def test_retry_after_is_honoured_capped_and_must_fit_the_deadline():
+    retry = Retry(backoff=Backoff.constant(0.1), max_retry_after=5)
+    assert decide(retry, retry_after=2.0).delay == 2.0
+    assert decide(retry, retry_after=0.0).delay == 0.1  # never shorter than the backoff
+    assert decide(retry, retry_after=6.0) == (None, r.RETRY_AFTER_TOO_LONG)
+    assert decide(retry, retry_after=2.0, time_left=1.5) == (None, r.NO_TIME_LEFT)
+    assert decide(Retry(respect_retry_after=False, backoff=Backoff.constant(0.1)), retry_after=9).delay == 0.1
+
+
+def test_backoff_that_cannot_fit_the_time_left_fails_fast():
+    assert decide(Retry(backoff=Backoff.constant(1.0)), time_left=0.5) == (None, r.NO_TIME_LEFT)
+
+
+def test_body_and_budget_are_checked_last_and_only_when_needed():
+    calls = []
+    retry = Retry()
+    verdict = decide(retry, attempt=3, replayable=lambda: calls.append("rewind") or True,
+                     withdraw_budget=lambda: calls.append("budget") or True)
+    assert verdict.reason == r.ATTEMPTS_EXHAUSTED and calls == []
+    assert decide(retry, replayable=lambda: False) == (None, r.BODY_NOT_REPLAYABLE)
+    assert decide(retry, withdraw_budget=lambda: False) == (None, r.BUDGET_EXHAUSTED)
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    now = 1_700_000_000.0
+    assert parse_retry_after("7", now) == 7.0
+    assert parse_retry_after(" 0 ", now) == 0.0
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now) == pytest.approx(30)
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now) == 0.0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("-5", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_budget_allows_ratio_of_requests_plus_floor():
+    state = BudgetState(RetryBudget(ratio=0.2, min_per_second=0, ttl=10))
+    for _ in range(100):
+        state.deposit(0.0)
+    assert sum(state.try_withdraw(1.0) for _ in range(30)) == 20
+    assert state.balance(1.0) == 0
+
+
+def test_budget_floor_allows_retries_with_no_traffic():
+    state = BudgetState(RetryBudget(ratio=0.2, min_per_second=1, ttl=10))
+    assert sum(state.try_withdraw(0.0) for _ in range(20)) == 10
+
+
+def test_budget_forgets_after_its_ttl():
+    state = BudgetState(RetryBudget(ratio=0.5, min_per_second=0, ttl=10))
+    for _ in range(10):
+        state.deposit(0.0)
+    assert sum(state.try_withdraw(0.5) for _ in range(10)) == 5
+    assert not state.try_withdraw(9.0)  # requests and retries both still in the window
+    assert state.balance(10.5) == 0  # both expired together
+    for _ in range(4):
+        state.deposit(11.0)
+    assert sum(state.try_withdraw(11.0) for _ in range(10)) == 2
