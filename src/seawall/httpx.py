@@ -86,7 +86,8 @@ class _Exchange:
         return response.status_code
 
     def header(self, response: httpx.Response, name: str) -> str | None:
-        return response.headers.get(name)
+        value: str | None = response.headers.get(name)
+        return value
 
     def rewind(self) -> bool:
         # Bytes, str, JSON, forms and no body live in a ByteStream and can be sent again;
@@ -101,10 +102,11 @@ class _Exchange:
         if timeout == math.inf:
             return
         own = self._timeouts or {}
-        self.request.extensions["timeout"] = {
-            phase: timeout if own.get(phase) is None or own[phase] > timeout else own[phase]
-            for phase in ("connect", "read", "write", "pool")
-        }
+        cut = {}
+        for phase in ("connect", "read", "write", "pool"):
+            limit = own.get(phase)
+            cut[phase] = timeout if limit is None or limit > timeout else limit
+        self.request.extensions["timeout"] = cut
 
 
 class _SyncExchange(_Exchange):

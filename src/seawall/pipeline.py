@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from . import events as ev
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ErrorTypes,
@@ -256,11 +256,11 @@ class Policy:
             if not dep.bulkhead.try_acquire():
                 rejection = self._wait_for_slot(dep, exchange, started)
                 if rejection is not None:
-                    return _Run(self, dep, exchange, started).give_up(rejection)
+                    return _Run[R](self, dep, exchange, started).give_up(rejection)
             elif self._listeners:
                 self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
         try:
-            run = _Run(self, dep, exchange, started)
+            run = _Run[R](self, dep, exchange, started)
             while True:
                 timeout = run.before_attempt()
                 if timeout is None:
@@ -295,11 +295,11 @@ class Policy:
             if not dep.bulkhead.try_acquire():
                 rejection = await self._wait_for_slot_async(dep, exchange, started)
                 if rejection is not None:
-                    return _Run(self, dep, exchange, started).give_up(rejection)
+                    return _Run[R](self, dep, exchange, started).give_up(rejection)
             elif self._listeners:
                 self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
         try:
-            run = _Run(self, dep, exchange, started)
+            run = _Run[R](self, dep, exchange, started)
             while True:
                 timeout = run.before_attempt()
                 if timeout is None:
@@ -410,7 +410,7 @@ class _TaskWaiter:
             self.future.set_result(None)
 
 
-class _Run:
+class _Run(Generic[R]):
     """The decisions of one logical request's attempt loop (no I/O, no waiting)."""
 
     __slots__ = ("policy", "dep", "ex", "started", "deadline", "attempt", "delay", "breaker",
@@ -526,13 +526,13 @@ class _Run:
                     self.dep.name, self.ex.request, self.attempt, response, None))
                 if replacement is not None:
                     self._finished("fallback", status, None)
-                    return replacement, True
+                    return cast(R, replacement), True
             self._finished("failure", status, None)
         else:
             self._finished("success", status, None)
         return response, False
 
-    def give_up(self, error: BaseException | None = None) -> Any:
+    def give_up(self, error: BaseException | None = None) -> R:
         """End with an error: return the fallback's response, or raise."""
         error = error if error is not None else self.error
         assert error is not None
@@ -543,7 +543,7 @@ class _Run:
                 self.dep.name, self.ex.request, self.attempt, None, error))
             if replacement is not None:
                 self._finished("fallback", None, error)
-                return replacement
+                return cast(R, replacement)
         self._finished(outcome, None, error)
         raise error
 

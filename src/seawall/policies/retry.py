@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from . import _validate
-from .classify import RETRY_STATUSES, TRANSIENT, UNSENT, ErrorKind, IDEMPOTENT_METHODS
+from .classify import IDEMPOTENT_METHODS, RETRY_STATUSES, TRANSIENT, ErrorKind
 from .windows import TimeWindow
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]

@@ -1,0 +1,1 @@
+"""Runnable glue outside the library: the fault-injecting upstream and the demo."""
