@@ -1,0 +1,1 @@
+"""What seawall costs per request against the bare clients, measured in the same run."""

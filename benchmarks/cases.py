@@ -1,0 +1,129 @@
+"""The benchmark cases: each builds its client, warms up, then measures N requests.
+
+A case is a name, the bare case it is compared with, and a `measure(url, warmup, n)` that
+returns (CPU seconds, wall seconds) of the N measured requests. Adding a client or a variant is
+a few lines with `sync_case` / `async_case`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+Measure = Callable[[str, int, int], tuple[float, float]]
+
+POOL = dict(max_connections=100, max_keepalive=100, keepalive_expiry=5.0)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    baseline: str | None  # the bare case it is compared with (None: it is a baseline)
+    measure: Measure
+
+
+def seawall_policy() -> Any:
+    """Every policy on, none of them triggered (no faults): the cost of protection."""
+    import seawall
+    return seawall.Policy(
+        name="bench",
+        retry=seawall.Retry(max_attempts=3),
+        breaker=seawall.CircuitBreaker(failure_rate=0.5, window=30.0, min_calls=20, open_for=5.0),
+        bulkhead=seawall.Bulkhead(max_concurrent=100, max_queued=100, queue_timeout=1.0),
+        timeouts=seawall.Timeouts(attempt=10.0, total=30.0),
+        pool=seawall.Pool(**POOL),
+    )
+
+
+def _timed(run: Callable[[int], None], warmup: int, n: int) -> tuple[float, float]:
+    run(warmup)
+    cpu, wall = time.process_time(), time.perf_counter()
+    run(n)
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def sync_case(make_client: Callable[[], Any], get: Callable[[Any, str], None]) -> Measure:
+    def measure(url: str, warmup: int, n: int) -> tuple[float, float]:
+        client = make_client()
+        try:
+            def run(count: int) -> None:
+                for _ in range(count):
+                    get(client, url)
+            return _timed(run, warmup, n)
+        finally:
+            client.close()
+    return measure
+
+
+def async_case(make_client: Callable[[], Any], get: Callable[[Any, str], Any],
+               close: Callable[[Any], Any], concurrency: int) -> Measure:
+    def measure(url: str, warmup: int, n: int) -> tuple[float, float]:
+        async def main() -> tuple[float, float]:
+            client = make_client()
+            try:
+                async def burst(count: int) -> None:
+                    left = [count]
+
+                    async def worker() -> None:
+                        while left[0] > 0:
+                            left[0] -= 1
+                            await get(client, url)
+                    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+                await burst(warmup)
+                cpu, wall = time.process_time(), time.perf_counter()
+                await burst(n)
+                return time.process_time() - cpu, time.perf_counter() - wall
+            finally:
+                await close(client)
+        return asyncio.run(main())
+    return measure
+
+
+# -- httpx ---------------------------------------------------------------------------------
+def _limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=POOL["max_connections"],
+                        max_keepalive_connections=POOL["max_keepalive"],
+                        keepalive_expiry=POOL["keepalive_expiry"])
+
+
+def _httpx_get(client: httpx.Client, url: str) -> None:
+    client.get(url).read()
+
+
+async def _httpx_aget(client: httpx.AsyncClient, url: str) -> None:
+    await (await client.get(url)).aread()
+
+
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
+
+
+def _httpx_seawall() -> httpx.Client:
+    from seawall.httpx import ResilientTransport
+    return httpx.Client(transport=ResilientTransport(seawall_policy()))
+
+
+def _httpx_async_seawall() -> httpx.AsyncClient:
+    from seawall.httpx import AsyncResilientTransport
+    return httpx.AsyncClient(transport=AsyncResilientTransport(seawall_policy()))
+
+
+def all_cases() -> list[Case]:
+    cases = [
+        Case("httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)),
+        Case("httpx.Client + seawall seq", "httpx.Client seq", sync_case(_httpx_seawall, _httpx_get)),
+    ]
+    for mode, concurrency in (("seq", 1), ("c64", 64)):
+        bare = f"httpx.AsyncClient {mode}"
+        cases += [
+            Case(bare, None, async_case(lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget,
+                                        _aclose, concurrency)),
+            Case(f"httpx.AsyncClient + seawall {mode}", bare,
+                 async_case(_httpx_async_seawall, _httpx_aget, _aclose, concurrency)),
+        ]
+    return cases
