@@ -113,6 +113,45 @@ def _httpx_async_seawall() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=AsyncResilientTransport(seawall_policy()))
 
 
+# -- requests ------------------------------------------------------------------------------
+def _requests_bare() -> Any:
+    import requests
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL["max_connections"])
+    session.mount("http://", adapter)
+    return session
+
+
+def _requests_seawall() -> Any:
+    import seawall.requests
+    return seawall.requests.session(seawall_policy())
+
+
+def _requests_get(session: Any, url: str) -> None:
+    session.get(url).content  # noqa: B018
+
+
+# -- aiohttp -------------------------------------------------------------------------------
+def _aiohttp_bare() -> Any:
+    import aiohttp
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+        limit=POOL["max_connections"], keepalive_timeout=POOL["keepalive_expiry"]))
+
+
+def _aiohttp_seawall() -> Any:
+    import seawall.aiohttp
+    return seawall.aiohttp.session(seawall_policy())
+
+
+async def _aiohttp_get(session: Any, url: str) -> None:
+    async with session.get(url) as response:
+        await response.read()
+
+
+async def _aiohttp_close(session: Any) -> None:
+    await session.close()
+
+
 def all_cases() -> list[Case]:
     cases = [
         Case("httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)),
@@ -125,5 +164,17 @@ def all_cases() -> list[Case]:
                                         _aclose, concurrency)),
             Case(f"httpx.AsyncClient + seawall {mode}", bare,
                  async_case(_httpx_async_seawall, _httpx_aget, _aclose, concurrency)),
+        ]
+    cases += [
+        Case("requests.Session seq", None, sync_case(_requests_bare, _requests_get)),
+        Case("requests.Session + seawall seq", "requests.Session seq",
+             sync_case(_requests_seawall, _requests_get)),
+    ]
+    for mode, concurrency in (("seq", 1), ("c64", 64)):
+        bare = f"aiohttp.ClientSession {mode}"
+        cases += [
+            Case(bare, None, async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, concurrency)),
+            Case(f"aiohttp.ClientSession + seawall {mode}", bare,
+                 async_case(_aiohttp_seawall, _aiohttp_get, _aiohttp_close, concurrency)),
         ]
     return cases

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
+import requests
 
 import seawall
+import seawall.aiohttp
+import seawall.requests
 from seawall.httpx import AsyncResilientTransport, ResilientTransport
 
 
@@ -89,18 +94,11 @@ class _HttpxSyncClient(Client):
         return _result(self.http.request(method, url, **kw))
 
     def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
-        import time
         with self.http.stream("GET", url) as response:
             return [(time.monotonic(), chunk) for chunk in response.iter_raw()]
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
-        def one(_: int) -> Result | BaseException:
-            try:
-                return self.request(method, url)
-            except Exception as error:  # noqa: BLE001 - the test inspects it
-                return error
-        with ThreadPoolExecutor(n) as pool:
-            return list(pool.map(one, range(n)))
+        return _threads(n, lambda: self.request(method, url))
 
     def open_connections(self) -> int | None:
         return len(self.transport.transport._pool.connections)
@@ -169,8 +167,6 @@ class _HttpxAsyncClient(Client):
         return self.runner.run(self._request(method, url, **kw))
 
     def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
-        import time
-
         async def go() -> list[tuple[float, bytes]]:
             async with self.http.stream("GET", url) as response:
                 return [(time.monotonic(), chunk) async for chunk in response.aiter_raw()]
@@ -208,4 +204,110 @@ class HttpxAsync(_Httpx):
             runner.close()
 
 
-FLAVOURS: list[Flavour] = [HttpxSync(), HttpxAsync()]
+# -- requests ------------------------------------------------------------------------------
+class _RequestsClient(Client):
+    transport_error = requests.ConnectionError
+    timeout_error = requests.Timeout
+
+    def __init__(self, session: requests.Session) -> None:
+        self.http = session
+
+    def request(self, method: str, url: str, **kw: Any) -> Result:
+        if "content" in kw:
+            kw["data"] = kw.pop("content")
+        response = self.http.request(method, url, timeout=5.0, **kw)
+        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                      response.content)
+
+    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+        with self.http.get(url, stream=True, timeout=5.0) as response:
+            return [(time.monotonic(), chunk) for chunk in response.iter_content(chunk_size=None)]
+
+    def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
+        return _threads(n, lambda: self.request(method, url))
+
+
+class Requests(Flavour):
+    name = "requests"
+
+    def one_shot_body(self, data: bytes) -> Any:
+        return (part for part in [data])
+
+    def response(self, status: int, body: bytes) -> Any:
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        return response
+
+    @contextmanager
+    def client(self, policy: seawall.Policy, **options: Any) -> Iterator[Client]:
+        with seawall.requests.session(policy) as session:
+            yield _RequestsClient(session)
+
+
+# -- aiohttp (run on a private event-loop thread) ------------------------------------------
+class _AiohttpClient(Client):
+    transport_error = aiohttp.ClientError
+    timeout_error = asyncio.TimeoutError
+
+    def __init__(self, runner: LoopThread, session: aiohttp.ClientSession) -> None:
+        self.runner = runner
+        self.http = session
+
+    async def _request(self, method: str, url: str, **kw: Any) -> Result:
+        if "content" in kw:
+            kw["data"] = kw.pop("content")
+        async with self.http.request(method, url, **kw) as response:
+            return Result(response.status, {k.lower(): v for k, v in response.headers.items()},
+                          await response.read())
+
+    def request(self, method: str, url: str, **kw: Any) -> Result:
+        return self.runner.run(self._request(method, url, **kw))
+
+    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+        async def go() -> list[tuple[float, bytes]]:
+            async with self.http.get(url) as response:
+                return [(time.monotonic(), chunk) async for chunk in response.content.iter_any()]
+        return self.runner.run(go())
+
+    def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
+        return self.runner.run(_gather(n, lambda: self._request(method, url)))
+
+
+class Aiohttp(Flavour):
+    name = "aiohttp"
+
+    def one_shot_body(self, data: bytes) -> Any:
+        async def body() -> Any:
+            yield data
+        return body()
+
+    #: aiohttp offers no public way to build a ClientResponse by hand.
+    response = None  # type: ignore[assignment]
+
+    @contextmanager
+    def client(self, policy: seawall.Policy, **options: Any) -> Iterator[Client]:
+        runner = LoopThread()
+
+        async def make() -> aiohttp.ClientSession:
+            return seawall.aiohttp.session(policy, timeout=aiohttp.ClientTimeout(total=5.0),
+                                           **options)
+        session = runner.run(make())
+        try:
+            yield _AiohttpClient(runner, session)
+        finally:
+            runner.run(session.close())
+            runner.close()
+
+
+def _threads(n: int, call: Callable[[], Result]) -> list[Result | BaseException]:
+    def one(_: int) -> Result | BaseException:
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - the test inspects it
+            return error
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+FLAVOURS: list[Flavour] = [HttpxSync(), HttpxAsync(), Requests(), Aiohttp()]

@@ -295,6 +295,8 @@ def test_one_terminal_outcome_and_every_counted_attempt_reached_the_upstream(fla
 
 
 def test_fallback_turns_failure_and_rejection_into_a_response(flavour, upstream):
+    if flavour.response is None:
+        pytest.skip(f"{flavour.name} offers no public way to build a response by hand")
     upstream.default = respond(500)
     calls = []
 

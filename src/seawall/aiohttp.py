@@ -1,0 +1,178 @@
+"""aiohttp adapter: a client middleware (aiohttp >= 3.12).
+
+    session = aiohttp.ClientSession(middlewares=[seawall.aiohttp.middleware(policy)],
+                                    connector=seawall.aiohttp.connector(policy))
+    # or: session = seawall.aiohttp.session(policy)
+
+It only translates between aiohttp and the pipeline. aiohttp builds the middleware chain inside
+its redirect loop, so each hop is its own logical request. The per-attempt timeout is enforced
+here, because aiohttp's `ClientTimeout.total` is one timer over every attempt. Discarded
+responses are released; a payload aiohttp has consumed (an async generator) is never resent.
+
+aiohttp itself silently re-sends an idempotent request once when a connection breaks
+(`ClientOSError` / `ServerDisconnectedError`), around the whole middleware chain, which would
+repeat all of seawall's attempts unseen by the retry policy and the budget. seawall retries
+those errors itself, so the middleware switches that off on its session (the first request of a
+session built elsewhere may still get it; `session()` switches it off from the start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import ClientRequest, ClientResponse
+
+from . import errors
+from .pipeline import Policy, Target
+from .policies.classify import ErrorKind
+
+Handler = Callable[[ClientRequest], Awaitable[ClientResponse]]
+Middleware = Callable[[ClientRequest, Handler], Awaitable[ClientResponse]]
+
+
+class _Timeout(aiohttp.ServerTimeoutError):
+    """aiohttp's own shape of a timeout: a ClientConnectionError and an asyncio.TimeoutError."""
+
+
+#: seawall's rejections as aiohttp errors: `except aiohttp.ClientError` still catches them, and
+#: `DeadlineExceeded` is also an `aiohttp.ServerTimeoutError` (and so an `asyncio.TimeoutError`).
+ERRORS = errors.flavoured(__name__, aiohttp.ClientConnectionError,
+                          {errors.DeadlineExceeded: _Timeout})
+CircuitOpenError = ERRORS[errors.CircuitOpenError]
+BulkheadFullError = ERRORS[errors.BulkheadFullError]
+RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
+DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+
+
+class AttemptTimeout(aiohttp.SocketTimeoutError):
+    """One attempt took longer than its share of the timeouts (seawall cut it)."""
+
+
+# Most specific first.
+_KINDS: tuple[tuple[type[BaseException], ErrorKind | None], ...] = (
+    (aiohttp.ClientSSLError, None),  # certificates do not fix themselves
+    (aiohttp.ConnectionTimeoutError, ErrorKind.CONNECT_TIMEOUT),
+    (aiohttp.SocketTimeoutError, ErrorKind.READ_TIMEOUT),
+    (aiohttp.ServerTimeoutError, ErrorKind.READ_TIMEOUT),
+    (aiohttp.ClientConnectorError, ErrorKind.CONNECT),
+    (aiohttp.ServerDisconnectedError, ErrorKind.PROTOCOL),
+    (aiohttp.ClientPayloadError, ErrorKind.PROTOCOL),
+    (aiohttp.ClientOSError, ErrorKind.RESET),
+    (aiohttp.ClientConnectionError, ErrorKind.RESET),
+)
+
+
+def error_kind(error: BaseException) -> ErrorKind | None:
+    """The neutral kind of an aiohttp error; None for errors that are not transient."""
+    if isinstance(error, aiohttp.ClientError) and not isinstance(error, errors.ResilienceError):
+        for cls, kind in _KINDS:
+            if isinstance(error, cls):
+                return kind
+    return None
+
+
+class _Exchange:
+    """One request (one redirect hop), as the pipeline sees it."""
+
+    __slots__ = ("request", "method", "_handler", "_read")
+    errors = ERRORS
+
+    def __init__(self, request: ClientRequest, handler: Handler, read: bool) -> None:
+        self.request = request
+        self.method = request.method.upper()
+        self._handler = handler
+        self._read = read
+
+    def origin(self) -> str:
+        url = self.request.url
+        return f"{url.scheme}://{url.host}:{url.port}"
+
+    def target(self) -> Target:
+        url = self.request.url
+        return Target(self.method, url.scheme, url.host or "", url.port or 0, url.path)
+
+    def has_header(self, name: str) -> bool:
+        return name in self.request.headers
+
+    async def send(self, timeout: float) -> ClientResponse:
+        if timeout == math.inf:
+            return await self._attempt()
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._attempt()
+        except TimeoutError as error:
+            if isinstance(error, aiohttp.ClientError):
+                raise  # aiohttp's own timeout, already a client error
+            raise AttemptTimeout(f"attempt timed out after {timeout:.3f} s") from error
+
+    async def _attempt(self) -> ClientResponse:
+        response = await self._handler(self.request)
+        if self._read:
+            try:
+                await response.read()
+            except BaseException:
+                response.release()
+                raise
+        return response
+
+    def status(self, response: ClientResponse) -> int:
+        return response.status
+
+    def header(self, response: ClientResponse, name: str) -> str | None:
+        return response.headers.get(name)
+
+    async def discard(self, response: ClientResponse) -> None:
+        response.release()
+
+    def rewind(self) -> bool:
+        body = self.request.body
+        return not getattr(body, "consumed", False)
+
+    def error_kind(self, error: BaseException) -> ErrorKind | None:
+        return error_kind(error)
+
+
+def middleware(policy: Policy | None = None, *, read_body: bool = False) -> Middleware:
+    """An aiohttp client middleware that runs every request (each redirect hop) through
+    `policy`. `read_body=True` reads each body inside the attempt, so a body cut short is
+    retried like any other transient failure."""
+    policy = policy if policy is not None else Policy()
+
+    async def seawall_middleware(request: ClientRequest, handler: Handler) -> ClientResponse:
+        owner = getattr(request, "_session", None)
+        if owner is not None and getattr(owner, "_retry_connection", False):
+            owner._retry_connection = False  # seawall retries broken connections itself
+        return await policy.run_async(_Exchange(request, handler, read_body))
+
+    seawall_middleware.policy = policy  # type: ignore[attr-defined]
+    return seawall_middleware
+
+
+def connector(policy: Policy | None = None, **options: Any) -> aiohttp.TCPConnector:
+    """A `TCPConnector` sized from `policy.pool` (`limit`, `limit_per_host`,
+    `keepalive_timeout`); call it inside a running event loop."""
+    pool = (policy if policy is not None else Policy()).pool
+    options.setdefault("limit", pool.max_connections)
+    options.setdefault("limit_per_host", pool.max_connections)
+    options.setdefault("keepalive_timeout", pool.keepalive_expiry)
+    return aiohttp.TCPConnector(**options)
+
+
+def session(policy: Policy | None = None, *, read_body: bool = False,
+            **options: Any) -> aiohttp.ClientSession:
+    """An `aiohttp.ClientSession` with seawall's middleware and a connector sized from the
+    pool (call it inside a running event loop)."""
+    policy = policy if policy is not None else Policy()
+    options.setdefault("connector", connector(policy))
+    resilient = aiohttp.ClientSession(middlewares=[middleware(policy, read_body=read_body)],
+                                      **options)
+    resilient._retry_connection = False  # seawall retries broken connections itself
+    return resilient
+
+
+__all__ = ["AttemptTimeout", "BulkheadFullError", "CircuitOpenError", "DeadlineExceeded",
+           "ERRORS", "RetryBudgetExhausted", "connector", "error_kind", "middleware", "session"]

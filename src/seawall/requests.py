@@ -1,0 +1,217 @@
+"""requests adapter: `ResilientAdapter`, an `HTTPAdapter` to mount on a `requests.Session`.
+
+    session = requests.Session()
+    session.mount("https://", ResilientAdapter(policy))
+    session.mount("http://", ResilientAdapter(policy))
+    # or: session = seawall.requests.session(policy)
+
+It only translates between requests and the pipeline. urllib3's own retries are off, so nothing
+retries twice. With `stream=False` (the default) the body is read inside the attempt, so a
+failure while reading it is retried like any other; with `stream=True` the response is returned
+unread. File bodies are rewound before a resend; generators and bodies that cannot be rewound
+are never resent. Waiting for a free pooled connection is bounded by the attempt's connect
+timeout (plain requests either fails at once or, with `pool_block=True`, waits forever).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import requests
+import requests.adapters
+import urllib3
+from requests.utils import rewind_body
+from urllib3.exceptions import (EmptyPoolError, MaxRetryError, NewConnectionError,
+                                ProtocolError, ReadTimeoutError)
+from urllib3.util.timeout import Timeout as Urllib3Timeout
+
+from . import errors
+from .pipeline import Policy, Target
+from .policies.classify import ErrorKind
+
+
+class _Timeout(requests.ConnectionError, requests.Timeout):
+    """requests' own shape of a timeout that is also a connection error (like ConnectTimeout)."""
+
+
+#: seawall's rejections as requests errors: `except requests.RequestException` (and
+#: `requests.ConnectionError`) still catch them; `DeadlineExceeded` is also `requests.Timeout`.
+ERRORS = errors.flavoured(__name__, requests.ConnectionError, {errors.DeadlineExceeded: _Timeout})
+CircuitOpenError = ERRORS[errors.CircuitOpenError]
+BulkheadFullError = ERRORS[errors.BulkheadFullError]
+RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
+DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+
+
+class PoolTimeout(requests.ConnectionError):
+    """No pooled connection was freed in time (urllib3's EmptyPoolError, as a requests error)."""
+
+
+def error_kind(error: BaseException) -> ErrorKind | None:
+    """The neutral kind of a requests error; None for errors that are not transient."""
+    if isinstance(error, errors.ResilienceError):
+        return None
+    if isinstance(error, PoolTimeout):
+        return ErrorKind.POOL_TIMEOUT
+    if isinstance(error, requests.ConnectTimeout):
+        return ErrorKind.CONNECT_TIMEOUT
+    if isinstance(error, requests.ReadTimeout):
+        return ErrorKind.READ_TIMEOUT
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return ErrorKind.PROTOCOL  # a body cut short
+    if isinstance(error, requests.exceptions.SSLError):
+        return None  # a certificate will not fix itself on a retry
+    if isinstance(error, requests.ConnectionError):
+        cause = error.args[0] if error.args else None
+        if isinstance(cause, MaxRetryError):
+            cause = cause.reason
+        if isinstance(cause, NewConnectionError):
+            return ErrorKind.CONNECT
+        if isinstance(cause, ReadTimeoutError):
+            return ErrorKind.READ_TIMEOUT  # a read timeout while reading the body
+        if isinstance(cause, ProtocolError):
+            return ErrorKind.PROTOCOL  # closed without a response
+        return ErrorKind.RESET
+    return None
+
+
+def _cut(timeout: Any, limit: float) -> Any:
+    """The caller's requests timeout, each phase cut to `limit` seconds."""
+    if limit == math.inf:
+        return timeout
+    if isinstance(timeout, Urllib3Timeout):
+        connect, read = timeout.connect_timeout, timeout.read_timeout
+    elif isinstance(timeout, tuple):
+        connect, read = timeout
+    else:
+        connect = read = timeout
+    return (limit if connect is None or connect > limit else connect,
+            limit if read is None or read > limit else read)
+
+
+class _BoundedWaitMixin:
+    """A urllib3 pool whose wait for a free connection ends with the connect timeout."""
+
+    def urlopen(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("pool_timeout") is None:
+            timeout = kwargs.get("timeout")
+            if isinstance(timeout, Urllib3Timeout):
+                kwargs["pool_timeout"] = timeout.connect_timeout
+        return super().urlopen(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPPool(_BoundedWaitMixin, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_BoundedWaitMixin, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _Exchange:
+    """One request, as the pipeline sees it."""
+
+    __slots__ = ("request", "method", "_adapter", "_stream", "_timeout", "_options")
+    errors = ERRORS
+
+    def __init__(self, adapter: ResilientAdapter, request: requests.PreparedRequest, stream: bool,
+                 timeout: Any, options: dict[str, Any]) -> None:
+        self.request = request
+        self.method = (request.method or "GET").upper()
+        self._adapter = adapter
+        self._stream = stream
+        self._timeout = timeout
+        self._options = options
+
+    def origin(self) -> str:
+        target = self.target()
+        return f"{target.scheme}://{target.host}:{target.port}"
+
+    def target(self) -> Target:
+        parsed = urllib3.util.parse_url(self.request.url or "")
+        scheme = parsed.scheme or "http"
+        return Target(self.method, scheme, parsed.host or "",
+                      parsed.port or (443 if scheme == "https" else 80), parsed.path or "/")
+
+    def has_header(self, name: str) -> bool:
+        return name in self.request.headers
+
+    def send(self, timeout: float) -> requests.Response:
+        try:
+            response = requests.adapters.HTTPAdapter.send(
+                self._adapter, self.request, stream=self._stream,
+                timeout=_cut(self._timeout, timeout), **self._options)
+        except EmptyPoolError as error:
+            raise PoolTimeout(error, request=self.request) from error
+        if not self._stream:
+            try:
+                response.content  # noqa: B018 - read the body inside the attempt
+            except BaseException:
+                response.close()
+                raise
+        return response
+
+    def status(self, response: requests.Response) -> int:
+        return response.status_code
+
+    def header(self, response: requests.Response, name: str) -> str | None:
+        value: str | None = response.headers.get(name)
+        return value
+
+    def discard(self, response: requests.Response) -> None:
+        response.close()
+
+    def rewind(self) -> bool:
+        body = self.request.body
+        if body is None or isinstance(body, (bytes, str)):
+            return True
+        if not hasattr(body, "read"):
+            return False  # a generator or iterator: its items are gone
+        try:
+            rewind_body(self.request)  # seeks back to where the body started
+        except requests.exceptions.UnrewindableBodyError:
+            return False
+        return True
+
+    def error_kind(self, error: BaseException) -> ErrorKind | None:
+        return error_kind(error)
+
+
+class ResilientAdapter(requests.adapters.HTTPAdapter):
+    """An `HTTPAdapter` that runs every request through `policy` (thread-safe).
+
+    The pool is sized from `policy.pool`: `pool_maxsize` connections per host (the pool blocks
+    for a free one, for at most the attempt's connect timeout) and `pool_connections` hosts
+    kept (default 10, as requests).
+    """
+
+    def __init__(self, policy: Policy | None = None, *, pool_connections: int = 10) -> None:
+        self.policy = policy if policy is not None else Policy()
+        super().__init__(pool_connections=pool_connections,
+                         pool_maxsize=self.policy.pool.max_connections,
+                         max_retries=0, pool_block=True)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
+                         **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: bool | str = True, cert: Any = None,
+             proxies: Any = None) -> requests.Response:
+        options = {"verify": verify, "cert": cert, "proxies": proxies}
+        return self.policy.run(_Exchange(self, request, stream, timeout, options))
+
+
+def session(policy: Policy | None = None) -> requests.Session:
+    """A `requests.Session` with one `ResilientAdapter` mounted for http:// and https://."""
+    adapter = ResilientAdapter(policy)
+    resilient = requests.Session()
+    resilient.mount("https://", adapter)
+    resilient.mount("http://", adapter)
+    return resilient
+
+
+__all__ = ["BulkheadFullError", "CircuitOpenError", "DeadlineExceeded", "ERRORS", "PoolTimeout",
+           "ResilientAdapter", "RetryBudgetExhausted", "error_kind", "session"]
