@@ -1,4 +1,5 @@
-"""The demo: a fault-injecting upstream and an httpx workload going through seawall.
+"""The demo: a fault-injecting upstream and a workload going through seawall with all three
+clients at once (httpx, aiohttp and requests, sharing one policy).
 
 Five phases (healthy, flaky, outage, recovery, burst) show retries absorbing errors, the circuit
 breaker opening and recovering, and the bulkhead turning a burst away, with a live summary
@@ -16,9 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp
 import httpx
+import requests
 
 import seawall
+import seawall.aiohttp
+import seawall.requests
 from integrations.upstream import Upstream, respond
 from seawall import events as ev
 from seawall.httpx import AsyncResilientTransport
@@ -34,10 +41,12 @@ class Tally:
     rejections: collections.Counter[str] = field(default_factory=collections.Counter)
     transitions: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    clients: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.RequestFinished):
             self.outcomes[event.outcome] += 1
+            self.clients[type(event.exchange).__module__.rsplit(".", 1)[-1]] += 1
             self.latencies.append(event.duration)
             if event.outcome == "rejected" and event.error is not None:
                 self.rejections[type(event.error).__name__] += 1
@@ -71,13 +80,13 @@ class Phase:
 
 PHASES = [
     Phase("healthy", "no faults: every request passes straight through",
-          lambda up: setattr(up, "default", respond(200, body=b"ok", delay=0.005)), 2.0, 4),
+          lambda up: setattr(up, "default", respond(200, body=b"ok", delay=0.005)), 2.0, 6),
     Phase("flaky", "30% of responses are 503: retries absorb them",
-          lambda up: None, 3.0, 4, path="/chaos?fail=0.3&delay=0.005"),
+          lambda up: None, 3.0, 6, path="/chaos?fail=0.3&delay=0.005"),
     Phase("outage", "every response is 500: the breaker opens and callers fail fast",
-          lambda up: setattr(up, "default", respond(500, delay=0.005)), 3.0, 4),
+          lambda up: setattr(up, "default", respond(500, delay=0.005)), 3.0, 6),
     Phase("recovery", "the upstream heals: after open_for a probe passes and the breaker closes",
-          lambda up: setattr(up, "default", respond(200, delay=0.005)), 3.0, 4),
+          lambda up: setattr(up, "default", respond(200, delay=0.005)), 3.0, 6),
     Phase("burst", "60 callers at once, upstream slow: the bulkhead caps concurrency at 10",
           lambda up: setattr(up, "default", respond(200, delay=0.2)), 2.0, 60),
 ]
@@ -93,17 +102,37 @@ def build_policy() -> seawall.Policy:
     )
 
 
-async def run_phase(client: httpx.AsyncClient, url: str, phase: Phase, tally: Tally,
+@dataclass
+class Clients:
+    """One client of each kind, all on the same policy (so one bulkhead, one breaker)."""
+
+    httpx: httpx.AsyncClient
+    aiohttp: aiohttp.ClientSession
+    requests: requests.Session
+    threads: ThreadPoolExecutor
+
+    async def get(self, kind: int, url: str) -> None:
+        """One request with client number `kind % 3`; errors are the tally's business."""
+        try:
+            if kind % 3 == 0:
+                await (await self.httpx.get(url)).aread()
+            elif kind % 3 == 1:
+                async with self.aiohttp.get(url) as response:
+                    await response.read()
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.threads, lambda: self.requests.get(url).content)
+        except (httpx.HTTPError, aiohttp.ClientError, requests.RequestException):
+            await asyncio.sleep(0.01)  # rejected fast: do not spin
+
+
+async def run_phase(clients: Clients, url: str, phase: Phase, tally: Tally,
                     policy: seawall.Policy, live: bool) -> None:
     stop_at = time.monotonic() + phase.seconds
 
-    async def caller() -> None:
+    async def caller(kind: int) -> None:
         while time.monotonic() < stop_at:
-            try:
-                response = await client.get(url)
-                await response.aread()
-            except httpx.HTTPError:
-                await asyncio.sleep(0.01)  # rejected fast: do not spin
+            await clients.get(kind, url)
 
     async def report() -> None:
         while time.monotonic() < stop_at:
@@ -111,8 +140,9 @@ async def run_phase(client: httpx.AsyncClient, url: str, phase: Phase, tally: Ta
             if live:
                 print("\r  " + tally.line(breaker_state(policy)), end="", flush=True)
 
-    await asyncio.gather(report(), *(caller() for _ in range(phase.concurrency)))
+    await asyncio.gather(report(), *(caller(i) for i in range(phase.concurrency)))
     print(("\r  " if live else "  ") + tally.line(breaker_state(policy)))
+    print("  by client: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.clients.items())))
     if tally.transitions:
         print(f"  breaker transitions: {' '.join(tally.transitions)}")
 
@@ -125,17 +155,21 @@ def breaker_state(policy: seawall.Policy) -> str:
 async def main(speed: float) -> None:
     policy = build_policy()
     live = sys.stdout.isatty()
-    with Upstream() as up:
+    with Upstream() as up, seawall.requests.session(policy) as rq, \
+            ThreadPoolExecutor(max_workers=30) as threads:
         print(f"seawall demo: upstream on {up.url}; policy {policy.name!r}: 3 attempts with "
-              f"backoff, breaker at 50% failures over 2 s, bulkhead of 10 (+10 queued)\n")
-        async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as client:
+              f"backoff, breaker at 50% failures over 2 s, bulkhead of 10 (+10 queued); "
+              f"callers take turns with httpx, aiohttp and requests\n")
+        async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as hx, \
+                seawall.aiohttp.session(policy) as aio:
+            clients = Clients(hx, aio, rq, threads)
             for phase in PHASES:
                 up.clear()
                 phase.setup(up)
                 tally = Tally()
                 policy.subscribe(tally)
                 print(f"[{phase.title}] {phase.explain}")
-                await run_phase(client, up.url + phase.path,
+                await run_phase(clients, up.url + phase.path,
                                 dataclasses.replace(phase, seconds=phase.seconds * speed), tally,
                                 policy, live)
                 policy.unsubscribe(tally)

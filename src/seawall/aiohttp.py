@@ -126,7 +126,7 @@ class _Exchange:
         return response.headers.get(name)
 
     async def discard(self, response: ClientResponse) -> None:
-        response.release()
+        response.release()  # returns a no-op awaitable in aiohttp 3
 
     def rewind(self) -> bool:
         body = self.request.body
@@ -142,11 +142,12 @@ def middleware(policy: Policy | None = None, *, read_body: bool = False) -> Midd
     retried like any other transient failure."""
     policy = policy if policy is not None else Policy()
 
-    async def seawall_middleware(request: ClientRequest, handler: Handler) -> ClientResponse:
+    def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
         owner = getattr(request, "_session", None)
         if owner is not None and getattr(owner, "_retry_connection", False):
             owner._retry_connection = False  # seawall retries broken connections itself
-        return await policy.run_async(_Exchange(request, handler, read_body))
+        # The pipeline's coroutine itself, awaited by aiohttp: no wrapping layer.
+        return policy.run_async(_Exchange(request, handler, read_body))
 
     seawall_middleware.policy = policy  # type: ignore[attr-defined]
     return seawall_middleware

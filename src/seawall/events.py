@@ -59,6 +59,7 @@ class AttemptEnded:
     slow: bool
     duration: float
     at: float
+    response: Any = None  # the client's response, when there is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +102,10 @@ class CircuitTransition:
 
 @dataclass(frozen=True, slots=True)
 class RequestFinished:
-    """The one terminal event of a logical request. `outcome`: "success" (a response the retry
-    policy does not call a failure), "failure" (a failing response or an error), "rejected"
-    (refused by seawall: breaker, bulkhead, budget, deadline) or "fallback"."""
+    """The one terminal event of a logical request. `outcome`: "success" (a response that is not
+    a failure), "failure" (a failing status or an error), "rejected" (refused by seawall:
+    breaker, bulkhead, budget, deadline), "fallback", or "cancelled" (interrupted by the
+    caller, e.g. asyncio cancellation)."""
 
     dependency: str
     exchange: Any
@@ -117,3 +119,7 @@ class RequestFinished:
 
 Event = Union[RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
               RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished]
+
+#: Every event class, for subscribers that want them all.
+ALL: tuple[type[Event], ...] = (RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
+       RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished)

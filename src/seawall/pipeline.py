@@ -14,7 +14,7 @@ import random as _random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
@@ -65,7 +65,9 @@ class Exchange(Protocol[R]):
 
 
 class AsyncExchange(Protocol[R]):
-    """The asyncio twin of `Exchange`: `send` and `discard` are coroutines."""
+    """The asyncio twin of `Exchange`: `send` and `discard` return awaitables (an adapter may
+    hand back its client's own coroutine rather than wrap it: every coroutine layer costs CPU
+    on each of the many suspensions of a request)."""
 
     method: str
     request: Any
@@ -74,10 +76,10 @@ class AsyncExchange(Protocol[R]):
     def origin(self) -> str: ...
     def target(self) -> Target: ...
     def has_header(self, name: str) -> bool: ...
-    async def send(self, timeout: float) -> R: ...
+    def send(self, timeout: float) -> Awaitable[R]: ...
     def status(self, response: R) -> int: ...
     def header(self, response: R, name: str) -> str | None: ...
-    async def discard(self, response: R) -> None: ...
+    def discard(self, response: R) -> Awaitable[None]: ...
     def rewind(self) -> bool: ...
     def error_kind(self, error: BaseException) -> ErrorKind | None: ...
 
@@ -149,7 +151,7 @@ class DependencyState:
         return Breaker(config, key, self._transitioned)
 
     def _transitioned(self, key: str, before: State, after: State, now: float) -> None:
-        if self._policy._listeners:
+        if ev.CircuitTransition in self._policy._on:
             self._policy._emit(ev.CircuitTransition(self.name, key, before, after, now))
 
 
@@ -206,7 +208,7 @@ class Policy:
         self._wall_clock = wall_clock
         self._random = random
         self._failure_statuses = breaker.failure_statuses if breaker else FAILURE_STATUSES
-        self._listeners: tuple[Listener, ...] = ()
+        self._on: dict[type[ev.Event], tuple[Listener, ...]] = {}  # event class -> listeners
         self._deps: dict[str, DependencyState] = {}
         self._deps_lock = threading.Lock()
 
@@ -215,16 +217,23 @@ class Policy:
                 f"bulkhead={self.bulkhead!r}, timeouts={self.timeouts!r}, pool={self.pool!r})")
 
     # -- events ----------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> None:
-        """Call `listener(event)` for every event (see `seawall.events`), on the request's own
-        thread or event loop; it must be quick and must not raise."""
-        self._listeners = (*self._listeners, listener)
+    def subscribe(self, listener: Listener, *kinds: type[ev.Event]) -> None:
+        """Call `listener(event)` for every event (see `seawall.events`), or only for the given
+        event classes, on the request's own thread or event loop; it must be quick and must
+        not raise. Events nobody listens to are never built."""
+        for kind in kinds or ev.ALL:
+            self._on[kind] = (*self._on.get(kind, ()), listener)
 
     def unsubscribe(self, listener: Listener) -> None:
-        self._listeners = tuple(x for x in self._listeners if x is not listener)
+        for kind in list(self._on):
+            left = tuple(x for x in self._on[kind] if x is not listener)
+            if left:
+                self._on[kind] = left
+            else:
+                del self._on[kind]
 
     def _emit(self, event: ev.Event) -> None:
-        for listener in self._listeners:
+        for listener in self._on.get(type(event), ()):
             listener(event)
 
     # -- state -----------------------------------------------------------------------------
@@ -248,87 +257,84 @@ class Policy:
     # -- drivers ---------------------------------------------------------------------------
     def run(self, exchange: Exchange[R]) -> R:
         """Carry one logical request through every policy, on the calling thread."""
-        started = self._clock()
-        dep = self.dependency(self.name or exchange.origin())
-        if self._listeners:
-            self._emit(ev.RequestStarted(dep.name, exchange, started))
-        if dep.bulkhead is not None:
-            if not dep.bulkhead.try_acquire():
-                rejection = self._wait_for_slot(dep, exchange, started)
-                if rejection is not None:
-                    return _Run[R](self, dep, exchange, started).give_up(rejection)
-            elif self._listeners:
-                self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
+        run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
+        bulkhead = run.dep.bulkhead
         try:
-            run = _Run[R](self, dep, exchange, started)
-            while True:
-                timeout = run.before_attempt()
-                if timeout is None:
-                    return run.give_up()
-                try:
-                    response = exchange.send(timeout)
-                except Exception as error:
-                    if run.after_error(error) is None:
+            if bulkhead is not None:
+                rejection = self._wait_for_slot(run, bulkhead)
+                if rejection is not None:
+                    return run.give_up(rejection)
+            try:
+                while True:
+                    timeout = run.before_attempt()
+                    if timeout is None:
                         return run.give_up()
-                except BaseException:
-                    run.abandon()
-                    raise
-                else:
-                    if run.after_response(response) is None:
-                        result, replaced = run.finish(response)
-                        if replaced:
-                            exchange.discard(response)
-                        return result
-                    exchange.discard(response)
-                time.sleep(run.delay)
-        finally:
-            if dep.bulkhead is not None:
-                dep.bulkhead.release()
+                    try:
+                        response = exchange.send(timeout)
+                    except Exception as error:
+                        if run.after_error(error) is None:
+                            return run.give_up()
+                    except BaseException as error:
+                        run.abandon(error)
+                        raise
+                    else:
+                        if run.after_response(response) is None:
+                            result, replaced = run.finish(response)
+                            if replaced:
+                                exchange.discard(response)
+                            return result
+                        exchange.discard(response)
+                    time.sleep(run.delay)
+            finally:
+                if bulkhead is not None:
+                    bulkhead.release()
+        except BaseException as error:
+            run.interrupted(error)
+            raise
 
     async def run_async(self, exchange: AsyncExchange[R]) -> R:
         """Carry one logical request through every policy, on the running asyncio loop."""
-        started = self._clock()
-        dep = self.dependency(self.name or exchange.origin())
-        if self._listeners:
-            self._emit(ev.RequestStarted(dep.name, exchange, started))
-        if dep.bulkhead is not None:
-            if not dep.bulkhead.try_acquire():
-                rejection = await self._wait_for_slot_async(dep, exchange, started)
-                if rejection is not None:
-                    return _Run[R](self, dep, exchange, started).give_up(rejection)
-            elif self._listeners:
-                self._emit(ev.BulkheadAdmitted(dep.name, 0.0, started))
+        run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
+        bulkhead = run.dep.bulkhead
         try:
-            run = _Run[R](self, dep, exchange, started)
-            while True:
-                timeout = run.before_attempt()
-                if timeout is None:
-                    return run.give_up()
-                try:
-                    response = await exchange.send(timeout)
-                except Exception as error:
-                    if run.after_error(error) is None:
+            if bulkhead is not None:
+                rejection = await self._wait_for_slot_async(run, bulkhead)
+                if rejection is not None:
+                    return run.give_up(rejection)
+            try:
+                while True:
+                    timeout = run.before_attempt()
+                    if timeout is None:
                         return run.give_up()
-                except BaseException:
-                    run.abandon()
-                    raise
-                else:
-                    if run.after_response(response) is None:
-                        result, replaced = run.finish(response)
-                        if replaced:
-                            await exchange.discard(response)
-                        return result
-                    await exchange.discard(response)
-                await asyncio.sleep(run.delay)
-        finally:
-            if dep.bulkhead is not None:
-                dep.bulkhead.release()
+                    try:
+                        response = await exchange.send(timeout)
+                    except Exception as error:
+                        if run.after_error(error) is None:
+                            return run.give_up()
+                    except BaseException as error:
+                        run.abandon(error)
+                        raise
+                    else:
+                        if run.after_response(response) is None:
+                            result, replaced = run.finish(response)
+                            if replaced:
+                                await exchange.discard(response)
+                            return result
+                        await exchange.discard(response)
+                    await asyncio.sleep(run.delay)
+            finally:
+                if bulkhead is not None:
+                    bulkhead.release()
+        except BaseException as error:
+            run.interrupted(error)
+            raise
 
     # -- waiting for a bulkhead slot ---------------------------------------------------------
-    def _wait_for_slot(self, dep: DependencyState, exchange: Exchange[Any],
-                       started: float) -> ResilienceError | None:
-        bulkhead = dep.bulkhead
-        assert bulkhead is not None
+    def _wait_for_slot(self, run: _Run[Any], bulkhead: BulkheadState) -> ResilienceError | None:
+        """Take a slot (waiting in the queue if need be), or the rejection to raise."""
+        if bulkhead.try_acquire():
+            run.admitted()
+            return None
         waiter = _ThreadWaiter()
         admission = bulkhead.enqueue(waiter)
         if admission is Admission.QUEUED:
@@ -339,18 +345,17 @@ class Policy:
                     bulkhead.release()
                 raise
             if not woken and bulkhead.withdraw(waiter):
-                return self._rejected(dep, exchange, "queue_timeout", started)
+                return run.bulkhead_rejected("queue_timeout")
         elif admission is Admission.REJECTED:
-            return self._rejected(dep, exchange, "queue_full", started)
-        if self._listeners:
-            now = self._clock()
-            self._emit(ev.BulkheadAdmitted(dep.name, now - started, now))
+            return run.bulkhead_rejected("queue_full")
+        run.admitted()
         return None
 
-    async def _wait_for_slot_async(self, dep: DependencyState, exchange: AsyncExchange[Any],
-                                   started: float) -> ResilienceError | None:
-        bulkhead = dep.bulkhead
-        assert bulkhead is not None
+    async def _wait_for_slot_async(self, run: _Run[Any],
+                                   bulkhead: BulkheadState) -> ResilienceError | None:
+        if bulkhead.try_acquire():
+            run.admitted()
+            return None
         waiter = _TaskWaiter(asyncio.get_running_loop())
         admission = bulkhead.enqueue(waiter)
         if admission is Admission.QUEUED:
@@ -359,29 +364,15 @@ class Policy:
                     await waiter.future
             except TimeoutError:
                 if bulkhead.withdraw(waiter):
-                    return self._rejected(dep, exchange, "queue_timeout", started)
+                    return run.bulkhead_rejected("queue_timeout")
             except BaseException:
                 if not bulkhead.withdraw(waiter):
                     bulkhead.release()
                 raise
         elif admission is Admission.REJECTED:
-            return self._rejected(dep, exchange, "queue_full", started)
-        if self._listeners:
-            now = self._clock()
-            self._emit(ev.BulkheadAdmitted(dep.name, now - started, now))
+            return run.bulkhead_rejected("queue_full")
+        run.admitted()
         return None
-
-    def _rejected(self, dep: DependencyState, exchange: Exchange[Any] | AsyncExchange[Any],
-                  reason: str, started: float) -> ResilienceError:
-        now = self._clock()
-        if self._listeners:
-            self._emit(ev.BulkheadRejected(dep.name, reason, now - started, now))
-        limit = self.bulkhead.max_concurrent if self.bulkhead else 0
-        why = ("no slot was freed within the queue timeout" if reason == "queue_timeout"
-               else "the queue is full")
-        return exchange.errors[BulkheadFullError](
-            f"bulkhead of {dep.name!r} is full ({limit} in flight): {why}",
-            dependency=dep.name, reason=reason)
 
 
 class _ThreadWaiter:
@@ -411,17 +402,19 @@ class _TaskWaiter:
 
 
 class _Run(Generic[R]):
-    """The decisions of one logical request's attempt loop (no I/O, no waiting)."""
+    """The decisions of one logical request, from its start to its one terminal event
+    (no I/O, no waiting: the drivers do that)."""
 
-    __slots__ = ("policy", "dep", "ex", "started", "deadline", "attempt", "delay", "breaker",
-                 "permit", "attempt_started", "clipped", "error", "last_status")
+    __slots__ = ("policy", "dep", "ex", "on", "started", "deadline", "attempt", "delay",
+                 "breaker", "permit", "attempt_started", "clipped", "error", "last_status",
+                 "finished")
 
-    def __init__(self, policy: Policy, dep: DependencyState,
-                 exchange: Exchange[Any] | AsyncExchange[Any], started: float) -> None:
+    def __init__(self, policy: Policy, exchange: Exchange[Any] | AsyncExchange[Any]) -> None:
         self.policy = policy
-        self.dep = dep
+        self.on = on = policy._on
+        self.started = started = policy._clock()
+        self.dep = dep = policy.dependency(policy.name or exchange.origin())
         self.ex = exchange
-        self.started = started
         self.deadline = Deadline(policy.timeouts, started)
         self.attempt = 0
         self.delay = 0.0
@@ -431,7 +424,29 @@ class _Run(Generic[R]):
         self.clipped = False
         self.error: BaseException | None = None
         self.last_status: int | None = None
+        self.finished = False
+        if ev.RequestStarted in on:
+            policy._emit(ev.RequestStarted(dep.name, exchange, started))
 
+    # -- the bulkhead ----------------------------------------------------------------------
+    def admitted(self) -> None:
+        if ev.BulkheadAdmitted in self.on:
+            now = self.policy._clock()
+            self.policy._emit(ev.BulkheadAdmitted(self.dep.name, now - self.started, now))
+
+    def bulkhead_rejected(self, reason: str) -> ResilienceError:
+        dep, policy = self.dep, self.policy
+        if ev.BulkheadRejected in self.on:
+            now = policy._clock()
+            policy._emit(ev.BulkheadRejected(dep.name, reason, now - self.started, now))
+        limit = policy.bulkhead.max_concurrent if policy.bulkhead else 0
+        why = ("no slot was freed within the queue timeout" if reason == "queue_timeout"
+               else "the queue is full")
+        return self.ex.errors[BulkheadFullError](
+            f"bulkhead of {dep.name!r} is full ({limit} in flight): {why}",
+            dependency=dep.name, reason=reason)
+
+    # -- the attempt loop ------------------------------------------------------------------
     def before_attempt(self) -> float | None:
         """The timeout for the next attempt, or None when it must not start (`self.error`)."""
         policy = self.policy
@@ -447,7 +462,7 @@ class _Run(Generic[R]):
             self.permit = breaker.acquire(now)
             if self.permit is None:
                 retry_in = breaker.retry_in(now)
-                if policy._listeners:
+                if ev.CircuitRejected in self.on:
                     policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now))
                 self.error = self._rejection(
                     CircuitOpenError, f"circuit breaker {breaker.key!r} is open; next probe in "
@@ -457,7 +472,7 @@ class _Run(Generic[R]):
             self.dep.budget.deposit(now)  # one deposit per logical request that goes out
         self.attempt += 1
         self.attempt_started = now
-        if policy._listeners:
+        if ev.AttemptStarted in self.on:
             policy._emit(ev.AttemptStarted(self.dep.name, self.ex, self.attempt, timeout, now))
         return timeout
 
@@ -469,10 +484,10 @@ class _Run(Generic[R]):
         self.last_status = status
         failed = status in policy._failure_statuses
         slow = self._record(failed, now)
-        if policy._listeners:
+        if ev.AttemptEnded in self.on:
             policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, status, None, None,
                                          "failure" if failed else "success", slow,
-                                         now - self.attempt_started, now))
+                                         now - self.attempt_started, now, response))
         retry = policy.retry
         if retry is None or not self._retryable(retry, status, None, None, response):
             return None
@@ -489,15 +504,13 @@ class _Run(Generic[R]):
         self.error = error
         self.last_status = None
         if kind is None or kind not in BREAKER_FAILURES:
-            result = "ignored"
-            self.abandon()
-            slow = False
+            result, slow = "ignored", False
+            self._release()
         else:
-            result = "failure"
-            slow = self._record(True, now)
-        if policy._listeners:
+            result, slow = "failure", self._record(True, now)
+        if ev.AttemptEnded in self.on:
             policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error, kind,
-                                         result, slow, now - self.attempt_started, now))
+                                         result, slow, now - self.attempt_started, now, None))
         if kind in TIMEOUTS and self.clipped:
             self.error = self._rejection(
                 DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out during "
@@ -508,13 +521,17 @@ class _Run(Generic[R]):
             return None
         return self._decide(retry, now, _error_type(error), kind, None)
 
-    def abandon(self) -> None:
-        """The attempt ended with no verdict (cancelled, or an error that is not the
-        upstream's fault): hand back the breaker permit, so a half-open probe is never lost."""
-        if self.permit is not None and self.breaker is not None:
-            self.breaker.release(self.permit)
-        self.permit = None
+    def abandon(self, error: BaseException) -> None:
+        """The attempt was interrupted (cancelled): no verdict for the breaker, and the
+        half-open probe permit goes back, so the breaker can never get stuck."""
+        self._release()
+        if ev.AttemptEnded in self.on:
+            now = self.policy._clock()
+            self.policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error,
+                                              None, "ignored", False, now - self.attempt_started,
+                                              now, None))
 
+    # -- the end ---------------------------------------------------------------------------
     def finish(self, response: R) -> tuple[R, bool]:
         """The response to return, and whether it replaced (so the caller must discard)
         the given one."""
@@ -547,6 +564,12 @@ class _Run(Generic[R]):
         self._finished(outcome, None, error)
         raise error
 
+    def interrupted(self, error: BaseException) -> None:
+        """Anything that escaped the drivers (cancellation above all) still ends the request
+        with exactly one terminal event."""
+        if not self.finished:
+            self._finished("cancelled", None, error)
+
     # -- internals -------------------------------------------------------------------------
     def _record(self, failed: bool, now: float) -> bool:
         """Tell the breaker how the attempt went; whether it was slow."""
@@ -558,6 +581,11 @@ class _Run(Generic[R]):
         breaker.record(permit, failed, slow, now)
         self.permit = None
         return slow
+
+    def _release(self) -> None:
+        if self.permit is not None and self.breaker is not None:
+            self.breaker.release(self.permit)
+        self.permit = None
 
     def _retryable(self, retry: Retry, status: int | None, kind: ErrorKind | None,
                    error: BaseException | None, response: Any) -> bool:
@@ -588,7 +616,7 @@ class _Run(Generic[R]):
                 withdraw_budget=(lambda: True) if budget is None else (lambda: budget.try_withdraw(now)),
             )
         if verdict.delay is None:
-            if policy._listeners:
+            if ev.RetryStopped in self.on:
                 policy._emit(ev.RetryStopped(dep.name, self.attempt, verdict.reason, now))
             if verdict.reason == retry_mod.BUDGET_EXHAUSTED and self.error is not None \
                     and self.last_status is None:
@@ -597,7 +625,7 @@ class _Run(Generic[R]):
                     f"after: {self.error!r}", cause=self.error)
             return None
         self.delay = verdict.delay
-        if policy._listeners:
+        if ev.RetryScheduled in self.on:
             policy._emit(ev.RetryScheduled(dep.name, self.attempt, verdict.delay, reason,
                                            retry_after, now))
         return verdict.delay
@@ -612,11 +640,11 @@ class _Run(Generic[R]):
         return error
 
     def _finished(self, outcome: str, status: int | None, error: BaseException | None) -> None:
-        policy = self.policy
-        if policy._listeners:
-            now = policy._clock()
-            policy._emit(ev.RequestFinished(self.dep.name, self.ex, outcome, self.attempt, status,
-                                            error, now - self.started, now))
+        self.finished = True
+        if ev.RequestFinished in self.on:
+            now = self.policy._clock()
+            self.policy._emit(ev.RequestFinished(self.dep.name, self.ex, outcome, self.attempt,
+                                                 status, error, now - self.started, now))
 
 
 def _error_type(error: BaseException) -> str:

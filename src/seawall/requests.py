@@ -86,8 +86,14 @@ def _cut(timeout: Any, limit: float) -> Any:
         connect, read = timeout
     else:
         connect = read = timeout
-    return (limit if connect is None or connect > limit else connect,
-            limit if read is None or read > limit else read)
+    return _phase(connect, limit), _phase(read, limit)
+
+
+def _phase(value: Any, limit: float) -> float:
+    # None, or urllib3's default sentinel, means no limit of the caller's own
+    if isinstance(value, (int, float)) and value <= limit:
+        return float(value)
+    return limit
 
 
 class _BoundedWaitMixin:

@@ -157,8 +157,7 @@ class Breaker:
             if permit != self._generation:
                 return  # started before the last transition: says nothing about the present
             if self._state is State.CLOSED:
-                self._add(now, failed, slow)
-                if self._should_open(now):
+                if self._add(now, failed, slow):
                     change = self._move(State.OPEN, now)
             elif self._state is State.HALF_OPEN:
                 self._probes -= 1
@@ -197,11 +196,14 @@ class Breaker:
     def _may_probe(self, now: float) -> bool:
         return not self._forced and now >= self._opened_at + self.config.open_for
 
-    def _add(self, now: float, failed: bool, slow: bool) -> None:
+    def _add(self, now: float, failed: bool, slow: bool) -> bool:
+        """Count one outcome; whether the breaker must open now."""
+        config = self.config
         self._streak = self._streak + 1 if failed else 0
         window = self._window
         if isinstance(window, CallWindow):
             window.record(failed, slow)
+            calls, failures, slows = window.calls, window.failures, window.slow
         else:
             piece = window.advance(now)
             totals = window.totals
@@ -213,6 +215,18 @@ class Breaker:
             if slow:
                 piece[2] += 1
                 totals[2] += 1
+            calls, failures, slows = totals
+        # A success that is not slow only lowers both rates: it can open the breaker only by
+        # bringing the window up to min_calls.
+        if not (failed or slow or calls == config.min_calls):
+            return False
+        if config.consecutive_failures is not None and self._streak >= config.consecutive_failures:
+            return True
+        if calls < config.min_calls:
+            return False
+        return (failures >= config.failure_rate * calls
+                or (config.slow_call_duration is not None
+                    and slows >= config.slow_call_rate * calls))
 
     def _counts(self, now: float) -> tuple[int, int, int]:
         window = self._window
@@ -221,16 +235,6 @@ class Breaker:
         window.advance(now)
         calls, failures, slow = window.totals
         return calls, failures, slow
-
-    def _should_open(self, now: float) -> bool:
-        config = self.config
-        if config.consecutive_failures is not None and self._streak >= config.consecutive_failures:
-            return True
-        calls, failures, slow = self._counts(now)
-        if calls < config.min_calls:
-            return False
-        return (failures >= config.failure_rate * calls
-                or (config.slow_call_duration is not None and slow >= config.slow_call_rate * calls))
 
     def _move(self, to: State, now: float) -> tuple[State, State]:
         change = (self._state, to)
