@@ -78,12 +78,13 @@ def error_kind(error: BaseException) -> ErrorKind | None:
 class _Exchange:
     """One request (one redirect hop), as the pipeline sees it."""
 
-    __slots__ = ("request", "method", "_handler", "_read")
+    __slots__ = ("request", "method", "telemetry", "_handler", "_read")
     errors = ERRORS
 
     def __init__(self, request: ClientRequest, handler: Handler, read: bool) -> None:
         self.request = request
         self.method = request.method.upper()
+        self.telemetry: Any = None  # the telemetry listener's per-request state
         self._handler = handler
         self._read = read
 
@@ -97,6 +98,16 @@ class _Exchange:
 
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
+
+    def url(self) -> str:
+        return str(self.request.url)
+
+    def set_header(self, name: str, value: str) -> None:
+        self.request.headers[name] = value
+
+    def protocol(self, response: ClientResponse) -> str | None:
+        version = response.version
+        return f"{version.major}.{version.minor}" if version is not None else None
 
     async def send(self, timeout: float) -> ClientResponse:
         if timeout == math.inf:
@@ -145,7 +156,7 @@ def middleware(policy: Policy | None = None, *, read_body: bool = False) -> Midd
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
         owner = getattr(request, "_session", None)
         if owner is not None and getattr(owner, "_retry_connection", False):
-            owner._retry_connection = False  # seawall retries broken connections itself
+            _take_over(owner, policy)
         # The pipeline's coroutine itself, awaited by aiohttp: no wrapping layer.
         return policy.run_async(_Exchange(request, handler, read_body))
 
@@ -171,8 +182,19 @@ def session(policy: Policy | None = None, *, read_body: bool = False,
     options.setdefault("connector", connector(policy))
     resilient = aiohttp.ClientSession(middlewares=[middleware(policy, read_body=read_body)],
                                       **options)
-    resilient._retry_connection = False  # seawall retries broken connections itself
+    _take_over(resilient, policy)
     return resilient
+
+
+def _take_over(owner: aiohttp.ClientSession, policy: Policy) -> None:
+    """seawall does, per attempt, two things aiohttp does per logical request: it retries
+    broken connections (aiohttp would re-run the whole chain once more), and, when its
+    telemetry is on, it reports a CLIENT span (the official aiohttp-client instrumentation's
+    TraceConfig would add one around all attempts)."""
+    owner._retry_connection = False
+    if policy.telemetry is not None:
+        owner._trace_configs = [config for config in owner._trace_configs
+                                if not hasattr(config, "_is_instrumented_by_opentelemetry")]
 
 
 __all__ = ["AttemptTimeout", "BulkheadFullError", "CircuitOpenError", "DeadlineExceeded",

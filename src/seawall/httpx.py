@@ -62,14 +62,24 @@ def limits(policy: Policy) -> httpx.Limits:
 class _Exchange:
     """One request, as the pipeline sees it (shared by the sync and async flavours)."""
 
-    __slots__ = ("request", "method", "_transport", "_timeouts")
+    __slots__ = ("request", "method", "telemetry", "_transport", "_timeouts")
     errors = ERRORS
 
     def __init__(self, request: httpx.Request, transport: Any) -> None:
         self.request = request
         self.method = request.method
+        self.telemetry: Any = None  # the telemetry listener's per-request state
         self._transport = transport
         self._timeouts: dict[str, float | None] | None = request.extensions.get("timeout")
+
+    def url(self) -> str:
+        return str(self.request.url)
+
+    def set_header(self, name: str, value: str) -> None:
+        self.request.headers[name] = value
+
+    def protocol(self, response: httpx.Response) -> str:
+        return response.http_version.removeprefix("HTTP/")
 
     def origin(self) -> str:
         url = self.request.url
@@ -162,6 +172,16 @@ class _AsyncExchange(_Exchange):
         return response.aclose()
 
 
+def _pool_counts(transport: Any) -> tuple[int, int] | None:
+    """(active, idle) connections of an httpx pool, when the transport has one."""
+    pool = getattr(transport, "_pool", None)
+    connections = getattr(pool, "connections", None)
+    if connections is None:
+        return None
+    idle = sum(1 for connection in connections if connection.is_idle())
+    return len(connections) - idle, idle
+
+
 class ResilientTransport(httpx.BaseTransport):
     """An httpx transport that runs every request through `policy`.
 
@@ -181,6 +201,10 @@ class ResilientTransport(httpx.BaseTransport):
         self.transport = transport if transport is not None else httpx.HTTPTransport(
             **transport_options)
         self.buffer_body = buffer_body
+        self.policy.track_pool(self)
+
+    def pool_counts(self) -> tuple[int, int] | None:
+        return _pool_counts(self.transport)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self.policy.run(_SyncExchange(request, self.transport, self.buffer_body))
@@ -203,6 +227,10 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         self.transport = transport if transport is not None else httpx.AsyncHTTPTransport(
             **transport_options)
         self.buffer_body = buffer_body
+        self.policy.track_pool(self)
+
+    def pool_counts(self) -> tuple[int, int] | None:
+        return _pool_counts(self.transport)
 
     def handle_async_request(  # type: ignore[override]
             self, request: httpx.Request) -> Awaitable[httpx.Response]:

@@ -13,12 +13,14 @@ import asyncio
 import random as _random
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from . import events as ev
+from .telemetry import logs
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ErrorTypes,
                      ResilienceError, RetryBudgetExhausted)
 from .policies import retry as retry_mod
@@ -165,6 +167,11 @@ class Policy:
 
     `fallback(FallbackContext) -> response | None` is called when a request would end in a
     failure or a rejection; a response it returns is returned instead (None keeps the failure).
+
+    `telemetry`: True (default) reports spans and metrics to the global OpenTelemetry providers
+    when `opentelemetry-api` is installed; a `seawall.telemetry.otel.Telemetry` to choose the
+    providers; False for none. The `seawall` logger always reports retries, rejections and
+    breaker transitions (`seawall.telemetry.logs`).
     """
 
     def __init__(
@@ -177,6 +184,7 @@ class Policy:
         timeouts: Timeouts | None = Timeouts(),
         pool: Pool = Pool(),
         fallback: Fallback | None = None,
+        telemetry: Any = True,
         max_dependencies: int = 100,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -211,6 +219,13 @@ class Policy:
         self._on: dict[type[ev.Event], tuple[Listener, ...]] = {}  # event class -> listeners
         self._deps: dict[str, DependencyState] = {}
         self._deps_lock = threading.Lock()
+        self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.subscribe(logs.log_event, *logs.LOGGED)
+        #: The OpenTelemetry listener, or None: adapters ask it whether seawall reports the
+        #: HTTP spans itself (and so must keep the official instrumentations from doubling them).
+        self.telemetry = _default_telemetry() if telemetry is True else (telemetry or None)
+        if self.telemetry is not None:
+            self.telemetry.watch(self)
 
     def __repr__(self) -> str:
         return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
@@ -253,6 +268,24 @@ class Policy:
     def dependencies(self) -> list[DependencyState]:
         with self._deps_lock:
             return list(self._deps.values())
+
+    def now(self) -> float:
+        """The policy's clock (monotonic seconds): the `now` its state is read at."""
+        return self._clock()
+
+    def track_pool(self, pool: Any) -> None:
+        """Report `pool.pool_counts() -> (active, idle) | None` in the pool gauge (held weakly:
+        adapters register the pools they build)."""
+        self._pools.add(pool)
+
+    def pool_counts(self) -> list[tuple[int, int]]:
+        """(active, idle) connections of every tracked pool that can tell."""
+        counts = []
+        for pool in list(self._pools):
+            found = pool.pool_counts()
+            if found is not None:
+                counts.append(found)
+        return counts
 
     # -- drivers ---------------------------------------------------------------------------
     def run(self, exchange: Exchange[R]) -> R:
@@ -333,7 +366,7 @@ class Policy:
     def _wait_for_slot(self, run: _Run[Any], bulkhead: BulkheadState) -> ResilienceError | None:
         """Take a slot (waiting in the queue if need be), or the rejection to raise."""
         if bulkhead.try_acquire():
-            run.admitted()
+            run.admitted(queued=False)
             return None
         waiter = _ThreadWaiter()
         admission = bulkhead.enqueue(waiter)
@@ -348,13 +381,13 @@ class Policy:
                 return run.bulkhead_rejected("queue_timeout")
         elif admission is Admission.REJECTED:
             return run.bulkhead_rejected("queue_full")
-        run.admitted()
+        run.admitted(queued=admission is Admission.QUEUED)
         return None
 
     async def _wait_for_slot_async(self, run: _Run[Any],
                                    bulkhead: BulkheadState) -> ResilienceError | None:
         if bulkhead.try_acquire():
-            run.admitted()
+            run.admitted(queued=False)
             return None
         waiter = _TaskWaiter(asyncio.get_running_loop())
         admission = bulkhead.enqueue(waiter)
@@ -371,7 +404,7 @@ class Policy:
                 raise
         elif admission is Admission.REJECTED:
             return run.bulkhead_rejected("queue_full")
-        run.admitted()
+        run.admitted(queued=admission is Admission.QUEUED)
         return None
 
 
@@ -429,10 +462,11 @@ class _Run(Generic[R]):
             policy._emit(ev.RequestStarted(dep.name, exchange, started))
 
     # -- the bulkhead ----------------------------------------------------------------------
-    def admitted(self) -> None:
+    def admitted(self, queued: bool) -> None:
         if ev.BulkheadAdmitted in self.on:
             now = self.policy._clock()
-            self.policy._emit(ev.BulkheadAdmitted(self.dep.name, now - self.started, now))
+            waited = now - self.started if queued else 0.0
+            self.policy._emit(ev.BulkheadAdmitted(self.dep.name, waited, now))
 
     def bulkhead_rejected(self, reason: str) -> ResilienceError:
         dep, policy = self.dep, self.policy
@@ -645,6 +679,15 @@ class _Run(Generic[R]):
             now = self.policy._clock()
             self.policy._emit(ev.RequestFinished(self.dep.name, self.ex, outcome, self.attempt,
                                                  status, error, now - self.started, now))
+
+
+def _default_telemetry() -> Any:
+    """The shared OpenTelemetry listener, or None when opentelemetry-api is not installed."""
+    try:
+        from .telemetry import otel
+    except ImportError:
+        return None
+    return otel.default()
 
 
 def _error_type(error: BaseException) -> str:

@@ -118,13 +118,14 @@ class _HTTPSPool(_BoundedWaitMixin, urllib3.HTTPSConnectionPool):
 class _Exchange:
     """One request, as the pipeline sees it."""
 
-    __slots__ = ("request", "method", "_adapter", "_stream", "_timeout", "_options")
+    __slots__ = ("request", "method", "telemetry", "_adapter", "_stream", "_timeout", "_options")
     errors = ERRORS
 
     def __init__(self, adapter: ResilientAdapter, request: requests.PreparedRequest, stream: bool,
                  timeout: Any, options: dict[str, Any]) -> None:
         self.request = request
         self.method = (request.method or "GET").upper()
+        self.telemetry: Any = None  # the telemetry listener's per-request state
         self._adapter = adapter
         self._stream = stream
         self._timeout = timeout
@@ -142,6 +143,16 @@ class _Exchange:
 
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
+
+    def url(self) -> str:
+        return self.request.url or ""
+
+    def set_header(self, name: str, value: str) -> None:
+        self.request.headers[name] = value
+
+    def protocol(self, response: requests.Response) -> str | None:
+        version = getattr(response.raw, "version", None)  # urllib3: 11, 10, 20
+        return {10: "1.0", 11: "1.1", 20: "2"}.get(version) if isinstance(version, int) else None
 
     def send(self, timeout: float) -> requests.Response:
         try:
@@ -210,14 +221,45 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
         return self.policy.run(_Exchange(self, request, stream, timeout, options))
 
 
+class ResilientSession(requests.Session):
+    """A `requests.Session` that, when seawall reports the HTTP spans (`seawall_spans`), keeps
+    the official OpenTelemetry requests instrumentation from wrapping the whole logical request
+    in one more CLIENT span around seawall's one-per-attempt spans."""
+
+    seawall_spans = True
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        token = _suppress_http_instrumentation() if self.seawall_spans else None
+        try:
+            return super().send(request, **kwargs)
+        finally:
+            if token is not None:
+                _detach(token)
+
+
+def _suppress_http_instrumentation() -> object | None:
+    try:
+        from opentelemetry import context
+    except ImportError:
+        return None
+    return context.attach(context.set_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+
+
+def _detach(token: Any) -> None:
+    from opentelemetry import context
+    context.detach(token)
+
+
 def session(policy: Policy | None = None) -> requests.Session:
-    """A `requests.Session` with one `ResilientAdapter` mounted for http:// and https://."""
+    """A `ResilientSession` with one `ResilientAdapter` mounted for http:// and https://."""
     adapter = ResilientAdapter(policy)
-    resilient = requests.Session()
+    resilient = ResilientSession()
+    resilient.seawall_spans = adapter.policy.telemetry is not None
     resilient.mount("https://", adapter)
     resilient.mount("http://", adapter)
     return resilient
 
 
 __all__ = ["BulkheadFullError", "CircuitOpenError", "DeadlineExceeded", "ERRORS", "PoolTimeout",
-           "ResilientAdapter", "RetryBudgetExhausted", "error_kind", "session"]
+           "ResilientAdapter", "ResilientSession", "RetryBudgetExhausted", "error_kind",
+           "session"]

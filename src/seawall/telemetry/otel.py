@@ -1,0 +1,387 @@
+"""OpenTelemetry spans and metrics from seawall's events: the telemetry contract of DESIGN.md.
+
+Traces: one INTERNAL span per logical request (under the caller's current span) holding, as
+span events, what happened between attempts; under it one CLIENT span per attempt following the
+stable HTTP client semantic conventions, with `traceparent` injected into that attempt's
+headers. While an attempt runs, HTTP instrumentation is suppressed in the context, so the
+official httpx/requests/aiohttp instrumentations do not add a second span for it.
+
+Metrics: the catalog of DESIGN.md. Every metric carries `seawall.dependency` (bounded: past
+`max_dependencies` distinct values, the rest are reported as "_other").
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import events as ev
+from ..policies.breaker import State
+from .redact import redact_url
+
+#: The semantic conventions' advice for http.client.request.duration (seconds).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+_KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST",
+                            "PUT", "TRACE", "QUERY"})
+OTHER = "_other"
+
+
+class _Request:
+    """What telemetry keeps about one logical request (hung on the exchange)."""
+
+    __slots__ = ("span", "token", "attempt_span", "attempt_token", "attributes", "url")
+
+    def __init__(self, span: trace.Span, token: Token[Context], attributes: dict[str, Any],
+                 url: str) -> None:
+        self.span = span
+        self.token = token
+        self.attempt_span: trace.Span | None = None
+        self.attempt_token: Token[Context] | None = None
+        self.attributes = attributes  # the semconv attributes every attempt shares
+        self.url = url
+
+
+class Telemetry:
+    """Turns a policy's events into spans and metrics. One instance can watch many policies.
+
+    `tracer_provider` / `meter_provider`: default the global ones (looked up when needed, so a
+    provider set up after seawall still counts). `redact_query`: more query parameter names
+    whose values must never be recorded. While no SDK is installed (the API's no-op
+    providers), each request costs one check and nothing more.
+    """
+
+    def __init__(self, *, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None,
+                 redact_query: Iterable[str] = (), max_dependencies: int = 100) -> None:
+        self._explicit = tracer_provider is not None or meter_provider is not None
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._redact = tuple(redact_query)
+        self._max_dependencies = max_dependencies
+        self._dependencies: set[str] = set()
+        self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._live = False
+        self._ready = False
+
+    # -- wiring ----------------------------------------------------------------------------
+    def watch(self, policy: Any) -> None:
+        """Subscribe to every event of `policy` and report its live state in the gauges."""
+        self._policies.add(policy)
+        policy.subscribe(self)
+
+    def _is_live(self) -> bool:
+        """Whether a real SDK is behind the providers (checked until it is)."""
+        if not self._live:
+            if self._explicit:
+                self._live = True
+            else:
+                tracer_live = not isinstance(trace.get_tracer_provider(),
+                                             (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+                meter_live = type(metrics.get_meter_provider()).__name__ not in (
+                    "_ProxyMeterProvider", "NoOpMeterProvider")
+                self._live = tracer_live or meter_live
+            if self._live and not self._ready:
+                self._build()
+        return self._live
+
+    def _build(self) -> None:
+        from .. import __version__
+        tracer_provider = self._tracer_provider or trace.get_tracer_provider()
+        meter_provider = self._meter_provider or metrics.get_meter_provider()
+        self.tracer = tracer_provider.get_tracer("seawall", __version__)
+        meter = meter_provider.get_meter("seawall", __version__)
+        self.attempt_duration = meter.create_histogram(
+            "http.client.request.duration", unit="s",
+            description="Duration of each HTTP attempt (one per try, retries included).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+        self.request_duration = meter.create_histogram(
+            "seawall.request.duration", unit="s",
+            description="Duration of each logical request, retries and waits included.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+        self.retries = meter.create_counter(
+            "seawall.retry.attempts", unit="{retry}", description="Retries made, by reason.")
+        self.exhausted = meter.create_counter(
+            "seawall.retry.exhausted", unit="{request}",
+            description="Logical requests that failed after their last allowed attempt.")
+        self.budget_rejected = meter.create_counter(
+            "seawall.retry.budget.rejected", unit="{retry}",
+            description="Retries refused by the retry budget.")
+        self.transitions = meter.create_counter(
+            "seawall.circuit_breaker.transitions", unit="{transition}",
+            description="Circuit breaker state changes.")
+        self.breaker_calls = meter.create_counter(
+            "seawall.circuit_breaker.calls", unit="{call}",
+            description="Calls seen by the circuit breaker, by result.")
+        self.bulkhead_rejections = meter.create_counter(
+            "seawall.bulkhead.rejections", unit="{request}",
+            description="Requests turned away by the bulkhead.")
+        self.queue_duration = meter.create_histogram(
+            "seawall.bulkhead.queue.duration", unit="s",
+            description="Time spent waiting for a bulkhead slot.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+        meter.create_observable_gauge(
+            "seawall.circuit_breaker.state", [self._observe_breakers], unit="{breaker}",
+            description="1 for the breaker's current state, 0 for the others (keyed breakers: "
+                        "how many are in each state).")
+        meter.create_observable_gauge("seawall.bulkhead.active", [self._observe_active],
+                                      unit="{request}", description="Bulkhead slots in use.")
+        meter.create_observable_gauge("seawall.bulkhead.queued", [self._observe_queued],
+                                      unit="{request}", description="Callers waiting for a slot.")
+        meter.create_observable_gauge("seawall.bulkhead.limit", [self._observe_limit],
+                                      unit="{request}", description="Configured concurrency limit.")
+        meter.create_observable_gauge("seawall.pool.connections", [self._observe_pools],
+                                      unit="{connection}",
+                                      description="Open connections by state, where the client "
+                                                  "exposes its pool.")
+        self._ready = True
+
+    def dependency(self, name: str) -> str:
+        """The label for a dependency: bounded across every policy this instance watches."""
+        if name in self._dependencies:
+            return name
+        if len(self._dependencies) >= self._max_dependencies:
+            return OTHER
+        self._dependencies.add(name)
+        return name
+
+    # -- events ----------------------------------------------------------------------------
+    def __call__(self, event: ev.Event) -> None:
+        if not self._live and not self._is_live():
+            return
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _started(self, event: ev.RequestStarted) -> None:
+        exchange = event.exchange
+        target = exchange.target()
+        method = target.method if target.method in _KNOWN_METHODS else "_OTHER"
+        dependency = self.dependency(event.dependency)
+        url = redact_url(exchange.url(), self._redact)
+        attributes: dict[str, Any] = {
+            "http.request.method": method, "server.address": target.host,
+            "server.port": target.port, "seawall.dependency": dependency}
+        if method == "_OTHER":
+            attributes["http.request.method_original"] = target.method
+        span = self.tracer.start_span(
+            f"seawall {dependency}", kind=SpanKind.INTERNAL,
+            attributes={**attributes, "url.full": url})
+        token = context.attach(trace.set_span_in_context(span))
+        exchange.telemetry = _Request(span, token, attributes, url)
+
+    def _attempt_started(self, event: ev.AttemptStarted) -> None:
+        state: _Request | None = event.exchange.telemetry
+        if state is None:
+            return
+        attributes = {**state.attributes, "url.full": state.url}
+        if event.attempt > 1:
+            attributes["http.request.resend_count"] = event.attempt - 1
+        span = self.tracer.start_span(attributes["http.request.method"] if
+                                      attributes["http.request.method"] != "_OTHER" else "HTTP",
+                                      kind=SpanKind.CLIENT, attributes=attributes)
+        ctx = trace.set_span_in_context(span)
+        # The official HTTP instrumentations stay quiet for this attempt: this span is it.
+        ctx = context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
+        state.attempt_span = span
+        state.attempt_token = context.attach(ctx)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=ctx)
+        for name, value in carrier.items():
+            event.exchange.set_header(name, value)
+
+    def _attempt_ended(self, event: ev.AttemptEnded) -> None:
+        state: _Request | None = event.exchange.telemetry
+        if state is None or state.attempt_span is None:
+            return
+        span = state.attempt_span
+        attributes = dict(state.attributes)
+        error_type = None
+        if event.status is not None:
+            attributes["http.response.status_code"] = event.status
+            if event.status >= 400:
+                error_type = str(event.status)
+        elif event.error is not None:
+            error_type = _qualified(event.error)
+        if event.response is not None:
+            version = event.exchange.protocol(event.response)
+            if version:
+                attributes["network.protocol.version"] = version
+        if error_type is not None:
+            attributes["error.type"] = error_type
+        cancelled = event.error is not None and event.breaker_result == "ignored" \
+            and not isinstance(event.error, Exception)
+        if span.is_recording():
+            span.set_attributes(attributes)
+            if error_type is not None and not cancelled:
+                span.set_status(Status(StatusCode.ERROR, error_type))
+        self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
+        if event.breaker_result != "ignored":
+            result = "slow" if event.slow else event.breaker_result
+            self.breaker_calls.add(1, {"seawall.dependency": state.attributes["seawall.dependency"],
+                                       "seawall.breaker.result": result})
+        span.end()
+        if state.attempt_token is not None:
+            context.detach(state.attempt_token)
+        state.attempt_span = state.attempt_token = None
+
+    def _finished(self, event: ev.RequestFinished) -> None:
+        state: _Request | None = event.exchange.telemetry
+        if state is None:
+            return
+        dependency = state.attributes["seawall.dependency"]
+        self.request_duration.record(event.duration, {
+            "seawall.dependency": dependency, "seawall.outcome": event.outcome,
+            "http.request.method": state.attributes["http.request.method"]})
+        span = state.span
+        if span.is_recording():
+            span.set_attributes({"seawall.outcome": event.outcome,
+                                 "seawall.attempts": event.attempts})
+            if event.status is not None:
+                span.set_attribute("http.response.status_code", event.status)
+            if event.outcome in ("failure", "rejected"):
+                kind = str(event.status) if event.error is None else _qualified(event.error)
+                span.set_attribute("error.type", kind)
+                span.set_status(Status(StatusCode.ERROR, kind))
+        span.end()
+        context.detach(state.token)
+        event.exchange.telemetry = None
+
+    def _current_event(self, name: str, attributes: dict[str, Any]) -> None:
+        # These events happen on the request's own thread or task: between attempts its
+        # logical span is current; a breaker transition lands on the attempt that caused it.
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(name, attributes)
+
+    def _admitted(self, event: ev.BulkheadAdmitted) -> None:
+        dependency = self.dependency(event.dependency)
+        self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
+        if event.waited > 0:
+            self._current_event("seawall.bulkhead.wait", {"seawall.bulkhead.waited": event.waited})
+
+    def _bulkhead_rejected(self, event: ev.BulkheadRejected) -> None:
+        dependency = self.dependency(event.dependency)
+        self.bulkhead_rejections.add(1, {"seawall.dependency": dependency,
+                                         "seawall.bulkhead.reason": event.reason})
+        self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
+        self._current_event("seawall.bulkhead.rejected", {
+            "seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited})
+
+    def _retry(self, event: ev.RetryScheduled) -> None:
+        self.retries.add(1, {"seawall.dependency": self.dependency(event.dependency),
+                             "error.type": event.reason})
+        attributes: dict[str, Any] = {"seawall.retry.attempt": event.attempt,
+                                      "seawall.retry.delay": event.delay,
+                                      "seawall.retry.reason": event.reason}
+        if event.retry_after is not None:
+            attributes["seawall.retry.retry_after"] = event.retry_after
+        self._current_event("seawall.retry", attributes)
+
+    def _retry_stopped(self, event: ev.RetryStopped) -> None:
+        dependency = self.dependency(event.dependency)
+        if event.why == "attempts_exhausted":
+            self.exhausted.add(1, {"seawall.dependency": dependency})
+        elif event.why == "budget_exhausted":
+            self.budget_rejected.add(1, {"seawall.dependency": dependency})
+        self._current_event("seawall.retry.stopped", {"seawall.retry.attempt": event.attempt,
+                                                      "seawall.retry.stopped_because": event.why})
+
+    def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
+        self.breaker_calls.add(1, {"seawall.dependency": self.dependency(event.dependency),
+                                   "seawall.breaker.result": "rejected"})
+        self._current_event("seawall.circuit_breaker.rejected", {
+            "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in})
+
+    def _transition(self, event: ev.CircuitTransition) -> None:
+        self.transitions.add(1, {"seawall.dependency": self.dependency(event.dependency),
+                                 "seawall.breaker.from": event.from_state.value,
+                                 "seawall.breaker.to": event.to_state.value})
+        self._current_event("seawall.circuit_breaker.transition", {
+            "seawall.breaker.key": event.key, "seawall.breaker.from": event.from_state.value,
+            "seawall.breaker.to": event.to_state.value})
+
+    # -- gauges ----------------------------------------------------------------------------
+    def _states(self) -> Iterable[tuple[str, Any]]:
+        for policy in list(self._policies):
+            for state in policy.dependencies():
+                yield self.dependency(state.name), state
+
+    def _observe_breakers(self, options: CallbackOptions) -> Iterable[Observation]:
+        for policy in list(self._policies):
+            now = policy.now()
+            for state in policy.dependencies():
+                breakers = state.breakers()
+                if not breakers:
+                    continue
+                counts = dict.fromkeys(State, 0)
+                for breaker in breakers:
+                    counts[breaker.state(now)] += 1
+                dependency = self.dependency(state.name)
+                for breaker_state, count in counts.items():
+                    yield Observation(count, {"seawall.dependency": dependency,
+                                              "seawall.breaker.state": breaker_state.value})
+
+    def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
+        for dependency, state in self._states():
+            if state.bulkhead is not None:
+                yield Observation(state.bulkhead.active, {"seawall.dependency": dependency})
+
+    def _observe_queued(self, options: CallbackOptions) -> Iterable[Observation]:
+        for dependency, state in self._states():
+            if state.bulkhead is not None:
+                yield Observation(state.bulkhead.queued, {"seawall.dependency": dependency})
+
+    def _observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
+        for dependency, state in self._states():
+            if state.bulkhead is not None:
+                yield Observation(state.bulkhead.config.max_concurrent,
+                                  {"seawall.dependency": dependency})
+
+    def _observe_pools(self, options: CallbackOptions) -> Iterable[Observation]:
+        for policy in list(self._policies):
+            dependency = self.dependency(policy.name or OTHER)
+            active = idle = 0
+            seen = False
+            for count in policy.pool_counts():
+                seen = True
+                active += count[0]
+                idle += count[1]
+            if seen:
+                yield Observation(active, {"seawall.dependency": dependency, "state": "active"})
+                yield Observation(idle, {"seawall.dependency": dependency, "state": "idle"})
+
+
+def _qualified(error: BaseException) -> str:
+    cls = type(error)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+_HANDLERS: dict[type, Any] = {
+    ev.RequestStarted: Telemetry._started,
+    ev.AttemptStarted: Telemetry._attempt_started,
+    ev.AttemptEnded: Telemetry._attempt_ended,
+    ev.RequestFinished: Telemetry._finished,
+    ev.BulkheadAdmitted: Telemetry._admitted,
+    ev.BulkheadRejected: Telemetry._bulkhead_rejected,
+    ev.RetryScheduled: Telemetry._retry,
+    ev.RetryStopped: Telemetry._retry_stopped,
+    ev.CircuitRejected: Telemetry._circuit_rejected,
+    ev.CircuitTransition: Telemetry._transition,
+}
+
+_default: Telemetry | None = None
+
+
+def default() -> Telemetry:
+    """The shared instance on the global providers (what `Policy(telemetry=True)` uses)."""
+    global _default
+    if _default is None:
+        _default = Telemetry()
+    return _default

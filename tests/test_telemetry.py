@@ -1,0 +1,274 @@
+"""Spans, metrics and logs tell the truth: a real OpenTelemetry SDK (in-memory exporters) over
+real sockets, for every client flavour."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import seawall
+from integrations.upstream import reset, respond, retry_after
+from seawall.telemetry.otel import DURATION_BUCKETS, Telemetry
+from seawall.telemetry.redact import redact_url
+
+FAST = seawall.Backoff.constant(0.001)
+
+
+@dataclass
+class Otel:
+    tracer_provider: TracerProvider
+    spans: InMemorySpanExporter
+    meter_provider: MeterProvider
+    reader: InMemoryMetricReader
+    telemetry: Telemetry
+
+    def policy(self, **overrides: Any) -> seawall.Policy:
+        options: dict[str, Any] = dict(
+            retry=seawall.Retry(max_attempts=3, backoff=FAST), breaker=None,
+            bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=100, queue_timeout=5),
+            timeouts=seawall.Timeouts(attempt=5, total=10))
+        options.update(overrides)
+        return seawall.Policy("upstream", telemetry=self.telemetry, **options)
+
+    def finished(self, kind: SpanKind) -> list[Any]:
+        return [s for s in self.spans.get_finished_spans() if s.kind == kind]
+
+    def metric(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(attributes, point) of every data point of the named metric."""
+        found = []
+        data = self.reader.get_metrics_data()
+        for resource in data.resource_metrics if data else []:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        found += [(dict(p.attributes), p) for p in metric.data.data_points]
+        return found
+
+    def total(self, name: str, **match: Any) -> float:
+        """Sum of a counter's values (or a histogram's counts) over the matching points."""
+        total = 0.0
+        for attributes, point in self.metric(name):
+            if all(attributes.get(k.replace("_", ".")) == v for k, v in match.items()):
+                total += point.count if hasattr(point, "count") else point.value
+        return total
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield Otel(tracer_provider, spans, meter_provider, reader,
+               Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider,
+                         redact_query=["token"]))
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+def test_one_internal_span_and_one_client_span_per_attempt(flavour, upstream, otel):
+    upstream.script("/t", respond(503), reset(), respond(200))
+    url = upstream.url.replace("http://", "http://user:secret@") + "/t?sig=abc&token=xyz&q=1"
+    with flavour.client(otel.policy()) as client:
+        assert client.request("GET", url).status == 200
+    (logical,) = otel.finished(SpanKind.INTERNAL)
+    attempts = sorted(otel.finished(SpanKind.CLIENT), key=lambda s: s.start_time)
+    assert len(attempts) == 3 == upstream.hits("/t")
+    assert logical.name == "seawall upstream"
+    assert logical.attributes["seawall.outcome"] == "success"
+    assert logical.attributes["seawall.attempts"] == 3
+    for number, span in enumerate(attempts):
+        assert span.parent.span_id == logical.context.span_id
+        assert span.name == "GET"
+        assert span.attributes["http.request.method"] == "GET"
+        assert span.attributes["server.address"] == "127.0.0.1"
+        assert span.attributes["server.port"] == upstream.port
+        assert span.attributes["seawall.dependency"] == "upstream"
+        assert span.attributes.get("http.request.resend_count") == (number or None)
+        full = span.attributes["url.full"]
+        assert "secret" not in full and "abc" not in full and "xyz" not in full
+        # aiohttp moves user-info into basic auth itself, so there may be none left to redact
+        assert full.startswith(("http://REDACTED:REDACTED@127.0.0.1", "http://127.0.0.1"))
+        assert "sig=REDACTED&token=REDACTED&q=1" in full
+    assert attempts[0].attributes["http.response.status_code"] == 503
+    assert attempts[0].attributes["error.type"] == "503"
+    assert attempts[0].status.status_code is StatusCode.ERROR
+    assert attempts[1].attributes["error.type"].endswith(("Error", "Disconnected"))
+    assert attempts[2].attributes["http.response.status_code"] == 200
+    assert attempts[2].attributes["network.protocol.version"] == "1.1"
+    assert "error.type" not in attempts[2].attributes
+    # each attempt carried its own span's traceparent to the upstream
+    sent = [r.headers.get("traceparent", "")[:-3] for r in upstream.requests]  # minus the flags
+    expected = [f"00-{s.context.trace_id:032x}-{s.context.span_id:016x}" for s in attempts]
+    assert sent == expected
+
+
+def test_logical_span_records_what_happened_between_attempts(flavour, upstream, otel):
+    upstream.script("/e", retry_after(503, "0"), respond(500), then=respond(500))
+    policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30))
+    with flavour.client(policy) as client:
+        assert client.request("GET", upstream.url + "/e").status == 500
+        with pytest.raises(seawall.CircuitOpenError):
+            client.request("GET", upstream.url + "/e")
+    first, second = sorted(otel.finished(SpanKind.INTERNAL), key=lambda s: s.start_time)
+    names = [e.name for e in first.events]
+    assert names.count("seawall.retry") == 2
+    retry = next(e for e in first.events if e.name == "seawall.retry")
+    assert retry.attributes["seawall.retry.reason"] == "503"
+    assert retry.attributes["seawall.retry.retry_after"] == 0.0
+    assert "seawall.retry.stopped" in names
+    assert first.status.status_code is StatusCode.ERROR
+    transitions = [e for s in otel.spans.get_finished_spans() for e in s.events
+                   if e.name == "seawall.circuit_breaker.transition"]
+    assert [(e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"])
+            for e in transitions] == [("closed", "open")]
+    assert [e.name for e in second.events] == ["seawall.circuit_breaker.rejected"]
+    assert second.attributes["seawall.outcome"] == "rejected"
+    assert second.attributes["error.type"].endswith("CircuitOpenError")
+
+
+def test_metric_totals_equal_what_the_upstream_saw(flavour, upstream, otel):
+    upstream.script("/m", respond(503), respond(503), respond(503),  # 1: exhausted (2 retries)
+                    reset(), respond(200),  # 2: one retry
+                    respond(404),  # 3: not retried
+                    respond(500), respond(200))  # 4: one retry
+    policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=5, open_for=30))
+    with flavour.client(policy) as client:
+        results = [client.request("GET", upstream.url + "/m").status for _ in range(4)]
+        policy.dependency("upstream").breaker().force_open(policy.now())
+        with pytest.raises(seawall.CircuitOpenError):
+            client.request("GET", upstream.url + "/m")
+    assert results == [503, 200, 404, 200]
+    hits = upstream.hits("/m")
+    assert otel.total("http.client.request.duration") == hits == 8
+    assert otel.total("seawall.retry.attempts") == hits - 4 == 4
+    assert otel.total("seawall.retry.attempts", error_type="503") == 2
+    assert otel.total("seawall.retry.exhausted") == 1
+    assert otel.total("seawall.request.duration") == 5
+    assert otel.total("seawall.request.duration", seawall_outcome="rejected") == 1
+    assert otel.total("seawall.request.duration", seawall_outcome="failure") == 1
+    assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="failure") == 5
+    assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="success") == 3
+    assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="rejected") == 1
+    assert otel.total("seawall.circuit_breaker.transitions") == 1
+    state = {a["seawall.breaker.state"]: p.value for a, p in otel.metric("seawall.circuit_breaker.state")}
+    assert state == {"closed": 0, "open": 1, "half_open": 0}
+    statuses = {a.get("http.response.status_code") for a, _ in otel.metric("http.client.request.duration")}
+    assert statuses == {503, 200, 404, 500, None}
+
+
+def test_bulkhead_metrics(flavour, upstream, otel):
+    upstream.default = respond(200, delay=0.2)
+    policy = otel.policy(retry=None, bulkhead=seawall.Bulkhead(max_concurrent=2, max_queued=0))
+    with flavour.client(policy) as client:
+        results = client.many(5, "GET", upstream.url + "/b")
+    rejected = sum(isinstance(r, seawall.BulkheadFullError) for r in results)
+    assert rejected == 3 and upstream.hits("/b") == 2
+    assert otel.total("seawall.bulkhead.rejections", seawall_bulkhead_reason="queue_full") == 3
+    assert otel.total("seawall.bulkhead.queue.duration") == 5
+    (limit,) = otel.metric("seawall.bulkhead.limit")
+    (active,) = otel.metric("seawall.bulkhead.active")
+    assert (limit[1].value, active[1].value) == (2, 0)
+
+
+def test_duration_histogram_uses_the_semconv_buckets(upstream, otel):
+    import httpx
+    from seawall.httpx import ResilientTransport
+    with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
+        client.get(upstream.url + "/h")
+    ((_, point),) = otel.metric("http.client.request.duration")
+    assert tuple(point.explicit_bounds) == DURATION_BUCKETS
+
+
+def test_pool_connections_gauge(upstream, otel):
+    import httpx
+    from seawall.httpx import ResilientTransport
+    transport = ResilientTransport(otel.policy())
+    with httpx.Client(transport=transport) as client:
+        client.get(upstream.url + "/p")
+        points = {a["state"]: p.value for a, p in otel.metric("seawall.pool.connections")}
+    assert points == {"active": 0, "idle": 1}
+
+
+def test_async_logical_span_is_a_child_of_the_callers_span(upstream, otel):
+    import httpx
+    from seawall.httpx import AsyncResilientTransport
+    tracer = otel.tracer_provider.get_tracer("test")
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=AsyncResilientTransport(otel.policy())) as client:
+            with tracer.start_as_current_span("caller"):
+                await asyncio.gather(client.get(upstream.url + "/a"), client.get(upstream.url + "/b"))
+
+    asyncio.run(main())
+    caller = next(s for s in otel.spans.get_finished_spans() if s.name == "caller")
+    logical = [s for s in otel.finished(SpanKind.INTERNAL) if s.name.startswith("seawall")]
+    assert len(logical) == 2 and all(s.parent.span_id == caller.context.span_id for s in logical)
+
+
+def test_no_duplicate_spans_with_the_official_instrumentations(flavour, upstream, otel):
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    instrumentors = [HTTPXClientInstrumentor(), RequestsInstrumentor(), AioHttpClientInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(tracer_provider=otel.tracer_provider)
+    try:
+        upstream.script("/d", respond(503), respond(200))
+        with flavour.client(otel.policy()) as client:
+            assert client.request("GET", upstream.url + "/d").status == 200
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+    clients = otel.finished(SpanKind.CLIENT)
+    assert len(clients) == 2 == upstream.hits("/d"), [(s.name, s.instrumentation_scope.name) for s in clients]
+    assert {s.instrumentation_scope.name for s in clients} == {"seawall"}
+
+
+def test_logs_say_what_happened_without_secrets(upstream, caplog, otel):
+    import httpx
+    from seawall.httpx import ResilientTransport
+    upstream.script("/l", respond(503), then=respond(500))
+    policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30))
+    caplog.set_level(logging.DEBUG, logger="seawall")
+    with httpx.Client(transport=ResilientTransport(policy)) as client:
+        client.get(upstream.url.replace("http://", "http://user:hunter2@") + "/l?sig=s3cr3t",
+                   headers={"Authorization": "Bearer t0ken"})
+    records = [r for r in caplog.records if r.name == "seawall"]
+    retries = [r for r in records if r.getMessage().startswith("retrying")]
+    assert len(retries) == 2 and getattr(retries[0], "seawall.reason") == "503"
+    assert getattr(retries[0], "seawall.dependency") == "upstream"
+    opened = [r for r in records if r.levelno == logging.WARNING]
+    assert len(opened) == 1 and getattr(opened[0], "seawall.breaker.to") == "open"
+    text = " ".join(r.getMessage() + str(r.__dict__) for r in records)
+    for secret in ("hunter2", "s3cr3t", "t0ken"):
+        assert secret not in text
+
+
+def test_no_sdk_means_no_work():
+    telemetry = Telemetry()  # the global providers: the API's no-op proxies in this process
+    assert telemetry._is_live() is False
+    policy = seawall.Policy("quiet", telemetry=telemetry)
+    assert policy.telemetry is telemetry and not hasattr(telemetry, "tracer")
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://u:p@h:8443/a?sig=1&X-Amz-Signature=2&ok=3#frag",
+     "https://REDACTED:REDACTED@h:8443/a?sig=REDACTED&X-Amz-Signature=REDACTED&ok=3"),
+    ("http://h/a?SIG=1&token=2", "http://h/a?SIG=1&token=REDACTED"),  # semconv keys are case-sensitive
+    ("http://h/p", "http://h/p"),
+])
+def test_redaction(url, expected):
+    assert redact_url(url, ["TOKEN"]) == expected
