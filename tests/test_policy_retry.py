@@ -105,6 +105,11 @@ def test_backoff_that_cannot_fit_the_time_left_fails_fast():
     assert decide(Retry(backoff=Backoff.constant(1.0)), time_left=0.5) == (None, r.NO_TIME_LEFT)
 
 
+def test_an_open_breaker_stops_retries_after_the_cheaper_checks():
+    assert decide(Retry(), circuit_open=True) == (None, r.CIRCUIT_OPEN)
+    assert decide(Retry(max_attempts=1), circuit_open=True) == (None, r.ATTEMPTS_EXHAUSTED)
+
+
 def test_body_and_budget_are_checked_last_and_only_when_needed():
     calls = []
     retry = Retry()

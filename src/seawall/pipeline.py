@@ -633,22 +633,19 @@ class _Run(Generic[R]):
     def _decide(self, retry: Retry, now: float, reason: str, kind: ErrorKind | None,
                 retry_after: float | None) -> float | None:
         policy, ex, dep = self.policy, self.ex, self.dep
-        breaker = self.breaker
-        if breaker is not None and breaker.retry_in(now) > 0:
-            verdict = retry_mod.Verdict(None, "circuit_open")
-        else:
-            budget = dep.budget
-            verdict = retry.decide(
-                attempt=self.attempt,
-                method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),
-                unsent=kind in UNSENT,
-                retry_after=retry_after,
-                time_left=self.deadline.left(now),
-                previous_delay=self.delay,
-                random=policy._random,
-                replayable=ex.rewind,
-                withdraw_budget=(lambda: True) if budget is None else (lambda: budget.try_withdraw(now)),
-            )
+        breaker, budget = self.breaker, dep.budget
+        verdict = retry.decide(
+            attempt=self.attempt,
+            method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),
+            unsent=kind in UNSENT,
+            retry_after=retry_after,
+            time_left=self.deadline.left(now),
+            previous_delay=self.delay,
+            random=policy._random,
+            replayable=ex.rewind,
+            withdraw_budget=(lambda: True) if budget is None else (lambda: budget.try_withdraw(now)),
+            circuit_open=breaker is not None and breaker.retry_in(now) > 0,
+        )
         if verdict.delay is None:
             if ev.RetryStopped in self.on:
                 policy._emit(ev.RetryStopped(dep.name, self.attempt, verdict.reason, now))

@@ -154,6 +154,7 @@ BODY_NOT_REPLAYABLE = "body_not_replayable"
 RETRY_AFTER_TOO_LONG = "retry_after_too_long"
 NO_TIME_LEFT = "deadline"
 BUDGET_EXHAUSTED = "budget_exhausted"
+CIRCUIT_OPEN = "circuit_open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ class Retry:
         random: Callable[[], float],
         replayable: Callable[[], bool],
         withdraw_budget: Callable[[], bool],
+        circuit_open: bool = False,
     ) -> Verdict:
         """After a retryable failure of attempt number `attempt` (1-based): retry, and after how
         long, or stop and why. The checks run cheapest first; `replayable` (which may rewind a
@@ -242,6 +244,8 @@ class Retry:
             delay = max(delay, retry_after)
         if delay >= time_left:
             return Verdict(None, NO_TIME_LEFT)
+        if circuit_open:
+            return Verdict(None, CIRCUIT_OPEN)
         if not replayable():
             return Verdict(None, BODY_NOT_REPLAYABLE)
         if not withdraw_budget():
