@@ -27,10 +27,12 @@ class Case:
     measure: Measure
 
 
-def seawall_policy() -> Any:
-    """Every policy on, none of them triggered (no faults): the cost of protection."""
+def seawall_policy(telemetry: Any = False) -> Any:
+    """Every policy on, none of them triggered (no faults): the cost of protection. Telemetry
+    is off unless given, so the plain cases measure resilience alone."""
     import seawall
     return seawall.Policy(
+        telemetry=telemetry,
         name="bench",
         retry=seawall.Retry(max_attempts=3),
         breaker=seawall.CircuitBreaker(failure_rate=0.5, window=30.0, min_calls=20, open_for=5.0),
@@ -152,6 +154,115 @@ async def _aiohttp_close(session: Any) -> None:
     await session.close()
 
 
+# -- OpenTelemetry: a real SDK with in-memory exporters, shared by every OTel case -----------
+class _Sdk:
+    def __init__(self) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+
+_sdk: _Sdk | None = None
+
+
+def sdk() -> _Sdk:
+    global _sdk
+    if _sdk is None:
+        _sdk = _Sdk()
+    return _sdk
+
+
+def with_official(instrumentor: Callable[[], Any], measure: Measure) -> Measure:
+    """Run `measure` with an official OTel instrumentation on (and off again after: it patches
+    classes, so it must not leak into the other cases)."""
+    def run(url: str, warmup: int, n: int) -> tuple[float, float]:
+        otel = sdk()
+        instance = instrumentor()
+        instance.instrument(tracer_provider=otel.tracer_provider,
+                            meter_provider=otel.meter_provider)
+        try:
+            return measure(url, warmup, n)
+        finally:
+            instance.uninstrument()
+            otel.spans.clear()
+    return run
+
+
+def with_seawall_otel(measure_for: Callable[[Any], Measure]) -> Measure:
+    """`measure_for(policy)` with seawall's own spans and metrics on the shared SDK."""
+    def run(url: str, warmup: int, n: int) -> tuple[float, float]:
+        from seawall.telemetry.otel import Telemetry
+        otel = sdk()
+        telemetry = Telemetry(tracer_provider=otel.tracer_provider,
+                              meter_provider=otel.meter_provider)
+        try:
+            return measure_for(seawall_policy(telemetry))(url, warmup, n)
+        finally:
+            otel.spans.clear()
+    return run
+
+
+def _httpx_instrumentor() -> Any:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    return HTTPXClientInstrumentor()
+
+
+def _requests_instrumentor() -> Any:
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    return RequestsInstrumentor()
+
+
+def _aiohttp_instrumentor() -> Any:
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    return AioHttpClientInstrumentor()
+
+
+def otel_cases() -> list[Case]:
+    """Each client with the official instrumentation alone vs with seawall's telemetry alone."""
+    from seawall.httpx import AsyncResilientTransport, ResilientTransport
+
+    def httpx_sync(policy: Any) -> Measure:
+        return sync_case(lambda: httpx.Client(transport=ResilientTransport(policy)), _httpx_get)
+
+    def httpx_async(policy: Any) -> Measure:
+        return async_case(lambda: httpx.AsyncClient(transport=AsyncResilientTransport(policy)),
+                          _httpx_aget, _aclose, 1)
+
+    def requests_sync(policy: Any) -> Measure:
+        import seawall.requests
+        return sync_case(lambda: seawall.requests.session(policy), _requests_get)
+
+    def aiohttp_async(policy: Any) -> Measure:
+        import seawall.aiohttp
+        return async_case(lambda: seawall.aiohttp.session(policy), _aiohttp_get,
+                          _aiohttp_close, 1)
+
+    plain = [
+        ("httpx.Client", _httpx_instrumentor,
+         sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get), httpx_sync),
+        ("httpx.AsyncClient", _httpx_instrumentor,
+         async_case(lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget, _aclose, 1),
+         httpx_async),
+        ("requests.Session", _requests_instrumentor,
+         sync_case(_requests_bare, _requests_get), requests_sync),
+        ("aiohttp.ClientSession", _aiohttp_instrumentor,
+         async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, 1), aiohttp_async),
+    ]
+    cases = []
+    for client, instrumentor, bare, with_seawall in plain:
+        official = f"{client} + OTel seq"
+        cases += [Case(official, None, with_official(instrumentor, bare)),
+                  Case(f"{client} + seawall + OTel seq", official, with_seawall_otel(with_seawall))]
+    return cases
+
+
 def all_cases() -> list[Case]:
     cases = [
         Case("httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)),
@@ -177,4 +288,4 @@ def all_cases() -> list[Case]:
             Case(f"aiohttp.ClientSession + seawall {mode}", bare,
                  async_case(_aiohttp_seawall, _aiohttp_get, _aiohttp_close, concurrency)),
         ]
-    return cases
+    return cases + otel_cases()

@@ -104,8 +104,12 @@ def test_otlp_http_export_carries_every_span_and_metric(upstream, receiver):
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=receiver.url + "/v1/metrics"), export_interval_millis=600_000)
     meter_provider = MeterProvider(metric_readers=[reader])
-    faulty_traffic(upstream, Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider))
-    meter_provider.force_flush()
+    telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    faulty_traffic(upstream, telemetry)
+    # the pool gauge reports the pools of clients that are alive when metrics are collected
+    with httpx.Client(transport=ResilientTransport(seawall.Policy("alive", telemetry=telemetry))) as alive:
+        alive.get(upstream.url + "/alive")
+        meter_provider.force_flush()
     tracer_provider.shutdown()
     meter_provider.shutdown()
 

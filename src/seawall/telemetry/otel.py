@@ -124,7 +124,8 @@ class Telemetry:
             description="Requests turned away by the bulkhead.")
         self.queue_duration = meter.create_histogram(
             "seawall.bulkhead.queue.duration", unit="s",
-            description="Time spent waiting for a bulkhead slot.",
+            description="Time spent waiting for a bulkhead slot, by the requests that queued "
+                        "(admitted or rejected).",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         meter.create_observable_gauge(
             "seawall.circuit_breaker.state", [self._observe_breakers], unit="{breaker}",
@@ -261,9 +262,11 @@ class Telemetry:
             span.add_event(name, attributes)
 
     def _admitted(self, event: ev.BulkheadAdmitted) -> None:
-        dependency = self.dependency(event.dependency)
-        self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
+        # Only requests that queued: a zero for every request would cost a histogram record on
+        # the hot path and tell nothing the request rate does not.
         if event.waited > 0:
+            dependency = self.dependency(event.dependency)
+            self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
             self._current_event("seawall.bulkhead.wait", {"seawall.bulkhead.waited": event.waited})
 
     def _bulkhead_rejected(self, event: ev.BulkheadRejected) -> None:
