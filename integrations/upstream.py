@@ -219,9 +219,9 @@ class Upstream:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=2048)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)
+        assert sockets, "the upstream did not open a listening socket"
+        self.port = sockets[0].getsockname()[1]
 
     def start(self) -> Upstream:
         """Serve from a background thread; returns once the port is listening."""

@@ -17,9 +17,17 @@ from .pool import Pool
 
 __version__ = "0.1.0"
 
+
+def instrument(config: object = None) -> object:
+    """Make every httpx, requests and aiohttp client created from now on resilient and
+    observable, with no other code change (see `seawall.instrumentation`)."""
+    from .instrumentation import instrument as _instrument
+    return _instrument(config)
+
+
 __all__ = [
     "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
     "CircuitOpenError", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Policy", "Pool",
     "ResilienceError", "Retry", "RetryBudget", "RetryBudgetExhausted", "Target", "Timeouts",
-    "__version__",
+    "__version__", "instrument",
 ]

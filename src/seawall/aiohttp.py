@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import ClientRequest, ClientResponse
 
 from . import errors
-from .pipeline import Policy, Target
+from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind
 
 Handler = Callable[[ClientRequest], Awaitable[ClientResponse]]
@@ -147,24 +147,24 @@ class _Exchange:
         return error_kind(error)
 
 
-def middleware(policy: Policy | None = None, *, read_body: bool = False) -> Middleware:
+def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> Middleware:
     """An aiohttp client middleware that runs every request (each redirect hop) through
     `policy`. `read_body=True` reads each body inside the attempt, so a body cut short is
     retried like any other transient failure."""
-    policy = policy if policy is not None else Policy()
+    chosen: PolicyLike = policy if policy is not None else Policy()
 
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
         owner = getattr(request, "_session", None)
         if owner is not None and getattr(owner, "_retry_connection", False):
-            _take_over(owner, policy)
+            _take_over(owner, chosen)
         # The pipeline's coroutine itself, awaited by aiohttp: no wrapping layer.
-        return policy.run_async(_Exchange(request, handler, read_body))
+        return chosen.run_async(_Exchange(request, handler, read_body))
 
-    seawall_middleware.policy = policy  # type: ignore[attr-defined]
+    seawall_middleware.policy = chosen  # type: ignore[attr-defined]
     return seawall_middleware
 
 
-def connector(policy: Policy | None = None, **options: Any) -> aiohttp.TCPConnector:
+def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPConnector:
     """A `TCPConnector` sized from `policy.pool` (`limit`, `limit_per_host`,
     `keepalive_timeout`); call it inside a running event loop."""
     pool = (policy if policy is not None else Policy()).pool
@@ -174,19 +174,19 @@ def connector(policy: Policy | None = None, **options: Any) -> aiohttp.TCPConnec
     return aiohttp.TCPConnector(**options)
 
 
-def session(policy: Policy | None = None, *, read_body: bool = False,
+def session(policy: PolicyLike | None = None, *, read_body: bool = False,
             **options: Any) -> aiohttp.ClientSession:
     """An `aiohttp.ClientSession` with seawall's middleware and a connector sized from the
     pool (call it inside a running event loop)."""
-    policy = policy if policy is not None else Policy()
-    options.setdefault("connector", connector(policy))
-    resilient = aiohttp.ClientSession(middlewares=[middleware(policy, read_body=read_body)],
+    chosen: PolicyLike = policy if policy is not None else Policy()
+    options.setdefault("connector", connector(chosen))
+    resilient = aiohttp.ClientSession(middlewares=[middleware(chosen, read_body=read_body)],
                                       **options)
-    _take_over(resilient, policy)
+    _take_over(resilient, chosen)
     return resilient
 
 
-def _take_over(owner: aiohttp.ClientSession, policy: Policy) -> None:
+def _take_over(owner: aiohttp.ClientSession, policy: PolicyLike) -> None:
     """seawall does, per attempt, two things aiohttp does per logical request: it retries
     broken connections (aiohttp would re-run the whole chain once more), and, when its
     telemetry is on, it reports a CLIENT span (the official aiohttp-client instrumentation's

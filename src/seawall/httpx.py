@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from . import errors
-from .pipeline import Policy, Target
+from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind
 
 #: seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
@@ -51,7 +51,7 @@ def error_kind(error: BaseException) -> ErrorKind | None:
     return None
 
 
-def limits(policy: Policy) -> httpx.Limits:
+def limits(policy: PolicyLike) -> httpx.Limits:
     """The policy's pool limits as httpx.Limits."""
     pool = policy.pool
     return httpx.Limits(max_connections=pool.max_connections,
@@ -190,7 +190,7 @@ class ResilientTransport(httpx.BaseTransport):
     `httpx.Client(transport=ResilientTransport(policy))`.
     """
 
-    def __init__(self, policy: Policy | None = None, *,
+    def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.BaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
         self.policy = policy if policy is not None else Policy()
@@ -216,7 +216,7 @@ class ResilientTransport(httpx.BaseTransport):
 class AsyncResilientTransport(httpx.AsyncBaseTransport):
     """The asyncio twin of `ResilientTransport`, for `httpx.AsyncClient` (asyncio only)."""
 
-    def __init__(self, policy: Policy | None = None, *,
+    def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
         self.policy = policy if policy is not None else Policy()

@@ -86,6 +86,19 @@ class AsyncExchange(Protocol[R]):
     def error_kind(self, error: BaseException) -> ErrorKind | None: ...
 
 
+class PolicyLike(Protocol):
+    """What adapters need of a policy: a `Policy`, or a `seawall.config.Router` that picks one
+    per request."""
+
+    @property
+    def pool(self) -> Pool: ...
+    @property
+    def telemetry(self) -> Any: ...
+    def track_pool(self, pool: Any) -> None: ...
+    def run(self, exchange: Exchange[R]) -> R: ...
+    def run_async(self, exchange: AsyncExchange[R]) -> Awaitable[R]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FallbackContext(Generic[R]):
     """What a fallback is told: the request would end in `response` (a failing one) or `error`
@@ -693,5 +706,5 @@ def _error_type(error: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
 
 
-__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "Policy", "Target",
-           "OTHER_DEPENDENCY"]
+__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "Policy",
+           "PolicyLike", "Target", "OTHER_DEPENDENCY"]

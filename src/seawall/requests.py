@@ -16,6 +16,7 @@ timeout (plain requests either fails at once or, with `pool_block=True`, waits f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -27,7 +28,7 @@ from urllib3.exceptions import (EmptyPoolError, MaxRetryError, NewConnectionErro
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from . import errors
-from .pipeline import Policy, Target
+from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind
 
 
@@ -155,10 +156,12 @@ class _Exchange:
         return {10: "1.0", 11: "1.1", 20: "2"}.get(version) if isinstance(version, int) else None
 
     def send(self, timeout: float) -> requests.Response:
+        adapter = self._adapter
+        send = (adapter.inner.send if adapter.inner is not None
+                else super(ResilientAdapter, adapter).send)
         try:
-            response = requests.adapters.HTTPAdapter.send(
-                self._adapter, self.request, stream=self._stream,
-                timeout=_cut(self._timeout, timeout), **self._options)
+            response = send(self.request, stream=self._stream,
+                            timeout=_cut(self._timeout, timeout), **self._options)
         except EmptyPoolError as error:
             raise PoolTimeout(error, request=self.request) from error
         if not self._stream:
@@ -203,8 +206,11 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
     kept (default 10, as requests).
     """
 
-    def __init__(self, policy: Policy | None = None, *, pool_connections: int = 10) -> None:
-        self.policy = policy if policy is not None else Policy()
+    def __init__(self, policy: PolicyLike | None = None, *, pool_connections: int = 10,
+                 adapter: requests.adapters.BaseAdapter | None = None) -> None:
+        self.policy: PolicyLike = policy if policy is not None else Policy()
+        #: An adapter to wrap (its sends go through the policy), instead of our own pool.
+        self.inner = adapter
         super().__init__(pool_connections=pool_connections,
                          pool_maxsize=self.policy.pool.max_connections,
                          max_retries=0, pool_block=True)
@@ -220,6 +226,11 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
         options = {"verify": verify, "cert": cert, "proxies": proxies}
         return self.policy.run(_Exchange(self, request, stream, timeout, options))
 
+    def close(self) -> None:
+        super().close()
+        if self.inner is not None:
+            self.inner.close()
+
 
 class ResilientSession(requests.Session):
     """A `requests.Session` that, when seawall reports the HTTP spans (`seawall_spans`), keeps
@@ -229,28 +240,31 @@ class ResilientSession(requests.Session):
     seawall_spans = True
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        token = _suppress_http_instrumentation() if self.seawall_spans else None
-        try:
+        if not self.seawall_spans:
             return super().send(request, **kwargs)
-        finally:
-            if token is not None:
-                _detach(token)
+        return _quietly(lambda: super(ResilientSession, self).send(request, **kwargs))
 
 
-def _suppress_http_instrumentation() -> object | None:
+def quiet_send(session: requests.Session, request: requests.PreparedRequest,
+               **kwargs: Any) -> requests.Response:
+    """`session.send` with HTTP instrumentation suppressed (its class's own send, which the
+    official instrumentation may have patched, sees the suppression and stays quiet)."""
+    return _quietly(lambda: type(session).send(session, request, **kwargs))
+
+
+def _quietly(send: Callable[[], requests.Response]) -> requests.Response:
     try:
         from opentelemetry import context
     except ImportError:
-        return None
-    return context.attach(context.set_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+        return send()
+    token = context.attach(context.set_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+    try:
+        return send()
+    finally:
+        context.detach(token)
 
 
-def _detach(token: Any) -> None:
-    from opentelemetry import context
-    context.detach(token)
-
-
-def session(policy: Policy | None = None) -> requests.Session:
+def session(policy: PolicyLike | None = None) -> requests.Session:
     """A `ResilientSession` with one `ResilientAdapter` mounted for http:// and https://."""
     adapter = ResilientAdapter(policy)
     resilient = ResilientSession()

@@ -1,0 +1,129 @@
+"""The router: each request gets the policy of the first dependency it matches.
+
+A `Router` stands where a `Policy` stands (adapters take either): it picks, per request, the
+named dependency's policy by host glob, path prefix and method, in the order of the file, or
+the defaults' policy, which names unmatched dependencies after scheme://host:port (at most
+`max_dependencies` of them; the rest share "_other").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+from ..pipeline import AsyncExchange, Exchange, Policy, R, Target
+from ..pool import Pool
+from .load import Config
+
+
+@dataclass(frozen=True)
+class Match:
+    hosts: tuple[str, ...] = ()
+    path: str | None = None
+    methods: frozenset[str] | None = None
+
+    def matches(self, target: Target) -> bool:
+        if self.methods is not None and target.method not in self.methods:
+            return False
+        if self.path is not None and not target.path.startswith(self.path):
+            return False
+        if self.hosts:
+            host = target.host.lower()
+            with_port = f"{host}:{target.port}"
+            return any(fnmatch.fnmatchcase(host, glob) or fnmatch.fnmatchcase(with_port, glob)
+                       for glob in self.hosts)
+        return True
+
+
+class Router:
+    """Policies per named dependency, chosen per request (see the module docstring)."""
+
+    def __init__(self, config: Config, *, telemetry: Any = True) -> None:
+        self.config = config
+        self.default = Policy(None, telemetry=telemetry, max_dependencies=config.max_dependencies,
+                              **config.defaults.kwargs())
+        self.routes = [
+            (Match(tuple(d.match.get("host", ())), d.match.get("path"), d.match.get("methods")),
+             Policy(d.name, telemetry=telemetry, **d.parts.kwargs()))
+            for d in config.dependencies]
+
+    # -- what the adapters use of a policy -------------------------------------------------
+    @property
+    def pool(self) -> Pool:
+        return self.default.pool
+
+    @property
+    def telemetry(self) -> Any:
+        return self.default.telemetry
+
+    def track_pool(self, pool: Any) -> None:
+        self.default.track_pool(pool)
+
+    def policy_for(self, target: Target) -> Policy:
+        for match, policy in self.routes:
+            if match.matches(target):
+                return policy
+        return self.default
+
+    def run(self, exchange: Exchange[R]) -> R:
+        return self.policy_for(exchange.target()).run(exchange)
+
+    def run_async(self, exchange: AsyncExchange[R]) -> Awaitable[R]:
+        return self.policy_for(exchange.target()).run_async(exchange)
+
+    def policies(self) -> list[Policy]:
+        return [self.default, *(policy for _, policy in self.routes)]
+
+    def describe(self) -> str:
+        """The effective policy of every dependency, for `seawall check-config`."""
+        lines = []
+        for (match, policy) in [(None, self.default), *self.routes]:
+            title = "defaults (unmatched hosts, one dependency per scheme://host:port)" \
+                if match is None else f"{policy.name}: {_describe_match(match)}"
+            lines.append(title)
+            for part in ("retry", "timeouts", "breaker", "bulkhead", "pool"):
+                value = getattr(policy, part)
+                lines.append(f"  {part:9s} {_describe(value)}")
+        return "\n".join(lines)
+
+
+def _describe_match(match: Match) -> str:
+    parts = []
+    if match.hosts:
+        parts.append("host " + " or ".join(match.hosts))
+    if match.path:
+        parts.append(f"path {match.path}*")
+    if match.methods:
+        parts.append("methods " + ",".join(sorted(match.methods)))
+    return ", ".join(parts) or "every request"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "off"
+    fields = getattr(value, "__dataclass_fields__", {})
+    shown = []
+    for name in fields:
+        item = getattr(value, name)
+        if name in ("key", "predicate") and item is None:
+            continue
+        if isinstance(item, frozenset):
+            item = _ranges(item) if all(isinstance(x, int) for x in item) else \
+                ",".join(sorted(str(x.value if hasattr(x, "value") else x) for x in item))
+        elif hasattr(item, "__dataclass_fields__"):
+            item = "(" + _describe(item) + ")"
+        shown.append(f"{name}={item}")
+    return " ".join(shown)
+
+
+def _ranges(numbers: frozenset[int]) -> str:
+    """408,429,500-599 rather than a hundred numbers."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)

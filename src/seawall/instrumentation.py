@@ -1,0 +1,167 @@
+"""Auto-instrumentation: every httpx, requests and aiohttp client created after start-up gets
+seawall, with no change to the code that builds or calls it.
+
+    SEAWALL_CONFIG=seawall.yaml opentelemetry-instrument python app.py
+    # or, from code, before the clients are built:
+    seawall.instrument(config="seawall.yaml")
+
+What is patched (with wrapt; `uninstrument()` takes every patch back):
+- `httpx.Client` / `httpx.AsyncClient`: the client's transports (its own, one the user passed,
+  and mounted ones) are wrapped in seawall's transports, not replaced; a client already using
+  seawall is left alone. The official httpx instrumentation stays quiet for seawall's attempts.
+- `requests.Session`: its default adapters become `ResilientAdapter`s, an adapter mounted later
+  is wrapped; while seawall reports the spans, the official requests instrumentation is
+  silenced for the session's requests (seawall reports one span per attempt itself).
+- `aiohttp.ClientSession`: seawall's middleware goes first (outermost), before any the user
+  passed; a session already carrying it is left alone.
+
+`SEAWALL_DISABLED=true` (or `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=seawall` under
+`opentelemetry-instrument`) turns it all off.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from .config import Router, load, load_file
+from .config.load import Config
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def router_from(config: Any = None) -> Router:
+    """A Router from a path, a dict, a loaded Config or a Router; by default the file named by
+    `SEAWALL_CONFIG`, or seawall's defaults when there is none."""
+    if isinstance(config, Router):
+        return config
+    if isinstance(config, Config):
+        return Router(config)
+    if isinstance(config, Mapping):
+        return Router(load(config, source="<dict>"))
+    path = config if config is not None else os.environ.get("SEAWALL_CONFIG")
+    if path:
+        return Router(load_file(path))
+    return Router(load({}, source="<defaults>"))
+
+
+class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """The `opentelemetry_instrumentor` entry point named `seawall`. `instrument(config=...)`
+    takes what `router_from` takes."""
+
+    _patches: list[tuple[Any, str]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        # Any one of the clients is enough: the distribution's `instruments-any` extra tells
+        # opentelemetry-instrument so; each client missing here is simply not patched.
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if os.environ.get("SEAWALL_DISABLED", "").strip().lower() in _TRUE:
+            return
+        router = router_from(kwargs.get("config"))
+        self.router = router
+        patches: list[tuple[Any, str]] = []
+        for patch in (_patch_httpx, _patch_requests, _patch_aiohttp):
+            patches += patch(router)
+        type(self)._patches = patches
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, name in type(self)._patches:
+            unwrap(owner, name)
+        type(self)._patches = []
+
+
+def _patch_httpx(router: Router) -> list[tuple[Any, str]]:
+    try:
+        import httpx
+    except ImportError:
+        return []
+    from .httpx import AsyncResilientTransport, ResilientTransport
+
+    def wrap(client: Any, kind: type) -> None:
+        def resilient(transport: Any) -> Any:
+            if transport is None or isinstance(transport, kind):
+                return transport
+            return kind(router, transport=transport)
+        client._transport = resilient(client._transport)
+        client._mounts = {pattern: resilient(transport)
+                          for pattern, transport in client._mounts.items()}
+
+    def sync_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        wrap(instance, ResilientTransport)
+
+    def async_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        wrap(instance, AsyncResilientTransport)
+
+    wrapt.wrap_function_wrapper(httpx.Client, "__init__", sync_init)
+    wrapt.wrap_function_wrapper(httpx.AsyncClient, "__init__", async_init)
+    return [(httpx.Client, "__init__"), (httpx.AsyncClient, "__init__")]
+
+
+def _patch_requests(router: Router) -> list[tuple[Any, str]]:
+    try:
+        import requests
+    except ImportError:
+        return []
+    from .requests import ResilientAdapter, ResilientSession, quiet_send
+
+    def init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        for prefix, adapter in list(instance.adapters.items()):
+            if not isinstance(adapter, ResilientAdapter):
+                # the defaults requests just built: seawall's adapter has the bounded pool
+                instance.adapters[prefix] = ResilientAdapter(router)
+        if router.telemetry is not None and not isinstance(instance, ResilientSession):
+            # silence the official requests instrumentation for this session's requests
+            instance.send = functools.partial(quiet_send, instance)
+
+    def mount(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        prefix, adapter = _mount_args(*args, **kwargs)
+        if not isinstance(adapter, ResilientAdapter):
+            adapter = ResilientAdapter(router, adapter=adapter)  # wrapped, not replaced
+        wrapped(prefix, adapter)
+
+    wrapt.wrap_function_wrapper(requests.Session, "__init__", init)
+    wrapt.wrap_function_wrapper(requests.Session, "mount", mount)
+    return [(requests.Session, "__init__"), (requests.Session, "mount")]
+
+
+def _mount_args(prefix: str, adapter: Any) -> tuple[str, Any]:
+    return prefix, adapter
+
+
+def _patch_aiohttp(router: Router) -> list[tuple[Any, str]]:
+    try:
+        import aiohttp
+    except ImportError:
+        return []
+    from .aiohttp import _take_over, middleware
+
+    def init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        given = tuple(kwargs.get("middlewares") or ())
+        ours = any(getattr(m, "__name__", "") == "seawall_middleware" for m in given)
+        if not ours:
+            kwargs["middlewares"] = (middleware(router), *given)  # outermost
+        wrapped(*args, **kwargs)
+        if not ours:
+            _take_over(instance, router)
+
+    wrapt.wrap_function_wrapper(aiohttp.ClientSession, "__init__", init)
+    return [(aiohttp.ClientSession, "__init__")]
+
+
+def instrument(config: Any = None) -> SeawallInstrumentor:
+    """Make every client created from now on resilient and observable (see the module
+    docstring); `config` is a path, a dict, a Config or a Router (default: $SEAWALL_CONFIG)."""
+    instrumentor = SeawallInstrumentor()
+    instrumentor.instrument(config=config)
+    return instrumentor

@@ -1,0 +1,150 @@
+"""Declarative configuration: loading, matching, substitution, and one clear message per problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import seawall
+from seawall.config import ConfigError, Router, load, load_file, parse_duration
+from seawall.pipeline import Target
+
+EXAMPLE = """
+defaults:
+  retry: {max_attempts: 3, backoff: {type: exponential, base: 0.2, cap: 10, jitter: full}}
+  timeouts: {attempt: 10s, total: 30s}
+  breaker: {failure_rate: 0.5, window: 30s, min_calls: 20, open_for: 5s}
+  bulkhead: {max_concurrent: 100, max_queued: 0}
+  pool: {max_connections: 100, max_keepalive: 20, keepalive_expiry: 5s}
+dependencies:
+  payments:
+    match: {host: "api.payments.example"}
+    retry: {max_attempts: 2}
+    timeouts: {total: 15s}
+  search:
+    match: {host: "*.search.example", path: /v2/, methods: [get]}
+    breaker: false
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "seawall.yaml"
+    path.write_text(text)
+    return path
+
+
+def target(host: str, path: str = "/", method: str = "GET") -> Target:
+    return Target(method, "https", host, 443, path)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("250ms", 0.25), ("2s", 2.0), ("1m", 60.0), ("1.5h", 5400.0), (3, 3.0), (0.5, 0.5), ("7", 7.0)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["-5s", "5 parsecs", "", True, None, float("inf"), -1])
+def test_bad_durations(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_the_documented_example_loads_and_matches(tmp_path):
+    router = Router(load_file(write(tmp_path, EXAMPLE)), telemetry=False)
+    payments = router.policy_for(target("api.payments.example"))
+    assert payments.name == "payments"
+    assert payments.retry.max_attempts == 2
+    assert (payments.timeouts.attempt, payments.timeouts.total) == (10.0, 15.0)  # merged
+    assert payments.bulkhead == seawall.Bulkhead(max_concurrent=100, max_queued=0)
+    search = router.policy_for(target("eu.search.example", "/v2/find"))
+    assert search.name == "search" and search.breaker is None
+    assert router.policy_for(target("eu.search.example", "/v1/find")) is router.default
+    assert router.policy_for(target("eu.search.example", "/v2/x", "POST")) is router.default
+    assert router.policy_for(target("other.example")).name is None  # named after its origin
+
+
+def test_every_problem_is_reported_with_file_key_value_and_expectation(tmp_path):
+    path = write(tmp_path, """
+defaults:
+  timeouts: {attempt: 20s, total: 10s}
+  breaker: {open_for: -5s}
+dependencies:
+  payments:
+    match: {host: 42}
+    retry: {max_attempts: three, backof: {}}
+    bulkhead: {max_concurrent: 1, max_queued: many}
+  slow:
+    match: {path: /slow}
+    retry: {backoff: {type: constant, base: 40s, cap: 40s, jitter: none}}
+    timeouts: {attempt: 5s, total: 30s}
+extra: 1
+""")
+    with pytest.raises(ConfigError) as info:
+        load_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    for expected in [
+        "extra: unknown key; expected defaults, dependencies or max_dependencies",
+        "dependencies.payments.retry.max_attempts: 'three'; expected a whole number >= 0",
+        "dependencies.payments.retry.backof: unknown key; expected one of max_attempts",
+        "defaults.timeouts: attempt (20.0 s) must not exceed total (10.0 s)",
+        "defaults.breaker.open_for: '-5s'; expected a duration >= 0",
+        "dependencies.payments.match.host: 42; expected a host glob or a list of them",
+        "dependencies.payments.bulkhead.max_queued: 'many'; expected a whole number >= 0",
+        "dependencies.slow.retry: a retry waits at least 40 s but the total timeout is 30 s",
+    ]:
+        assert expected in message, (expected, message)
+    assert len(info.value.problems) == 8, info.value.problems  # inherited ones said once
+
+
+def test_broken_yaml_is_one_clear_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_file(write(tmp_path, "defaults:\n  retry: {max_attempts: 3\n"))
+    assert len(info.value.problems) == 1
+    assert "line " in info.value.problems[0] and "Traceback" not in str(info.value)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_file("/nonexistent/seawall.yaml")
+
+
+def test_variables_and_environment_overrides(tmp_path):
+    path = write(tmp_path, """
+defaults:
+  timeouts: {attempt: "${ATTEMPT}", total: "${TOTAL:-20s}"}
+dependencies:
+  api:
+    match: {host: "${API_HOST}"}
+""")
+    config = load_file(path, environ={"ATTEMPT": "2s", "API_HOST": "api.example",
+                                      "SEAWALL_RETRY_MAX_ATTEMPTS": "5"})
+    router = Router(config, telemetry=False)
+    assert router.default.timeouts == seawall.Timeouts(attempt=2.0, total=20.0)
+    assert router.default.retry.max_attempts == 5
+    assert router.policy_for(target("api.example")).name == "api"
+    with pytest.raises(ConfigError, match=r"\$SEAWALL_RETRY_MAX_ATTEMPTS: 'lots'; expected int"):
+        load_file(path, environ={"ATTEMPT": "2s", "API_HOST": "x", "SEAWALL_RETRY_MAX_ATTEMPTS": "lots"})
+
+
+def test_parts_can_be_switched_off():
+    router = Router(load({"defaults": {"retry": False, "breaker": False, "bulkhead": False}}),
+                    telemetry=False)
+    assert (router.default.retry, router.default.breaker, router.default.bulkhead) == (None, None, None)
+
+
+def test_check_config_command(tmp_path):
+    good = write(tmp_path, EXAMPLE)
+    ok = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(good)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "payments: host api.payments.example" in ok.stdout
+    assert "max_attempts=2" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("defaults: {timeouts: {total: -1}}")
+    failed = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(bad)],
+                            capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "defaults.timeouts.total: -1; expected a duration >= 0" in failed.stderr
