@@ -226,16 +226,16 @@ def test_retries_stop_when_the_breaker_opens(flavour, upstream):
 
 # -- bulkhead ----------------------------------------------------------------------------
 def test_upstream_never_sees_more_than_the_bulkhead_allows(flavour, upstream):
-    upstream.default = respond(200, delay=0.05)
+    upstream.default = respond(200, delay=0.2)
     p = policy(bulkhead=seawall.Bulkhead(max_concurrent=4, max_queued=100, queue_timeout=10))
     with flavour.client(p) as client:
-        results = client.many(24, "GET", upstream.url + "/c")
+        results = client.many(12, "GET", upstream.url + "/c")
     assert all(isinstance(r, object) and getattr(r, "status", None) == 200 for r in results), results
     assert upstream.max_in_flight == 4
 
 
 def test_retries_hold_their_slot(flavour, upstream):
-    upstream.default = respond(503, delay=0.02)
+    upstream.default = respond(503, delay=0.05)
     p = policy(bulkhead=seawall.Bulkhead(max_concurrent=3, max_queued=100, queue_timeout=10))
     with flavour.client(p) as client:
         client.many(9, "GET", upstream.url + "/c")
@@ -244,7 +244,7 @@ def test_retries_hold_their_slot(flavour, upstream):
 
 
 def test_bulkhead_rejects_when_full(flavour, upstream):
-    upstream.default = respond(200, delay=0.3)
+    upstream.default = respond(200, delay=0.6)  # every caller arrives while both slots are held
     p = policy(bulkhead=seawall.Bulkhead(max_concurrent=2, max_queued=0))
     with flavour.client(p) as client:
         results = client.many(6, "GET", upstream.url + "/full")
@@ -257,7 +257,7 @@ def test_bulkhead_rejects_when_full(flavour, upstream):
 
 
 def test_bulkhead_queue_timeout(flavour, upstream):
-    upstream.default = respond(200, delay=0.4)
+    upstream.default = respond(200, delay=0.6)
     p = policy(bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=5, queue_timeout=0.05))
     with flavour.client(p) as client:
         results = client.many(3, "GET", upstream.url + "/q")

@@ -170,7 +170,7 @@ def test_metric_totals_equal_what_the_upstream_saw(flavour, upstream, otel):
 
 
 def test_bulkhead_metrics(flavour, upstream, otel):
-    upstream.default = respond(200, delay=0.2)
+    upstream.default = respond(200, delay=0.6)  # every caller arrives while both slots are held
     policy = otel.policy(retry=None, bulkhead=seawall.Bulkhead(max_concurrent=2, max_queued=0))
     with flavour.client(policy) as client:
         results = client.many(5, "GET", upstream.url + "/b")

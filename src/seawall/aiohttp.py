@@ -28,7 +28,7 @@ from aiohttp import ClientRequest, ClientResponse
 
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
-from .policies.classify import ErrorKind
+from .policies.classify import ErrorKind, kind_of
 
 Handler = Callable[[ClientRequest], Awaitable[ClientResponse]]
 Middleware = Callable[[ClientRequest, Handler], Awaitable[ClientResponse]]
@@ -69,9 +69,7 @@ _KINDS: tuple[tuple[type[BaseException], ErrorKind | None], ...] = (
 def error_kind(error: BaseException) -> ErrorKind | None:
     """The neutral kind of an aiohttp error; None for errors that are not transient."""
     if isinstance(error, aiohttp.ClientError) and not isinstance(error, errors.ResilienceError):
-        for cls, kind in _KINDS:
-            if isinstance(error, cls):
-                return kind
+        return kind_of(error, _KINDS)
     return None
 
 

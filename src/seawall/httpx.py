@@ -17,7 +17,7 @@ import httpx
 
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
-from .policies.classify import ErrorKind
+from .policies.classify import ErrorKind, kind_of
 
 #: seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
 #: a `DeadlineExceeded` is also an `httpx.TimeoutException`.
@@ -45,9 +45,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def error_kind(error: BaseException) -> ErrorKind | None:
     """The neutral kind of an httpx error; None for errors that are not transient."""
     if isinstance(error, httpx.TransportError) and not isinstance(error, errors.ResilienceError):
-        for cls, kind in _KINDS:
-            if isinstance(error, cls):
-                return kind
+        return kind_of(error, _KINDS)
     return None
 
 
@@ -182,6 +180,19 @@ def _pool_counts(transport: Any) -> tuple[int, int] | None:
     return len(connections) - idle, idle
 
 
+def _setup(owner: Any, policy: PolicyLike | None, transport: Any, build: type,
+           options: dict[str, Any]) -> tuple[PolicyLike, Any]:
+    """The policy and the inner transport of a seawall transport (built with the policy's pool
+    limits unless one is given), registered for the pool gauge."""
+    chosen: PolicyLike = policy if policy is not None else Policy()
+    if transport is not None and options:
+        raise TypeError(f"{type(owner).__name__}: pass either transport= or options to build "
+                        f"one, not both (got {sorted(options)})")
+    options.setdefault("limits", limits(chosen))
+    chosen.track_pool(owner)
+    return chosen, transport if transport is not None else build(**options)
+
+
 class ResilientTransport(httpx.BaseTransport):
     """An httpx transport that runs every request through `policy`.
 
@@ -193,15 +204,9 @@ class ResilientTransport(httpx.BaseTransport):
     def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.BaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
-        self.policy = policy if policy is not None else Policy()
-        if transport is not None and transport_options:
-            raise TypeError("ResilientTransport: pass either transport= or options to build "
-                            f"one, not both (got {sorted(transport_options)})")
-        transport_options.setdefault("limits", limits(self.policy))
-        self.transport = transport if transport is not None else httpx.HTTPTransport(
-            **transport_options)
+        self.policy, self.transport = _setup(self, policy, transport, httpx.HTTPTransport,
+                                             transport_options)
         self.buffer_body = buffer_body
-        self.policy.track_pool(self)
 
     def pool_counts(self) -> tuple[int, int] | None:
         return _pool_counts(self.transport)
@@ -219,15 +224,9 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
     def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
-        self.policy = policy if policy is not None else Policy()
-        if transport is not None and transport_options:
-            raise TypeError("AsyncResilientTransport: pass either transport= or options to "
-                            f"build one, not both (got {sorted(transport_options)})")
-        transport_options.setdefault("limits", limits(self.policy))
-        self.transport = transport if transport is not None else httpx.AsyncHTTPTransport(
-            **transport_options)
+        self.policy, self.transport = _setup(self, policy, transport, httpx.AsyncHTTPTransport,
+                                             transport_options)
         self.buffer_body = buffer_body
-        self.policy.track_pool(self)
 
     def pool_counts(self) -> tuple[int, int] | None:
         return _pool_counts(self.transport)

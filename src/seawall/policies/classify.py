@@ -42,3 +42,12 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 FAILURE_STATUSES = frozenset({408, 429, *range(500, 600)})
 
 IDEMPOTENCY_KEY = "idempotency-key"
+
+
+def kind_of(error: BaseException,
+            table: tuple[tuple[type[BaseException], ErrorKind | None], ...]) -> ErrorKind | None:
+    """The kind of the first (most specific) class in `table` that `error` is an instance of."""
+    for cls, kind in table:
+        if isinstance(error, cls):
+            return kind
+    return None
