@@ -108,11 +108,13 @@ class _Exchange:
         return f"{version.major}.{version.minor}" if version is not None else None
 
     async def send(self, timeout: float) -> ClientResponse:
+        # aiohttp's own coroutine unless the body is read here: one coroutine layer less
+        attempt = self._attempt() if self._read else self._handler(self.request)
         if timeout == math.inf:
-            return await self._attempt()
+            return await attempt
         try:
             async with asyncio.timeout(timeout):
-                return await self._attempt()
+                return await attempt
         except TimeoutError as error:
             if isinstance(error, aiohttp.ClientError):
                 raise  # aiohttp's own timeout, already a client error
