@@ -272,3 +272,16 @@ def test_no_sdk_means_no_work():
 ])
 def test_redaction(url, expected):
     assert redact_url(url, ["TOKEN"]) == expected
+
+
+def test_without_an_sdk_only_request_starts_are_listened_to():
+    telemetry = Telemetry()  # global providers: no SDK in this process
+    policy = seawall.Policy("idle", telemetry=telemetry)
+    listening = {kind for kind, listeners in policy._on.items() if telemetry in listeners}
+    assert listening == {seawall.events.RequestStarted}
+
+
+def test_dependency_labels_are_capped_across_policies(otel):
+    capped = Telemetry(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider,
+                       max_dependencies=2)
+    assert [capped.dependency(n) for n in ("a", "b", "c", "a", "d")] == ["a", "b", "_other", "a", "_other"]

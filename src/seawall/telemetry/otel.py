@@ -72,9 +72,20 @@ class Telemetry:
 
     # -- wiring ----------------------------------------------------------------------------
     def watch(self, policy: Any) -> None:
-        """Subscribe to every event of `policy` and report its live state in the gauges."""
+        """Subscribe to `policy`'s events and report its live state in the gauges. Until an SDK
+        is behind the providers, only the start of each request is listened to (to notice one),
+        so the other events are not even built."""
         self._policies.add(policy)
-        policy.subscribe(self)
+        if self._is_live():
+            policy.subscribe(self)
+        else:
+            policy.subscribe(self, ev.RequestStarted)
+
+    def _go_live(self) -> None:
+        """An SDK appeared: from now on, every event of every watched policy."""
+        for policy in list(self._policies):
+            policy.unsubscribe(self)
+            policy.subscribe(self)
 
     def _is_live(self) -> bool:
         """Whether a real SDK is behind the providers (checked until it is)."""
@@ -154,8 +165,10 @@ class Telemetry:
 
     # -- events ----------------------------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
-        if not self._live and not self._is_live():
-            return
+        if not self._live:
+            if not self._is_live():
+                return
+            self._go_live()
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
