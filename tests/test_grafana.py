@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "grafana"))
 import generate  # noqa: E402
 
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None,
-                                    reason="needs Debian's prometheus for promtool (.ci/run installs it)")
+from tests.tools import require  # noqa: E402
+
+
+@pytest.fixture
+def needs_promtool() -> None:
+    require("promtool", "prometheus")
 
 
 def test_generated_files_are_current():
@@ -26,14 +29,14 @@ def test_generated_files_are_current():
     assert stale == [], "run: python grafana/generate.py"
 
 
-@needs_promtool
+@pytest.mark.usefixtures("needs_promtool")
 def test_promtool_checks_the_rules():
     done = subprocess.run(["promtool", "check", "rules", "seawall.rules.yml"],
                           cwd=ROOT / "grafana" / "alerts", capture_output=True, text=True)
     assert done.returncode == 0 and "SUCCESS: 9 rules found" in done.stdout, done.stdout + done.stderr
 
 
-@needs_promtool
+@pytest.mark.usefixtures("needs_promtool")
 def test_promtool_unit_tests_fire_and_stay_quiet():
     done = subprocess.run(["promtool", "test", "rules", "seawall.test.yml"],
                           cwd=ROOT / "grafana" / "alerts", capture_output=True, text=True)
@@ -94,8 +97,7 @@ def test_compose_file_is_valid_and_mounts_files_that_exist():
                 if not (ROOT / source).exists():
                     missing.append(source)
     assert missing == []
-    if shutil.which("docker-compose") is None:
-        pytest.skip("needs Debian's docker-compose to check the compose specification (.ci/run installs it)")
+    require("docker-compose", "docker-compose")
     done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,6 @@ through its HTTP API: each must succeed, and each panel must return data."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.tools import require
+
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None,
-                                reason="needs Debian's prometheus (.ci/run installs it)")
 
 
 def free_port() -> int:
@@ -38,6 +37,7 @@ def substitute(expr: str, dependency: str) -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
+    require("prometheus", "prometheus")
     tmp = tmp_path_factory.mktemp("prometheus")
     exporter, web = free_port(), free_port()
     workload = subprocess.Popen(
