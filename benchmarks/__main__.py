@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from .cases import Case, all_cases
+from .cases import SPANS_PER_REQUEST, Case, all_cases
 
 TARGET = 1.10  # seawall vs the bare client
 OTEL_TARGET = 1.00  # seawall's telemetry vs the official instrumentation alone
@@ -118,6 +118,11 @@ def report(cases: list[Case], samples: dict[str, list[tuple[float, float]]], n: 
             verdict = "PASS" if ratio <= target else "FAIL"
             print(f"{case.name:42s} ratio {ratio:.2f}x (min/min {rows[case.name]['ratio_min']:.2f}x; "
                   f"target <= {target:.2f}x): {verdict}")
+    if SPANS_PER_REQUEST:
+        print("\nspans exported per request: " + ", ".join(
+            f"{name} {count:.2f}" for name, count in SPANS_PER_REQUEST.items()))
+        for name, count in SPANS_PER_REQUEST.items():
+            rows[name]["spans_per_request"] = count
     if json_path:
         with open(json_path, "w") as out:
             json.dump(rows, out, indent=2)

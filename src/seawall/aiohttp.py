@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import ClientRequest, ClientResponse
 
-from . import errors
+from . import attempt_timer, errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind, kind_of
 
@@ -112,13 +112,15 @@ class _Exchange:
         attempt = self._attempt() if self._read else self._handler(self.request)
         if timeout == math.inf:
             return await attempt
+        timer = attempt_timer.start(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                return await attempt
-        except TimeoutError as error:
-            if isinstance(error, aiohttp.ClientError):
-                raise  # aiohttp's own timeout, already a client error
-            raise AttemptTimeout(f"attempt timed out after {timeout:.3f} s") from error
+            return await attempt
+        except asyncio.CancelledError as error:
+            if timer.cut():
+                raise AttemptTimeout(f"attempt timed out after {timeout:.3f} s") from error
+            raise
+        finally:
+            timer.stop()
 
     async def _attempt(self) -> ClientResponse:
         response = await self._handler(self.request)

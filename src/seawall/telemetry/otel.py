@@ -12,6 +12,7 @@ Metrics: the catalog of DESIGN.md. Every metric carries `seawall.dependency` (bo
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable
 from contextvars import Token
@@ -67,6 +68,10 @@ class Telemetry:
         self._max_dependencies = max_dependencies
         self._dependencies: set[str] = set()
         self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Breaker calls are tallied here and reported by an observable counter: an SDK counter
+        # `add` on every request would cost more than the rest of the metrics together.
+        self._calls: dict[tuple[str, str], int] = {}
+        self._calls_lock = threading.Lock()
         self._live = False
         self._ready = False
 
@@ -127,8 +132,8 @@ class Telemetry:
         self.transitions = meter.create_counter(
             "seawall.circuit_breaker.transitions", unit="{transition}",
             description="Circuit breaker state changes.")
-        self.breaker_calls = meter.create_counter(
-            "seawall.circuit_breaker.calls", unit="{call}",
+        meter.create_observable_counter(
+            "seawall.circuit_breaker.calls", [self._observe_calls], unit="{call}",
             description="Calls seen by the circuit breaker, by result.")
         self.bulkhead_rejections = meter.create_counter(
             "seawall.bulkhead.rejections", unit="{request}",
@@ -232,14 +237,15 @@ class Telemetry:
         cancelled = event.error is not None and event.breaker_result == "ignored" \
             and not isinstance(event.error, Exception)
         if span.is_recording():
-            span.set_attributes(attributes)
+            # only what the span does not have yet: each attribute set is validated again
+            span.set_attributes({key: value for key, value in attributes.items()
+                                 if key not in state.attributes})
             if error_type is not None and not cancelled:
                 span.set_status(Status(StatusCode.ERROR, error_type))
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != "ignored":
-            result = "slow" if event.slow else event.breaker_result
-            self.breaker_calls.add(1, {"seawall.dependency": state.attributes["seawall.dependency"],
-                                       "seawall.breaker.result": result})
+            self._count_call(state.attributes["seawall.dependency"],
+                             "slow" if event.slow else event.breaker_result)
         span.end()
         if state.attempt_token is not None:
             context.detach(state.attempt_token)
@@ -255,13 +261,16 @@ class Telemetry:
             "http.request.method": state.attributes["http.request.method"]})
         span = state.span
         if span.is_recording():
-            span.set_attributes({"seawall.outcome": event.outcome,
-                                 "seawall.attempts": event.attempts})
+            ended: dict[str, Any] = {"seawall.outcome": event.outcome,
+                                     "seawall.attempts": event.attempts}
             if event.status is not None:
-                span.set_attribute("http.response.status_code", event.status)
+                ended["http.response.status_code"] = event.status
+            kind = None
             if event.outcome in ("failure", "rejected"):
-                kind = str(event.status) if event.error is None else _qualified(event.error)
-                span.set_attribute("error.type", kind)
+                kind = ended["error.type"] = (str(event.status) if event.error is None
+                                              else _qualified(event.error))
+            span.set_attributes(ended)
+            if kind is not None:
                 span.set_status(Status(StatusCode.ERROR, kind))
         span.end()
         context.detach(state.token)
@@ -310,8 +319,7 @@ class Telemetry:
                                                       "seawall.retry.stopped_because": event.why})
 
     def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
-        self.breaker_calls.add(1, {"seawall.dependency": self.dependency(event.dependency),
-                                   "seawall.breaker.result": "rejected"})
+        self._count_call(self.dependency(event.dependency), "rejected")
         self._current_event("seawall.circuit_breaker.rejected", {
             "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in})
 
@@ -323,7 +331,19 @@ class Telemetry:
             "seawall.breaker.key": event.key, "seawall.breaker.from": event.from_state.value,
             "seawall.breaker.to": event.to_state.value})
 
-    # -- gauges ----------------------------------------------------------------------------
+    def _count_call(self, dependency: str, result: str) -> None:
+        key = (dependency, result)
+        with self._calls_lock:
+            self._calls[key] = self._calls.get(key, 0) + 1
+
+    # -- observed instruments ----------------------------------------------------------------
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._calls_lock:
+            totals = list(self._calls.items())
+        for (dependency, result), total in totals:
+            yield Observation(total, {"seawall.dependency": dependency,
+                                      "seawall.breaker.result": result})
+
     def _states(self) -> Iterable[tuple[str, Any]]:
         for policy in list(self._policies):
             for state in policy.dependencies():
