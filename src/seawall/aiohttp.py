@@ -107,20 +107,14 @@ class _Exchange:
         version = response.version
         return f"{version.major}.{version.minor}" if version is not None else None
 
-    async def send(self, timeout: float) -> ClientResponse:
-        # aiohttp's own coroutine unless the body is read here: one coroutine layer less
-        attempt = self._attempt() if self._read else self._handler(self.request)
-        if timeout == math.inf:
-            return await attempt
-        timer = attempt_timer.start(timeout)
-        try:
-            return await attempt
-        except asyncio.CancelledError as error:
-            if timer.cut():
-                raise AttemptTimeout(f"attempt timed out after {timeout:.3f} s") from error
-            raise
-        finally:
-            timer.stop()
+    def send(self, timeout: float) -> Awaitable[ClientResponse]:
+        # aiohttp's own coroutine unless the body is read here: one coroutine layer less. The
+        # timeout is the pipeline's to enforce (`cut_after`): aiohttp cannot take one per attempt.
+        return self._attempt() if self._read else self._handler(self.request)
+
+    @staticmethod
+    def cut_after(timeout: float) -> BaseException:
+        return AttemptTimeout(f"attempt timed out after {timeout:.3f} s")
 
     async def _attempt(self) -> ClientResponse:
         response = await self._handler(self.request)

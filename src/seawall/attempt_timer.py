@@ -9,13 +9,12 @@ than the queue's last (a timeout clipped by the total deadline) gets its own tim
 
     timer = attempt_timer.start(timeout)
     try:
-        return await attempt
+        result = await attempt
     except asyncio.CancelledError as error:
-        if timer.cut():
+        if timer.stop():
             raise MyTimeout() from error
         raise
-    finally:
-        timer.stop()
+    timer.stop()
 
 The cancellation bookkeeping follows `asyncio.timeout()`: the timer cancels the task, and the
 attempt counts as timed out only if nobody else cancelled it meanwhile.
@@ -50,26 +49,22 @@ class Timer:
             assert self.task is not None
             self.task.cancel()
 
-    def cut(self) -> bool:
-        """Whether the CancelledError being handled is this timer's (and not also the caller's)."""
-        if self.state != _FIRED:
-            return False
-        self.state = _SETTLED
-        assert self.task is not None
-        return self.task.uncancel() <= self.cancelling
-
-    def stop(self) -> None:
-        """The attempt is over: forget it (and take back a cancellation that did not land)."""
-        if self.state == _LIVE:
+    def stop(self) -> bool:
+        """The attempt is over: forget it. True when this timer fired and no other cancellation
+        is pending, so a CancelledError the attempt raised is the timer's (a timeout)."""
+        state, task = self.state, self.task
+        self.task = None  # a finished request's task is not kept alive by the queue
+        if state == _LIVE:
             self.state = _DONE
             self.queue.live -= 1
             if self.handle is not None:
                 self.handle.cancel()
-        elif self.state == _FIRED:
+            return False
+        if state == _FIRED:
             self.state = _SETTLED
-            assert self.task is not None
-            self.task.uncancel()
-        self.task = None  # a finished request's task is not kept alive by the queue
+            assert task is not None
+            return task.uncancel() <= self.cancelling
+        return False
 
 
 class _Queue:

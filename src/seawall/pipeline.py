@@ -10,6 +10,7 @@ policies. Adapters present a request as an `Exchange` and never decide anything 
 from __future__ import annotations
 
 import asyncio
+import math
 import random as _random
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
+from . import attempt_timer
 from . import events as ev
 from .telemetry import logs
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ErrorTypes,
@@ -79,6 +81,10 @@ class AsyncExchange(Protocol[R]):
     def target(self) -> Target: ...
     def has_header(self, name: str) -> bool: ...
     def send(self, timeout: float) -> Awaitable[R]: ...
+    #: None when the client enforces the attempt timeout it is given; otherwise the driver
+    #: cuts a late attempt (cancels it) and records `cut_after(timeout)` as its error.
+    @property
+    def cut_after(self) -> Callable[[float], BaseException] | None: ...
     def status(self, response: R) -> int: ...
     def header(self, response: R, name: str) -> str | None: ...
     def discard(self, response: R) -> Awaitable[None]: ...
@@ -348,19 +354,30 @@ class Policy:
                 if rejection is not None:
                     return run.give_up(rejection)
             try:
+                cut_after = exchange.cut_after
                 while True:
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
+                    timer = None if cut_after is None or timeout == math.inf \
+                        else attempt_timer.start(timeout)
                     try:
                         response = await exchange.send(timeout)
-                    except Exception as error:
+                    except BaseException as error:
+                        if timer is not None and timer.stop() \
+                                and isinstance(error, asyncio.CancelledError):
+                            # the attempt outlived its timeout: an attempt error like any other
+                            cut = cut_after(timeout)  # type: ignore[misc]
+                            cut.__cause__ = error
+                            error = cut
+                        elif not isinstance(error, Exception):
+                            run.abandon(error)
+                            raise
                         if run.after_error(error) is None:
                             return run.give_up()
-                    except BaseException as error:
-                        run.abandon(error)
-                        raise
                     else:
+                        if timer is not None:
+                            timer.stop()
                         if run.after_response(response) is None:
                             result, replaced = run.finish(response)
                             if replaced:
