@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -277,7 +279,8 @@ def test_redaction(url, expected):
 def test_without_an_sdk_only_request_starts_are_listened_to():
     telemetry = Telemetry()  # global providers: no SDK in this process
     policy = seawall.Policy("idle", telemetry=telemetry)
-    listening = {kind for kind, listeners in policy._on.items() if telemetry in listeners}
+    listening = {kind for kind, listeners in policy._on.items()
+                 if any(getattr(x, "__self__", None) is telemetry for x in listeners)}
     assert listening == {seawall.events.RequestStarted}
 
 
@@ -285,3 +288,37 @@ def test_dependency_labels_are_capped_across_policies(otel):
     capped = Telemetry(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider,
                        max_dependencies=2)
     assert [capped.dependency(n) for n in ("a", "b", "c", "a", "d")] == ["a", "b", "_other", "a", "_other"]
+
+
+SDK_LATER = """
+import sys, httpx, seawall
+from seawall.httpx import ResilientTransport
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+policy = seawall.Policy("later")  # telemetry=True: the global providers, no SDK yet
+client = httpx.Client(transport=ResilientTransport(policy))
+client.get(sys.argv[1])
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+for _ in range(3):
+    client.get(sys.argv[1])
+telemetry = policy.telemetry
+ours = [x for listeners in policy._on.values() for x in listeners
+        if getattr(x, "__self__", None) is telemetry]
+print(len(exporter.get_finished_spans()), len(ours), len(policy._on[seawall.events.RequestStarted]))
+"""
+
+
+def test_an_sdk_installed_after_seawall_is_used_from_the_next_request_on(upstream):
+    done = subprocess.run([sys.executable, "-c", SDK_LATER, upstream.url + "/ok"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    spans, listeners, on_start = map(int, done.stdout.split())
+    assert spans == 6  # 3 requests after the SDK appeared, 2 spans each; none before
+    assert listeners == len(seawall.events.ALL)  # one handler per event class, no leftovers
+    assert on_start == 1  # telemetry's handler and nothing else (logs do not listen to starts)

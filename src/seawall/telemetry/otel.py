@@ -74,6 +74,10 @@ class Telemetry:
         self._calls_lock = threading.Lock()
         self._live = False
         self._ready = False
+        # each event class straight to its handler (no dispatching layer on the hot path);
+        # bound once, so that unsubscribing finds them again
+        self._handlers = {kind: handler.__get__(self) for kind, handler in _HANDLERS.items()}
+        self._listen_for_sdk = self._notice
 
     # -- wiring ----------------------------------------------------------------------------
     def watch(self, policy: Any) -> None:
@@ -82,15 +86,23 @@ class Telemetry:
         so the other events are not even built."""
         self._policies.add(policy)
         if self._is_live():
-            policy.subscribe(self)
+            self._subscribe(policy)
         else:
-            policy.subscribe(self, ev.RequestStarted)
+            policy.subscribe(self._listen_for_sdk, ev.RequestStarted)
 
-    def _go_live(self) -> None:
-        """An SDK appeared: from now on, every event of every watched policy."""
+    def _subscribe(self, policy: Any) -> None:
+        for kind, handler in self._handlers.items():
+            policy.subscribe(handler, kind)
+
+    def _notice(self, event: ev.Event) -> None:
+        """Before an SDK is seen: is there one now? Then every event of every watched policy,
+        from this request on."""
+        if not self._is_live():
+            return
         for policy in list(self._policies):
-            policy.unsubscribe(self)
-            policy.subscribe(self)
+            policy.unsubscribe(self._listen_for_sdk)
+            self._subscribe(policy)
+        self._handlers[type(event)](event)
 
     def _is_live(self) -> bool:
         """Whether a real SDK is behind the providers (checked until it is)."""
@@ -169,15 +181,6 @@ class Telemetry:
         return name
 
     # -- events ----------------------------------------------------------------------------
-    def __call__(self, event: ev.Event) -> None:
-        if not self._live:
-            if not self._is_live():
-                return
-            self._go_live()
-        handler = _HANDLERS.get(type(event))
-        if handler is not None:
-            handler(self, event)
-
     def _started(self, event: ev.RequestStarted) -> None:
         exchange = event.exchange
         target = exchange.target()
