@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -158,3 +159,11 @@ def test_the_entry_point_is_registered():
     from importlib.metadata import entry_points
     (found,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "seawall"]
     assert found.load() is SeawallInstrumentor
+
+
+def test_the_instrumentor_is_reachable_where_the_docs_name_it():
+    from seawall.instrumentation import SeawallInstrumentor
+    assert seawall.instrument.SeawallInstrumentor is SeawallInstrumentor
+    entry_points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
+    (ours,) = [ep for ep in entry_points if ep.name == "seawall"]
+    assert ours.load() is SeawallInstrumentor

@@ -4,6 +4,10 @@ The public API, re-exported here; the adapters live in `seawall.httpx`, `seawall
 `seawall.aiohttp`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
 from .pipeline import FallbackContext, Policy, Target
@@ -15,14 +19,34 @@ from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts
 from .pool import Pool
 
+if TYPE_CHECKING:
+    from .instrumentation import SeawallInstrumentor
+
 __version__ = "0.1.0"
 
 
-def instrument(config: object = None) -> object:
-    """Make every httpx, requests and aiohttp client created from now on resilient and
-    observable, with no other code change (see `seawall.instrumentation`)."""
-    from .instrumentation import instrument as _instrument
-    return _instrument(config)
+class _Instrument:
+    """`seawall.instrument(config=None)`: make every httpx, requests and aiohttp client created
+    from now on resilient and observable, with no other code change; returns the instrumentor
+    (`uninstrument()` undoes it). `config`: a path, a dict, a `seawall.config.Config` or
+    `Router` (default: $SEAWALL_CONFIG). `seawall.instrument.SeawallInstrumentor` is the
+    OpenTelemetry instrumentor behind it, registered for `opentelemetry-instrument`. Both live
+    in `seawall.instrumentation`, imported on first use so that `import seawall` stays light."""
+
+    def __call__(self, config: object = None) -> SeawallInstrumentor:
+        from .instrumentation import instrument as _instrument
+        return _instrument(config)
+
+    @property
+    def SeawallInstrumentor(self) -> type[SeawallInstrumentor]:  # noqa: N802 (a class)
+        from .instrumentation import SeawallInstrumentor
+        return SeawallInstrumentor
+
+    def __repr__(self) -> str:
+        return "<seawall.instrument(config=None)>"
+
+
+instrument = _Instrument()
 
 
 __all__ = [
