@@ -18,15 +18,13 @@ session built elsewhere may still get it; `session()` switches it off from the s
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import ClientRequest, ClientResponse
 
-from . import attempt_timer, errors
+from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind, kind_of
 

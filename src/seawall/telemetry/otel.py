@@ -78,30 +78,36 @@ class Telemetry:
         # bound once, so that unsubscribing finds them again
         self._handlers = {kind: handler.__get__(self) for kind, handler in _HANDLERS.items()}
         self._listen_for_sdk = self._notice
+        self._wiring = threading.Lock()  # watch() and going live may race on other threads
 
     # -- wiring ----------------------------------------------------------------------------
     def watch(self, policy: Any) -> None:
         """Subscribe to `policy`'s events and report its live state in the gauges. Until an SDK
         is behind the providers, only the start of each request is listened to (to notice one),
         so the other events are not even built."""
-        self._policies.add(policy)
-        if self._is_live():
+        with self._wiring:
+            self._policies.add(policy)
             self._subscribe(policy)
-        else:
-            policy.subscribe(self._listen_for_sdk, ev.RequestStarted)
 
     def _subscribe(self, policy: Any) -> None:
-        for kind, handler in self._handlers.items():
-            policy.subscribe(handler, kind)
+        """(Re)subscribe `policy` for what telemetry needs now (wiring lock held)."""
+        policy.unsubscribe(self._listen_for_sdk)
+        for handler in self._handlers.values():
+            policy.unsubscribe(handler)
+        if self._is_live():
+            for kind, handler in self._handlers.items():
+                policy.subscribe(handler, kind)
+        else:
+            policy.subscribe(self._listen_for_sdk, ev.RequestStarted)
 
     def _notice(self, event: ev.Event) -> None:
         """Before an SDK is seen: is there one now? Then every event of every watched policy,
         from this request on."""
         if not self._is_live():
             return
-        for policy in list(self._policies):
-            policy.unsubscribe(self._listen_for_sdk)
-            self._subscribe(policy)
+        with self._wiring:
+            for policy in list(self._policies):
+                self._subscribe(policy)
         self._handlers[type(event)](event)
 
     def _is_live(self) -> bool:
