@@ -8,6 +8,7 @@ import aiohttp
 
 import seawall
 import seawall.aiohttp
+import seawall.events
 from integrations.upstream import reset, respond, truncate
 
 FAST = seawall.Backoff.constant(0.001)
@@ -16,25 +17,31 @@ FAST = seawall.Backoff.constant(0.001)
 def test_aiohttps_silent_retry_does_not_repeat_seawalls_attempts(upstream):
     upstream.default = reset()
     policy = seawall.Policy("silent", retry=seawall.Retry(max_attempts=3, backoff=FAST))
+    finished: list[str] = []
+    policy.subscribe(lambda event: finished.append(event.outcome), seawall.events.RequestFinished)
 
-    async def main() -> None:
-        # a session built by hand: aiohttp would re-run the whole chain once on a broken
-        # connection; the middleware turns that off on first use, and seawall retries instead
+    async def main() -> list[type[BaseException]]:
+        raised = []
+        # a session built by hand: aiohttp re-runs the whole chain once on a broken connection
+        # (decided before the middleware's first call); seawall retries instead, and aiohttp's
+        # re-run of the first request gets seawall's verdict rather than three more attempts
         async with aiohttp.ClientSession(middlewares=[seawall.aiohttp.middleware(policy)]) as s:
-            for _ in range(2):
+            for path in ("/first", "/second"):
                 try:
-                    await s.get(upstream.url + "/gone")
-                except aiohttp.ClientError:
-                    pass
+                    await s.get(upstream.url + path)
+                except aiohttp.ClientError as error:
+                    raised.append(type(error))
         async with seawall.aiohttp.session(policy) as s:
             try:
-                await s.get(upstream.url + "/gone2")
-            except aiohttp.ClientError:
-                pass
+                await s.get(upstream.url + "/helper")
+            except aiohttp.ClientError as error:
+                raised.append(type(error))
+        return raised
 
-    asyncio.run(main())
-    assert upstream.hits("/gone") <= 3 + 6  # the very first request may get aiohttp's re-run
-    assert upstream.hits("/gone2") == 3
+    raised = asyncio.run(main())
+    assert [upstream.hits(p) for p in ("/first", "/second", "/helper")] == [3, 3, 3]
+    assert finished == ["failure"] * 3  # one logical request each, aiohttp's re-run included
+    assert len(raised) == 3 and all(issubclass(e, aiohttp.ClientConnectionError) for e in raised)
 
 
 def test_truncated_body_is_retried_when_read_inside_the_attempt(upstream):
@@ -77,3 +84,20 @@ def test_rejections_are_aiohttp_client_errors(upstream):
     assert 200 in results
     rejected = [r for r in results if isinstance(r, seawall.BulkheadFullError)]
     assert len(rejected) == 1 and isinstance(rejected[0], aiohttp.ClientError)
+
+
+def test_a_request_aiohttp_does_not_rerun_is_not_answered_for(upstream):
+    upstream.script("/post", reset())  # then the default answer, 200
+    policy = seawall.Policy("posted", retry=seawall.Retry(max_attempts=3, backoff=FAST))
+
+    async def main() -> int:
+        async with aiohttp.ClientSession(middlewares=[seawall.aiohttp.middleware(policy)]) as s:
+            try:
+                await s.post(upstream.url + "/post", data=b"x")  # not idempotent: one attempt
+            except aiohttp.ClientError:
+                pass
+            async with s.post(upstream.url + "/post", data=b"x") as response:  # a new request
+                return response.status
+
+    assert asyncio.run(main()) == 200
+    assert upstream.hits("/post") == 2

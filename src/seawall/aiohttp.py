@@ -12,13 +12,16 @@ responses are released; a payload aiohttp has consumed (an async generator) is n
 aiohttp itself silently re-sends an idempotent request once when a connection breaks
 (`ClientOSError` / `ServerDisconnectedError`), around the whole middleware chain, which would
 repeat all of seawall's attempts unseen by the retry policy and the budget. seawall retries
-those errors itself, so the middleware switches that off on its session (the first request of a
-session built elsewhere may still get it; `session()` switches it off from the start).
+those errors itself, so the middleware switches that off on its session (`session()` does it
+from the start). On a session built elsewhere, aiohttp has already decided the re-run of the
+requests in flight at the middleware's first call; when it re-runs one, the middleware answers
+with seawall's verdict instead of making every attempt again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -148,14 +151,47 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
     chosen: PolicyLike = policy if policy is not None else Policy()
 
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
+        exchange = _Exchange(request, handler, read_body)
         owner = getattr(request, "_session", None)
         if owner is not None and getattr(owner, "_retry_connection", False):
             _take_over(owner, chosen)
+            return _rerun_decided(chosen, exchange)
+        verdict = _verdict.get()
+        if verdict is not None:
+            _verdict.set(None)
+            if verdict[0] == (request.method, request.url):
+                return _raise(verdict[1])  # aiohttp's re-run: seawall has answered already
         # The pipeline's coroutine itself, awaited by aiohttp: no wrapping layer.
-        return chosen.run_async(_Exchange(request, handler, read_body))
+        return chosen.run_async(exchange)
 
     seawall_middleware.policy = chosen  # type: ignore[attr-defined]
     return seawall_middleware
+
+
+#: What aiohttp's `ClientSession._request` re-runs once, around the whole middleware chain,
+#: when the session's `_retry_connection` was still on as the request began.
+_RERUN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_RERUN_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
+#: The failure aiohttp is about to re-run in this task: ((method, url), error).
+_verdict: ContextVar[tuple[tuple[str, Any], BaseException] | None] = ContextVar(
+    "seawall_aiohttp_verdict", default=None)
+
+
+async def _rerun_decided(policy: PolicyLike, exchange: _Exchange) -> ClientResponse:
+    """A request for which aiohttp had already decided its silent re-run: if it fails in a way
+    aiohttp re-runs, leave seawall's verdict for the re-run to find."""
+    try:
+        return await policy.run_async(exchange)
+    except _RERUN_ERRORS as error:
+        request = exchange.request
+        if request.method in _RERUN_METHODS and exchange.rewind() \
+                and not isinstance(error, aiohttp.ClientConnectorError):
+            _verdict.set(((request.method, request.url), error))
+        raise
+
+
+async def _raise(error: BaseException) -> ClientResponse:
+    raise error
 
 
 def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPConnector:
