@@ -37,16 +37,16 @@ OTHER = "_other"
 class _Request:
     """What telemetry keeps about one logical request (hung on the exchange)."""
 
-    __slots__ = ("span", "token", "attempt_span", "attempt_token", "attributes", "url")
+    __slots__ = ("span", "token", "attempt_span", "attempt_token", "attributes", "span_attributes")
 
     def __init__(self, span: trace.Span, token: Token[Context], attributes: dict[str, Any],
-                 url: str) -> None:
+                 span_attributes: dict[str, Any]) -> None:
         self.span = span
         self.token = token
         self.attempt_span: trace.Span | None = None
         self.attempt_token: Token[Context] | None = None
-        self.attributes = attributes  # the semconv attributes every attempt shares
-        self.url = url
+        self.attributes = attributes  # what every attempt's metrics and span share
+        self.span_attributes = span_attributes  # the same and `url.full`: spans only
 
 
 class Telemetry:
@@ -198,21 +198,21 @@ class Telemetry:
             "server.port": target.port, "seawall.dependency": dependency}
         if method == "_OTHER":
             attributes["http.request.method_original"] = target.method
-        span = self.tracer.start_span(
-            f"seawall {dependency}", kind=SpanKind.INTERNAL,
-            attributes={**attributes, "url.full": url})
+        span_attributes = {**attributes, "url.full": url}
+        span = self.tracer.start_span(f"seawall {dependency}", kind=SpanKind.INTERNAL,
+                                      attributes=span_attributes)
         token = context.attach(trace.set_span_in_context(span))
-        exchange.telemetry = _Request(span, token, attributes, url)
+        exchange.telemetry = _Request(span, token, attributes, span_attributes)
 
     def _attempt_started(self, event: ev.AttemptStarted) -> None:
         state: _Request | None = event.exchange.telemetry
         if state is None:
             return
-        attributes = {**state.attributes, "url.full": state.url}
+        attributes = state.span_attributes  # the SDK copies what it is given
         if event.attempt > 1:
-            attributes["http.request.resend_count"] = event.attempt - 1
-        span = self.tracer.start_span(attributes["http.request.method"] if
-                                      attributes["http.request.method"] != "_OTHER" else "HTTP",
+            attributes = {**attributes, "http.request.resend_count": event.attempt - 1}
+        method = attributes["http.request.method"]
+        span = self.tracer.start_span(method if method != "_OTHER" else "HTTP",
                                       kind=SpanKind.CLIENT, attributes=attributes)
         ctx = trace.set_span_in_context(span)
         # The official HTTP instrumentations stay quiet for this attempt: this span is it.
@@ -229,10 +229,10 @@ class Telemetry:
         if state is None or state.attempt_span is None:
             return
         span = state.attempt_span
-        attributes = dict(state.attributes)
+        ended: dict[str, Any] = {}  # what the attempt's span does not have yet
         error_type = None
         if event.status is not None:
-            attributes["http.response.status_code"] = event.status
+            ended["http.response.status_code"] = event.status
             if event.status >= 400:
                 error_type = str(event.status)
         elif event.error is not None:
@@ -240,17 +240,16 @@ class Telemetry:
         if event.response is not None:
             version = event.exchange.protocol(event.response)
             if version:
-                attributes["network.protocol.version"] = version
+                ended["network.protocol.version"] = version
         if error_type is not None:
-            attributes["error.type"] = error_type
+            ended["error.type"] = error_type
         cancelled = event.error is not None and event.breaker_result == "ignored" \
             and not isinstance(event.error, Exception)
         if span.is_recording():
-            # only what the span does not have yet: each attribute set is validated again
-            span.set_attributes({key: value for key, value in attributes.items()
-                                 if key not in state.attributes})
+            span.set_attributes(ended)  # each attribute given is validated: only the new ones
             if error_type is not None and not cancelled:
                 span.set_status(Status(StatusCode.ERROR, error_type))
+        attributes = {**state.attributes, **ended}
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != "ignored":
             self._count_call(state.attributes["seawall.dependency"],
