@@ -14,8 +14,10 @@ aiohttp itself silently re-sends an idempotent request once when a connection br
 repeat all of seawall's attempts unseen by the retry policy and the budget. seawall retries
 those errors itself, so the middleware switches that off on its session (`session()` does it
 from the start). On a session built elsewhere, aiohttp has already decided the re-run of the
-requests in flight at the middleware's first call; when it re-runs one, the middleware answers
-with seawall's verdict instead of making every attempt again.
+request that makes the middleware's first call; if it re-runs it, the middleware answers with
+seawall's verdict instead of making every attempt again. (aiohttp decides and calls the
+middleware in one step, so no other request is affected, unless the session has
+`trust_env=True`: its netrc and proxy look-ups let others begin in between.)
 """
 
 from __future__ import annotations
