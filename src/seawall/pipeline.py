@@ -236,6 +236,7 @@ class Policy:
         self._random = random
         self._failure_statuses = breaker.failure_statuses if breaker else FAILURE_STATUSES
         self._on: dict[type[ev.Event], tuple[Listener, ...]] = {}  # event class -> listeners
+        self._subscribing = threading.Lock()  # requests read `_on` without it: tuples swap whole
         self._deps: dict[str, DependencyState] = {}
         self._deps_lock = threading.Lock()
         self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -255,16 +256,19 @@ class Policy:
         """Call `listener(event)` for every event (see `seawall.events`), or only for the given
         event classes, on the request's own thread or event loop; it must be quick and must
         not raise. Events nobody listens to are never built."""
-        for kind in kinds or ev.ALL:
-            self._on[kind] = (*self._on.get(kind, ()), listener)
+        with self._subscribing:
+            for kind in kinds or ev.ALL:
+                self._on[kind] = (*self._on.get(kind, ()), listener)
 
     def unsubscribe(self, listener: Listener) -> None:
-        for kind in list(self._on):
-            left = tuple(x for x in self._on[kind] if x is not listener)
-            if left:
-                self._on[kind] = left
-            else:
-                del self._on[kind]
+        """Stop calling `listener` (every subscription of it)."""
+        with self._subscribing:
+            for kind in list(self._on):
+                left = tuple(x for x in self._on[kind] if x is not listener)
+                if left:
+                    self._on[kind] = left
+                else:
+                    del self._on[kind]
 
     def _emit(self, event: ev.Event) -> None:
         for listener in self._on.get(type(event), ()):
