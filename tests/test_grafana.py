@@ -18,26 +18,21 @@ import generate  # noqa: E402
 from tests.tools import require  # noqa: E402
 
 
-@pytest.fixture
-def needs_promtool() -> None:
-    require("promtool", "prometheus")
-
-
 def test_generated_files_are_current():
     stale = [str(path.relative_to(ROOT)) for path, text in generate.outputs().items()
              if not path.exists() or path.read_text() != text]
     assert stale == [], "run: python grafana/generate.py"
 
 
-@pytest.mark.usefixtures("needs_promtool")
 def test_promtool_checks_the_rules():
+    require("promtool", "prometheus")
     done = subprocess.run(["promtool", "check", "rules", "seawall.rules.yml"],
                           cwd=ROOT / "grafana" / "alerts", capture_output=True, text=True)
     assert done.returncode == 0 and "SUCCESS: 9 rules found" in done.stdout, done.stdout + done.stderr
 
 
-@pytest.mark.usefixtures("needs_promtool")
 def test_promtool_unit_tests_fire_and_stay_quiet():
+    require("promtool", "prometheus")
     done = subprocess.run(["promtool", "test", "rules", "seawall.test.yml"],
                           cwd=ROOT / "grafana" / "alerts", capture_output=True, text=True)
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
