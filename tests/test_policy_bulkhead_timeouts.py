@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from seawall import Bulkhead, Pool, Timeouts
+from seawall import Bulkhead, DeadlineExceeded, Policy, Pool, Timeouts
+from seawall.pipeline import _Run
 from seawall.policies.bulkhead import Admission, BulkheadState
-from seawall.policies.timeouts import Deadline
 from seawall.policies.windows import TimeWindow
 
 
@@ -63,13 +63,31 @@ def test_zero_queue_rejects_at_once():
     assert state.enqueue(Waiter()) is Admission.REJECTED
 
 
+class _Request:
+    """Just enough of an exchange for the pipeline's decisions before an attempt."""
+    errors = {DeadlineExceeded: DeadlineExceeded}
+
+
 def test_deadline_clips_attempt_timeouts():
-    deadline = Deadline(Timeouts(attempt=2, total=5), now=100)
-    assert deadline.attempt_timeout(100) == (2, False)
-    assert deadline.attempt_timeout(104) == (1, True)
-    assert deadline.left(106) == -1
-    unlimited = Deadline(Timeouts(attempt=None, total=None), now=0)
-    assert unlimited.attempt_timeout(1e9) == (math.inf, False)
+    now = [100.0]
+
+    def run_with(timeouts):
+        policy = Policy("d", retry=None, breaker=None, bulkhead=None, timeouts=timeouts,
+                        telemetry=False, clock=lambda: now[0])
+        return _Run(policy, _Request())
+
+    run = run_with(Timeouts(attempt=2, total=5))
+    assert (run.before_attempt(), run.clipped) == (2, False)
+    now[0] = 104
+    assert (run.before_attempt(), run.clipped) == (1, True)
+    now[0] = 105
+    assert run.before_attempt() is None
+    assert isinstance(run.error, DeadlineExceeded)
+    assert "ran out before attempt 3" in str(run.error)
+    now[0] = 0
+    unlimited = run_with(None)
+    now[0] = 1e9
+    assert (unlimited.before_attempt(), unlimited.clipped) == (math.inf, False)
 
 
 @pytest.mark.parametrize("make, message", [

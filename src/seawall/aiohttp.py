@@ -79,12 +79,13 @@ def error_kind(error: BaseException) -> ErrorKind | None:
 class _Exchange:
     """One request (one redirect hop), as the pipeline sees it."""
 
-    __slots__ = ("request", "method", "telemetry", "_handler", "_read")
+    __slots__ = ("request", "method", "loop", "telemetry", "_handler", "_read")
     errors = ERRORS
 
     def __init__(self, request: ClientRequest, handler: Handler, read: bool) -> None:
         self.request = request
-        self.method = request.method.upper()
+        self.method = request.method  # aiohttp has upper-cased it
+        self.loop = request.loop
         self.telemetry: Any = None  # the telemetry listener's per-request state
         self._handler = handler
         self._read = read

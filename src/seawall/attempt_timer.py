@@ -27,6 +27,7 @@ import weakref
 from collections import deque
 
 _LIVE, _DONE, _FIRED, _SETTLED = 0, 1, 2, 3
+_current_task = asyncio.current_task
 
 
 class Timer:
@@ -79,7 +80,7 @@ class _Queue:
         self.live = 0
 
     def start(self, loop: asyncio.AbstractEventLoop, timeout: float) -> Timer:
-        task = asyncio.current_task(loop)
+        task = _current_task(loop)
         if task is None:
             raise RuntimeError("seawall's attempt timer needs to run inside an asyncio task")
         at = loop.time() + timeout
@@ -117,10 +118,12 @@ _queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.
 _last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Queue] | None = None
 
 
-def start(timeout: float) -> Timer:
-    """Watch the current task's attempt: cancel it `timeout` seconds from now unless stopped."""
+def start(timeout: float, loop: asyncio.AbstractEventLoop | None = None) -> Timer:
+    """Watch the current task's attempt: cancel it `timeout` seconds from now unless stopped.
+    `loop` is the running loop, when the caller knows it (looking it up costs a little)."""
     global _last
-    loop = asyncio.get_running_loop()
+    if loop is None:
+        loop = asyncio.get_running_loop()
     last = _last
     if last is not None and last[0]() is loop:
         return last[1].start(loop, timeout)

@@ -144,6 +144,7 @@ class _SyncExchange(_Exchange):
 class _AsyncExchange(_Exchange):
     __slots__ = ("_buffer",)
     cut_after = None  # httpcore enforces the attempt timeout itself (request extensions)
+    loop = None
 
     def __init__(self, request: httpx.Request, transport: httpx.AsyncBaseTransport,
                  buffer: bool) -> None:

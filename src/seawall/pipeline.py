@@ -31,7 +31,7 @@ from .policies.bulkhead import Admission, Bulkhead, BulkheadState
 from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_KEY, TIMEOUTS,
                                 UNSENT, ErrorKind)
 from .policies.retry import AttemptInfo, BudgetState, Retry
-from .policies.timeouts import Deadline, Timeouts
+from .policies.timeouts import Timeouts
 from .pool import Pool
 
 R = TypeVar("R")
@@ -85,6 +85,9 @@ class AsyncExchange(Protocol[R]):
     #: cuts a late attempt (cancels it) and records `cut_after(timeout)` as its error.
     @property
     def cut_after(self) -> Callable[[float], BaseException] | None: ...
+    #: The running loop, when `cut_after` is set (the timer needs it; the client knows it).
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None: ...
     def status(self, response: R) -> int: ...
     def header(self, response: R, name: str) -> str | None: ...
     def discard(self, response: R) -> Awaitable[None]: ...
@@ -228,6 +231,9 @@ class Policy:
         self.breaker = breaker
         self.bulkhead = bulkhead
         self.timeouts = timeouts or Timeouts(attempt=None, total=None)
+        # inf for "no limit", so the per-request arithmetic needs no None checks
+        self._total = math.inf if self.timeouts.total is None else self.timeouts.total
+        self._attempt = math.inf if self.timeouts.attempt is None else self.timeouts.attempt
         self.pool = pool
         self.fallback = fallback
         self.max_dependencies = max_dependencies
@@ -317,9 +323,13 @@ class Policy:
         bulkhead = run.dep.bulkhead
         try:
             if bulkhead is not None:
-                rejection = self._wait_for_slot(run, bulkhead)
-                if rejection is not None:
-                    return run.give_up(rejection)
+                if bulkhead.try_acquire():
+                    if ev.BulkheadAdmitted in run.on:
+                        run.admitted(queued=False)
+                else:
+                    rejection = self._wait_for_slot(run, bulkhead)
+                    if rejection is not None:
+                        return run.give_up(rejection)
             try:
                 while True:
                     timeout = run.before_attempt()
@@ -354,9 +364,13 @@ class Policy:
         bulkhead = run.dep.bulkhead
         try:
             if bulkhead is not None:
-                rejection = await self._wait_for_slot_async(run, bulkhead)
-                if rejection is not None:
-                    return run.give_up(rejection)
+                if bulkhead.try_acquire():  # the common case, without a coroutine to wait in
+                    if ev.BulkheadAdmitted in run.on:
+                        run.admitted(queued=False)
+                else:
+                    rejection = await self._wait_for_slot_async(run, bulkhead)
+                    if rejection is not None:
+                        return run.give_up(rejection)
             try:
                 cut_after = exchange.cut_after
                 while True:
@@ -364,7 +378,7 @@ class Policy:
                     if timeout is None:
                         return run.give_up()
                     timer = None if cut_after is None or timeout == math.inf \
-                        else attempt_timer.start(timeout)
+                        else attempt_timer.start(timeout, exchange.loop)
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
@@ -398,10 +412,8 @@ class Policy:
 
     # -- waiting for a bulkhead slot ---------------------------------------------------------
     def _wait_for_slot(self, run: _Run[Any], bulkhead: BulkheadState) -> ResilienceError | None:
-        """Take a slot (waiting in the queue if need be), or the rejection to raise."""
-        if bulkhead.try_acquire():
-            run.admitted(queued=False)
-            return None
+        """Take a slot (waiting in the queue if need be), or the rejection to raise (the driver
+        has tried to take a free one first)."""
         waiter = _ThreadWaiter()
         admission = bulkhead.enqueue(waiter)
         if admission is Admission.QUEUED:
@@ -420,9 +432,6 @@ class Policy:
 
     async def _wait_for_slot_async(self, run: _Run[Any],
                                    bulkhead: BulkheadState) -> ResilienceError | None:
-        if bulkhead.try_acquire():
-            run.admitted(queued=False)
-            return None
         waiter = _TaskWaiter(asyncio.get_running_loop())
         admission = bulkhead.enqueue(waiter)
         if admission is Admission.QUEUED:
@@ -480,12 +489,13 @@ class _Run(Generic[R]):
         self.policy = policy
         self.on = on = policy._on
         self.started = started = policy._clock()
-        self.dep = dep = policy.dependency(policy.name or exchange.origin())
+        name = policy.name or exchange.origin()
+        self.dep = dep = policy._deps.get(name) or policy.dependency(name)
         self.ex = exchange
-        self.deadline = Deadline(policy.timeouts, started)
+        self.deadline = started + policy._total  # when the whole request must be done by
         self.attempt = 0
         self.delay = 0.0
-        self.breaker = dep._breaker_for(exchange) if policy.breaker else None
+        self.breaker = dep._breaker_for(exchange) if dep._keyed else dep._default
         self.permit: int | None = None
         self.attempt_started = started
         self.clipped = False
@@ -519,8 +529,12 @@ class _Run(Generic[R]):
         """The timeout for the next attempt, or None when it must not start (`self.error`)."""
         policy = self.policy
         now = policy._clock()
-        timeout, self.clipped = self.deadline.attempt_timeout(now)
-        if timeout <= 0:
+        timeout = self.deadline - now
+        # the attempt timeout, unless the total deadline comes first (then the attempt is clipped)
+        self.clipped = timeout < policy._attempt
+        if not self.clipped:
+            timeout = policy._attempt
+        elif timeout <= 0:
             self.error = self._rejection(
                 DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out before "
                 f"attempt {self.attempt + 1}")
@@ -557,8 +571,9 @@ class _Run(Generic[R]):
                                          "failure" if failed else "success", slow,
                                          now - self.attempt_started, now, response))
         retry = policy.retry
-        if retry is None or not self._retryable(retry, status, None, None, response):
-            return None
+        if retry is None or (retry.predicate is None and status not in retry.statuses) \
+                or not self._retryable(retry, status, None, None, response):
+            return None  # (the first two: `_retryable`'s answer for most responses, sooner)
         retry_after = retry_mod.parse_retry_after(self.ex.header(response, "retry-after"),
                                                   policy._wall_clock())
         return self._decide(retry, now, str(status), None, retry_after)
@@ -673,7 +688,7 @@ class _Run(Generic[R]):
             method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),
             unsent=kind in UNSENT,
             retry_after=retry_after,
-            time_left=self.deadline.left(now),
+            time_left=self.deadline - now,
             previous_delay=self.delay,
             random=policy._random,
             replayable=ex.rewind,

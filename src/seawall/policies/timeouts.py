@@ -1,8 +1,7 @@
-"""Timeouts: per attempt and in total, and the deadline of one logical request."""
+"""Timeouts: per attempt and in total (the pipeline keeps each request's deadline)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import _validate
@@ -24,24 +23,3 @@ class Timeouts:
         if self.attempt is not None and self.total is not None and self.attempt > self.total:
             raise ValueError(f"Timeouts: attempt ({self.attempt!r} s) must not exceed total "
                              f"({self.total!r} s): the total would cut every slow attempt first")
-
-
-class Deadline:
-    """When one logical request must be done by."""
-
-    __slots__ = ("at", "_attempt")
-
-    def __init__(self, timeouts: Timeouts, now: float) -> None:
-        self.at = math.inf if timeouts.total is None else now + timeouts.total
-        self._attempt = math.inf if timeouts.attempt is None else timeouts.attempt
-
-    def left(self, now: float) -> float:
-        return self.at - now
-
-    def attempt_timeout(self, now: float) -> tuple[float, bool]:
-        """(timeout for an attempt starting now, whether the deadline rather than the attempt
-        timeout set it). The timeout is inf when neither limits it."""
-        left = self.at - now
-        if left < self._attempt:
-            return left, True
-        return self._attempt, False

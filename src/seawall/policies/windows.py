@@ -12,7 +12,7 @@ class TimeWindow:
     span, so the window's edge is accurate to one slice (span / buckets).
     """
 
-    __slots__ = ("_width", "_n", "_head", "_slices", "totals")
+    __slots__ = ("_width", "_n", "_head", "_slices", "totals", "_edge", "_current")
 
     def __init__(self, span: float, fields: int, buckets: int = 10) -> None:
         if not span > 0:
@@ -22,9 +22,13 @@ class TimeWindow:
         self._head = -math.inf  # absolute number of the newest slice
         self._slices = [[0] * fields for _ in range(buckets)]
         self.totals = [0] * fields
+        self._edge = -math.inf  # when the current slice ends: before it, nothing expires
+        self._current = self._slices[0]
 
     def advance(self, now: float) -> list[int]:
         """Expire slices older than the span at `now`; returns the current slice."""
+        if now < self._edge:  # the common case, a float compare instead of a division
+            return self._current
         head = now // self._width
         if head > self._head:
             stale = self._head + 1 if self._head > head - self._n else head - self._n + 1
@@ -38,10 +42,12 @@ class TimeWindow:
                         piece[i] = 0
                 k += 1
             self._head = head
-        return self._slices[int(self._head % self._n)]
+            self._edge = (head + 1) * self._width
+            self._current = self._slices[int(head % self._n)]
+        return self._current
 
     def add(self, now: float, field: int, amount: int = 1) -> None:
-        self.advance(now)[field] += amount
+        (self._current if now < self._edge else self.advance(now))[field] += amount
         self.totals[field] += amount
 
     def clear(self) -> None:
