@@ -17,14 +17,15 @@ class Cut(Exception):
 
 
 async def attempt(seconds: float, timeout: float) -> str:
-    timer = attempt_timer.start(timeout)
+    timers = attempt_timer.timers()
+    task = timers.start(timeout)
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError as error:
-        if timer.stop():
+        if timers.stop(task):
             raise Cut(timeout) from error
         raise
-    timer.stop()
+    timers.stop(task)
     return "done"
 
 
@@ -67,6 +68,17 @@ def test_attempts_sharing_the_queue_are_each_cut_at_their_own_deadline():
     assert times[3] < times[0] < times[1] < times[2]
 
 
+def test_a_shorter_timeout_after_the_queue_drained_is_cut_on_time():
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        assert await attempt(0, 1.0) == "done"  # leaves the loop timer set for 1 s from now
+        started = loop.time()
+        with pytest.raises(Cut):
+            await attempt(1.0, 0.02)
+        return loop.time() - started
+    assert asyncio.run(main()) < 0.5
+
+
 def test_a_cancellation_from_outside_is_not_taken_for_a_timeout():
     async def main() -> None:
         task = asyncio.create_task(attempt(1.0, 0.5))
@@ -80,12 +92,13 @@ def test_a_cancellation_from_outside_is_not_taken_for_a_timeout():
 def test_outside_cancellation_during_a_cut_still_propagates():
     async def main() -> None:
         async def both() -> None:
-            timer = attempt_timer.start(0.01)
+            timers = attempt_timer.timers()
+            task = timers.start(0.01)
             try:
                 await asyncio.sleep(0.05)  # the timer cancels once...
             except asyncio.CancelledError:
                 asyncio.current_task().cancel()  # type: ignore[union-attr]  ...and so does someone else
-                assert not timer.stop()
+                assert not timers.stop(task)
                 raise
         task = asyncio.create_task(both())
         with pytest.raises(asyncio.CancelledError):
@@ -95,14 +108,15 @@ def test_outside_cancellation_during_a_cut_still_propagates():
 
 def test_a_cancellation_swallowed_by_the_attempt_is_taken_back():
     async def main() -> None:
-        timer = attempt_timer.start(0.01)
+        timers = attempt_timer.timers()
+        task = timers.start(0.01)
         try:
             try:
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 pass  # a client that swallows the cancellation and returns anyway
         finally:
-            timer.stop()
+            timers.stop(task)
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
         await asyncio.sleep(0)  # and the task is not cancelled later by surprise
     asyncio.run(main())
@@ -114,13 +128,12 @@ def test_a_slow_attempt_at_the_front_does_not_make_ended_ones_pile_up():
         await asyncio.sleep(0)
         for _ in range(2000):
             await attempt(0, 1.0)
-        queue = attempt_timer._queues[asyncio.get_running_loop()]
-        size = len(queue.entries)
+        size = len(attempt_timer.timers()._queued)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
         return size
-    assert asyncio.run(main()) <= 130
+    assert asyncio.run(main()) <= 2
 
 
 def test_the_loop_and_finished_tasks_are_not_kept_alive():
@@ -146,7 +159,7 @@ def test_it_needs_a_task():
 
         def callback() -> None:  # a plain loop callback: no task around it
             try:
-                attempt_timer.start(1.0)
+                attempt_timer.timers().start(1.0)
             except RuntimeError as error:
                 raised.set_result(error)
             else:

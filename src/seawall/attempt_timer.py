@@ -2,139 +2,147 @@
 
 `asyncio.timeout()` arms and cancels a timer in the loop's heap for every attempt, which costs
 more than the rest of the pipeline together. Here the attempts of one loop whose deadlines come
-in order (the usual case: the same timeout, later start) wait in one FIFO behind a single timer
-that fires at the earliest deadline; an attempt that ends just marks its entry done. The timer
-fires about once per timeout period under steady traffic. An attempt whose deadline is earlier
-than the queue's last (a timeout clipped by the total deadline) gets its own timer.
+in order (the usual case: the same timeout, later start) wait in one insertion-ordered dict,
+keyed by task, behind a single loop timer that fires at the earliest deadline; an attempt that
+ends just leaves the dict. The loop timer fires about once per timeout period under steady
+traffic. An attempt whose deadline is earlier than the last one queued (a timeout clipped by the
+total deadline) gets a loop timer of its own.
 
-    timer = attempt_timer.start(timeout)
+    timers = attempt_timer.timers(loop)  # the loop's queue (once per request is enough)
+    task = timers.start(timeout)
     try:
         result = await attempt
     except asyncio.CancelledError as error:
-        if timer.stop():
+        if timers.stop(task):
             raise MyTimeout() from error
         raise
-    timer.stop()
+    timers.stop(task)
 
 The cancellation bookkeeping follows `asyncio.timeout()`: the timer cancels the task, and the
-attempt counts as timed out only if nobody else cancelled it meanwhile.
+attempt counts as timed out only if nobody else cancelled it meanwhile (the task's cancellation
+count at the start is kept for that). A task has one attempt at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import types
 import weakref
-from collections import deque
+from collections.abc import Callable
+from typing import Any
 
-_LIVE, _DONE, _FIRED, _SETTLED = 0, 1, 2, 3
-_current_task = asyncio.current_task
-
-
-class Timer:
-    """One attempt's watch."""
-
-    __slots__ = ("at", "task", "state", "cancelling", "queue", "handle")
-
-    def __init__(self, at: float, task: asyncio.Task[object], queue: _Queue) -> None:
-        self.at = at
-        self.task: asyncio.Task[object] | None = task
-        self.state = _LIVE
-        self.cancelling = task.cancelling()  # cancellations pending before ours
-        self.queue = queue
-        self.handle: asyncio.TimerHandle | None = None  # only when not in the FIFO
-
-    def fire(self) -> None:
-        if self.state == _LIVE:
-            self.state = _FIRED
-            self.queue.live -= 1
-            assert self.task is not None
-            self.task.cancel()
-
-    def stop(self) -> bool:
-        """The attempt is over: forget it. True when this timer fired and no other cancellation
-        is pending, so a CancelledError the attempt raised is the timer's (a timeout)."""
-        state, task = self.state, self.task
-        self.task = None  # a finished request's task is not kept alive by the queue
-        if state == _LIVE:
-            self.state = _DONE
-            self.queue.live -= 1
-            if self.handle is not None:
-                self.handle.cancel()
-            return False
-        if state == _FIRED:
-            self.state = _SETTLED
-            assert task is not None
-            return task.uncancel() <= self.cancelling
-        return False
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = \
+    asyncio.current_task
+_tasks_by_loop = getattr(asyncio.tasks, "_current_tasks", None)
+if isinstance(_current_task, types.FunctionType) and isinstance(_tasks_by_loop, dict):
+    _current_task = _tasks_by_loop.get  # Python 3.11's current_task() only reads this dict
+Task = asyncio.Task[Any]
 
 
-class _Queue:
-    """The FIFO of one loop's attempts and its single timer. It holds no reference to the
-    loop itself, so the per-loop registry below can drop it with the loop."""
+class Timers:
+    """The attempts being watched on one loop. It holds no reference to the loop itself, so
+    the per-loop registry below can drop it with the loop."""
 
-    __slots__ = ("entries", "armed", "live", "__weakref__")
+    __slots__ = ("_loop", "_queued", "_last_at", "_own", "_fired", "_arm", "_armed_at",
+                 "__weakref__")
 
-    def __init__(self) -> None:
-        self.entries: deque[Timer] = deque()
-        self.armed = False
-        self.live = 0
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._loop: Callable[[], asyncio.AbstractEventLoop | None] = weakref.ref(loop)
+        except TypeError:  # a loop that cannot be weakly referenced (then not shared either)
+            self._loop = lambda: loop
+        self._queued: dict[Task, tuple[float, int]] = {}  # in deadline order: (at, cancelling)
+        self._last_at = -math.inf  # the latest deadline queued so far
+        self._own: dict[Task, tuple[asyncio.TimerHandle, int]] = {}  # out-of-order deadlines
+        self._fired: dict[Task, int] = {}  # cut, not yet stopped: task -> cancelling at start
+        # the loop timer for the queue's front, held weakly: a handle keeps its loop alive
+        self._arm: weakref.ref[asyncio.TimerHandle] | None = None
+        self._armed_at = math.inf
 
-    def start(self, loop: asyncio.AbstractEventLoop, timeout: float) -> Timer:
+    def start(self, timeout: float) -> Task:
+        """Watch the current task's attempt: cancel it `timeout` seconds from now unless
+        stopped. Returns the task, the key for `stop`."""
+        loop = self._loop()
         task = _current_task(loop)
-        if task is None:
+        if task is None or loop is None:
             raise RuntimeError("seawall's attempt timer needs to run inside an asyncio task")
         at = loop.time() + timeout
-        timer = Timer(at, task, self)
-        self.live += 1
-        entries = self.entries
-        while entries and entries[0].state != _LIVE:
-            entries.popleft()
-        if entries and at < entries[-1].at:
-            timer.handle = loop.call_at(at, timer.fire)
-            return timer
-        if len(entries) > 64 and len(entries) > 2 * self.live:
-            # a slow attempt at the front holds ended ones behind it: keep memory bounded
-            self.entries = entries = deque(t for t in entries if t.state == _LIVE)
-        entries.append(timer)
-        if not self.armed:
-            self.armed = True
-            loop.call_at(at, self._due, loop)
-        return timer
+        if at < self._last_at and self._queued:
+            self._own[task] = (loop.call_at(at, self._fire_own, task), task.cancelling())
+            return task
+        self._last_at = at
+        self._queued[task] = (at, task.cancelling())
+        if at < self._armed_at:  # the queue was empty, or its front is later (longer timeouts)
+            self._arm_at(loop, at)
+        return task
 
-    def _due(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.armed = False
-        entries, now = self.entries, loop.time()
-        while entries:
-            first = entries[0]
-            if first.state == _LIVE and first.at > now:
-                self.armed = True
-                loop.call_at(first.at, self._due, loop)
+    def stop(self, task: Task) -> bool:
+        """The attempt is over: forget it. True when the timer cut it and no other cancellation
+        is pending, so a CancelledError the attempt raised is the timer's (a timeout)."""
+        if self._queued.pop(task, None) is not None:
+            return False  # the common case: it ended in time
+        cancelling = self._fired.pop(task, None)
+        if cancelling is not None:
+            return task.uncancel() <= cancelling
+        own = self._own.pop(task, None)
+        if own is not None:
+            own[0].cancel()
+        return False
+
+    def _cut(self, task: Task, cancelling: int) -> None:
+        self._fired[task] = cancelling
+        task.cancel()
+
+    def _arm_at(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        earlier = self._arm() if self._arm is not None else None
+        if earlier is not None:
+            earlier.cancel()
+        self._arm = weakref.ref(loop.call_at(at, self._due))
+        self._armed_at = at
+
+    def _due(self) -> None:
+        self._arm, self._armed_at = None, math.inf
+        loop = self._loop()
+        if loop is None:
+            return
+        now, queued = loop.time(), self._queued
+        while queued:
+            task = next(iter(queued))
+            at, cancelling = queued[task]
+            if at > now:
+                self._arm_at(loop, at)
                 return
-            entries.popleft()
-            first.fire()
+            del queued[task]
+            self._cut(task, cancelling)
+
+    def _fire_own(self, task: Task) -> None:
+        own = self._own.pop(task, None)
+        if own is not None:
+            self._cut(task, own[1])
 
 
-_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
-_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Queue] | None = None
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Timers] = \
+    weakref.WeakKeyDictionary()
+_last: Timers | None = None  # the last loop's, looked up without the registry
 
 
-def start(timeout: float, loop: asyncio.AbstractEventLoop | None = None) -> Timer:
-    """Watch the current task's attempt: cancel it `timeout` seconds from now unless stopped.
-    `loop` is the running loop, when the caller knows it (looking it up costs a little)."""
+def timers(loop: asyncio.AbstractEventLoop | None = None) -> Timers:
+    """The attempt timers of `loop` (default: the running loop)."""
     global _last
     if loop is None:
         loop = asyncio.get_running_loop()
     last = _last
-    if last is not None and last[0]() is loop:
-        return last[1].start(loop, timeout)
+    if last is not None and last._loop() is loop:
+        return last
     try:
-        queue = _queues.get(loop)
-        if queue is None:
-            queue = _queues[loop] = _Queue()
-        _last = (weakref.ref(loop), queue)
-    except TypeError:  # a loop that cannot be weakly referenced: a timer of its own each time
-        queue = _Queue()
-    return queue.start(loop, timeout)
+        found = _registry.get(loop)
+        if found is None:
+            found = _registry[loop] = Timers(loop)
+    except TypeError:  # a loop that cannot be weakly referenced: timers of its own each time
+        return Timers(loop)
+    _last = found
+    return found
 
 
-__all__ = ["Timer", "start"]
+__all__ = ["Timers", "timers"]

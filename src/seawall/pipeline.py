@@ -373,16 +373,17 @@ class Policy:
                         return run.give_up(rejection)
             try:
                 cut_after = exchange.cut_after
+                timers = None if cut_after is None else attempt_timer.timers(exchange.loop)
                 while True:
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
-                    timer = None if cut_after is None or timeout == math.inf \
-                        else attempt_timer.start(timeout, exchange.loop)
+                    task = None if timers is None or timeout == math.inf \
+                        else timers.start(timeout)
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
-                        if timer is not None and timer.stop() \
+                        if task is not None and timers.stop(task) \
                                 and isinstance(error, asyncio.CancelledError):
                             # the attempt outlived its timeout: an attempt error like any other
                             cut = cut_after(timeout)  # type: ignore[misc]
@@ -394,8 +395,8 @@ class Policy:
                         if run.after_error(error) is None:
                             return run.give_up()
                     else:
-                        if timer is not None:
-                            timer.stop()
+                        if task is not None:
+                            timers.stop(task)
                         if run.after_response(response) is None:
                             result, replaced = run.finish(response)
                             if replaced:

@@ -78,6 +78,11 @@ class CircuitBreaker:
             raise TypeError(f"{owner}: key must be a callable(target) -> str, got {self.key!r}")
 
 
+# Module constants: reading an Enum member off its class is slow (Python 3.11), and the breaker
+# checks its state on every attempt.
+CLOSED, OPEN, HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+
+
 #: on_transition(breaker_key, from_state, to_state, now)
 TransitionListener = Callable[[str, State, State, float], None]
 
@@ -96,7 +101,7 @@ class Breaker:
         self.key = key
         self._on_transition = on_transition
         self._lock = threading.Lock()
-        self._state = State.CLOSED
+        self._state = CLOSED
         self._generation = 0  # bumped on every transition: results from before are stale
         # The permit while closed, None otherwise: one attribute read, so `acquire` needs no
         # lock in the common case (a stale read is a permit from just before a transition,
@@ -115,14 +120,14 @@ class Breaker:
     def state(self, now: float) -> State:
         """The state at `now` (an open breaker whose time is up reads as half-open)."""
         with self._lock:
-            if self._state is State.OPEN and self._may_probe(now):
-                return State.HALF_OPEN
+            if self._state is OPEN and self._may_probe(now):
+                return HALF_OPEN
             return self._state
 
     def retry_in(self, now: float) -> float:
         """Seconds until an open breaker lets a probe through (0 unless open)."""
         with self._lock:
-            if self._state is not State.OPEN:
+            if self._state is not OPEN:
                 return 0.0
             if self._forced:
                 return float("inf")
@@ -142,12 +147,12 @@ class Breaker:
             return permit
         with self._lock:
             state = self._state
-            if state is State.CLOSED:
+            if state is CLOSED:
                 return self._generation
-            if state is State.OPEN:
+            if state is OPEN:
                 if not self._may_probe(now):
                     return None
-                change = self._move(State.HALF_OPEN, now)
+                change = self._move(HALF_OPEN, now)
             else:
                 change = None
             if self._probes >= self.config.half_open_calls:
@@ -166,17 +171,17 @@ class Breaker:
         try:
             if permit != self._generation:
                 return  # started before the last transition: says nothing about the present
-            if self._state is State.CLOSED:
+            if self._state is CLOSED:
                 if self._add(now, failed, slow):
-                    change = self._move(State.OPEN, now)
-            elif self._state is State.HALF_OPEN:
+                    change = self._move(OPEN, now)
+            elif self._state is HALF_OPEN:
                 self._probes -= 1
                 if failed or slow:
-                    change = self._move(State.OPEN, now)
+                    change = self._move(OPEN, now)
                 else:
                     self._successes += 1
                     if self._successes >= self.config.success_threshold:
-                        change = self._move(State.CLOSED, now)
+                        change = self._move(CLOSED, now)
         finally:
             lock.release()
         if change is not None:
@@ -185,7 +190,7 @@ class Breaker:
     def release(self, permit: int) -> None:
         """An allowed attempt ended with no verdict (cancelled, or not the upstream's fault)."""
         with self._lock:
-            if permit == self._generation and self._state is State.HALF_OPEN:
+            if permit == self._generation and self._state is HALF_OPEN:
                 self._probes -= 1
 
     # -- manual control --------------------------------------------------------------------
@@ -193,7 +198,7 @@ class Breaker:
         """Close the breaker and forget its window."""
         with self._lock:
             self._forced = False
-            change = self._move(State.CLOSED, now) if self._state is not State.CLOSED else None
+            change = self._move(CLOSED, now) if self._state is not CLOSED else None
             self._window.clear()
             self._streak = 0
         self._report(change, now)
@@ -202,7 +207,7 @@ class Breaker:
         """Open the breaker until `reset()` (no automatic half-open)."""
         with self._lock:
             self._forced = True
-            change = self._move(State.OPEN, now) if self._state is not State.OPEN else None
+            change = self._move(OPEN, now) if self._state is not OPEN else None
         self._report(change, now)
 
     # -- internals (lock held) -------------------------------------------------------------
@@ -253,12 +258,12 @@ class Breaker:
         change = (self._state, to)
         self._state = to
         self._generation += 1
-        self._closed_permit = self._generation if to is State.CLOSED else None
+        self._closed_permit = self._generation if to is CLOSED else None
         self._probes = 0
         self._successes = 0
-        if to is State.OPEN:
+        if to is OPEN:
             self._opened_at = now
-        elif to is State.CLOSED:
+        elif to is CLOSED:
             self._window.clear()
             self._streak = 0
         return change
