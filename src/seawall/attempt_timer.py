@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import types
 import weakref
 from collections.abc import Callable
@@ -44,7 +45,7 @@ class Timers:
     """The attempts being watched on one loop. It holds no reference to the loop itself, so
     the per-loop registry below can drop it with the loop."""
 
-    __slots__ = ("_loop", "_queued", "_last_at", "_own", "_fired", "_arm", "_armed_at",
+    __slots__ = ("_loop", "_time", "_queued", "_last_at", "_own", "_fired", "_arm", "_armed_at",
                  "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -52,6 +53,8 @@ class Timers:
             self._loop: Callable[[], asyncio.AbstractEventLoop | None] = weakref.ref(loop)
         except TypeError:  # a loop that cannot be weakly referenced (then not shared either)
             self._loop = lambda: loop
+        # the loop's clock; asyncio's own loops read time.monotonic(), without a Python frame
+        self._time = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
         self._queued: dict[Task, tuple[float, int]] = {}  # in deadline order: (at, cancelling)
         self._last_at = -math.inf  # the latest deadline queued so far
         self._own: dict[Task, tuple[asyncio.TimerHandle, int]] = {}  # out-of-order deadlines
@@ -64,10 +67,10 @@ class Timers:
         """Watch the current task's attempt: cancel it `timeout` seconds from now unless
         stopped. Returns the task, the key for `stop`."""
         loop = self._loop()
-        task = _current_task(loop)
+        task = _current_task(loop) if loop is not None else None
         if task is None or loop is None:
             raise RuntimeError("seawall's attempt timer needs to run inside an asyncio task")
-        at = loop.time() + timeout
+        at = self._time() + timeout
         if at < self._last_at and self._queued:
             self._own[task] = (loop.call_at(at, self._fire_own, task), task.cancelling())
             return task

@@ -383,8 +383,9 @@ class Policy:
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
-                        if task is not None and timers.stop(task) \
-                                and isinstance(error, asyncio.CancelledError):
+                        if (task is not None
+                                and timers.stop(task)  # type: ignore[union-attr]
+                                and isinstance(error, asyncio.CancelledError)):
                             # the attempt outlived its timeout: an attempt error like any other
                             cut = cut_after(timeout)  # type: ignore[misc]
                             cut.__cause__ = error
@@ -395,8 +396,8 @@ class Policy:
                         if run.after_error(error) is None:
                             return run.give_up()
                     else:
-                        if task is not None:
-                            timers.stop(task)
+                        if task is not None:  # (then timers is not None either)
+                            timers.stop(task)  # type: ignore[union-attr]
                         if run.after_response(response) is None:
                             result, replaced = run.finish(response)
                             if replaced:
