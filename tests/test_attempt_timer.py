@@ -79,6 +79,27 @@ def test_a_shorter_timeout_after_the_queue_drained_is_cut_on_time():
     assert asyncio.run(main()) < 0.5
 
 
+def test_an_attempt_nested_in_another_of_the_same_task_keeps_both_deadlines():
+    """An aiohttp middleware may make a request of its own inside seawall's attempt."""
+    async def main() -> tuple[str, str, float]:
+        loop = asyncio.get_running_loop()
+        timers = attempt_timer.timers()
+        started = loop.time()
+        outer = timers.start(0.05)
+        try:
+            inner = await attempt(0.001, 1.0)  # ends in time, and must not unwatch the outer
+            await asyncio.sleep(1.0)
+        except asyncio.CancelledError:
+            assert timers.stop(outer)
+            return inner, "cut", loop.time() - started
+        timers.stop(outer)
+        return inner, "not cut", loop.time() - started
+
+    inner, outer, took = asyncio.run(main())
+    assert (inner, outer) == ("done", "cut")
+    assert took < 0.5
+
+
 def test_a_cancellation_from_outside_is_not_taken_for_a_timeout():
     async def main() -> None:
         task = asyncio.create_task(attempt(1.0, 0.5))

@@ -9,18 +9,19 @@ traffic. An attempt whose deadline is earlier than the last one queued (a timeou
 total deadline) gets a loop timer of its own.
 
     timers = attempt_timer.timers(loop)  # the loop's queue (once per request is enough)
-    task = timers.start(timeout)
+    key = timers.start(timeout)
     try:
         result = await attempt
     except asyncio.CancelledError as error:
-        if timers.stop(task):
+        if timers.stop(key):
             raise MyTimeout() from error
         raise
-    timers.stop(task)
+    timers.stop(key)
 
 The cancellation bookkeeping follows `asyncio.timeout()`: the timer cancels the task, and the
 attempt counts as timed out only if nobody else cancelled it meanwhile (the task's cancellation
-count at the start is kept for that). A task has one attempt at a time.
+count at the start is kept for that). An attempt nested in another of the same task gets a
+loop timer of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ if isinstance(_current_task, types.FunctionType) and isinstance(_tasks_by_loop, 
 Task = asyncio.Task[Any]
 
 
+class _Nested:
+    """The key of an attempt that starts while its task already has one being watched (an
+    aiohttp middleware that makes a request of its own, say): it gets a loop timer of its own."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+
+Key = Task | _Nested
+
+
 class Timers:
     """The attempts being watched on one loop. It holds no reference to the loop itself, so
     the per-loop registry below can drop it with the loop."""
@@ -55,47 +69,53 @@ class Timers:
             self._loop = lambda: loop
         # the loop's clock; asyncio's own loops read time.monotonic(), without a Python frame
         self._time = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
-        self._queued: dict[Task, tuple[float, int]] = {}  # in deadline order: (at, cancelling)
+        self._queued: dict[Key, tuple[float, int]] = {}  # in deadline order: (at, cancelling)
         self._last_at = -math.inf  # the latest deadline queued so far
-        self._own: dict[Task, tuple[asyncio.TimerHandle, int]] = {}  # out-of-order deadlines
-        self._fired: dict[Task, int] = {}  # cut, not yet stopped: task -> cancelling at start
+        # out-of-order deadlines and nested attempts: key -> (loop timer, cancelling at start)
+        self._own: dict[Key, tuple[asyncio.TimerHandle, int]] = {}
+        self._fired: dict[Key, int] = {}  # cut, not yet stopped: key -> cancelling at start
         # the loop timer for the queue's front, held weakly: a handle keeps its loop alive
         self._arm: weakref.ref[asyncio.TimerHandle] | None = None
         self._armed_at = math.inf
 
-    def start(self, timeout: float) -> Task:
+    def start(self, timeout: float) -> Key:
         """Watch the current task's attempt: cancel it `timeout` seconds from now unless
-        stopped. Returns the task, the key for `stop`."""
+        stopped. Returns the key for `stop` (the task itself, unless the attempt is nested)."""
         loop = self._loop()
         task = _current_task(loop) if loop is not None else None
         if task is None or loop is None:
             raise RuntimeError("seawall's attempt timer needs to run inside an asyncio task")
         at = self._time() + timeout
-        if at < self._last_at and self._queued:
-            self._own[task] = (loop.call_at(at, self._fire_own, task), task.cancelling())
+        queued, own = self._queued, self._own
+        if task in queued or task in own:
+            key: Key = _Nested(task)
+        elif at < self._last_at and queued:
+            key = task  # out of order: its own loop timer
+        else:
+            self._last_at = at
+            queued[task] = (at, task.cancelling())
+            if at < self._armed_at:  # the queue was empty, or its front is later
+                self._arm_at(loop, at)
             return task
-        self._last_at = at
-        self._queued[task] = (at, task.cancelling())
-        if at < self._armed_at:  # the queue was empty, or its front is later (longer timeouts)
-            self._arm_at(loop, at)
-        return task
+        own[key] = (loop.call_at(at, self._fire_own, key), task.cancelling())
+        return key
 
-    def stop(self, task: Task) -> bool:
+    def stop(self, key: Key) -> bool:
         """The attempt is over: forget it. True when the timer cut it and no other cancellation
         is pending, so a CancelledError the attempt raised is the timer's (a timeout)."""
-        if self._queued.pop(task, None) is not None:
+        if self._queued.pop(key, None) is not None:
             return False  # the common case: it ended in time
-        cancelling = self._fired.pop(task, None)
+        cancelling = self._fired.pop(key, None)
         if cancelling is not None:
-            return task.uncancel() <= cancelling
-        own = self._own.pop(task, None)
+            return _task_of(key).uncancel() <= cancelling
+        own = self._own.pop(key, None)
         if own is not None:
             own[0].cancel()
         return False
 
-    def _cut(self, task: Task, cancelling: int) -> None:
-        self._fired[task] = cancelling
-        task.cancel()
+    def _cut(self, key: Key, cancelling: int) -> None:
+        self._fired[key] = cancelling
+        _task_of(key).cancel()
 
     def _arm_at(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
         earlier = self._arm() if self._arm is not None else None
@@ -119,10 +139,14 @@ class Timers:
             del queued[task]
             self._cut(task, cancelling)
 
-    def _fire_own(self, task: Task) -> None:
-        own = self._own.pop(task, None)
+    def _fire_own(self, key: Key) -> None:
+        own = self._own.pop(key, None)
         if own is not None:
-            self._cut(task, own[1])
+            self._cut(key, own[1])
+
+
+def _task_of(key: Key) -> Task:
+    return key.task if isinstance(key, _Nested) else key
 
 
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Timers] = \

@@ -378,13 +378,13 @@ class Policy:
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
-                    task = None if timers is None or timeout == math.inf \
+                    key = None if timers is None or timeout == math.inf \
                         else timers.start(timeout)
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
-                        if (task is not None
-                                and timers.stop(task)  # type: ignore[union-attr]
+                        if (key is not None
+                                and timers.stop(key)  # type: ignore[union-attr]
                                 and isinstance(error, asyncio.CancelledError)):
                             # the attempt outlived its timeout: an attempt error like any other
                             cut = cut_after(timeout)  # type: ignore[misc]
@@ -396,8 +396,8 @@ class Policy:
                         if run.after_error(error) is None:
                             return run.give_up()
                     else:
-                        if task is not None:  # (then timers is not None either)
-                            timers.stop(task)  # type: ignore[union-attr]
+                        if key is not None:  # (then timers is not None either)
+                            timers.stop(key)  # type: ignore[union-attr]
                         if run.after_response(response) is None:
                             result, replaced = run.finish(response)
                             if replaced:
