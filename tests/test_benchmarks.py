@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end (tiny counts: this checks it works, not its figures)."""
+"""The benchmark harnesses run end to end (tiny counts: this checks they work, not their figures)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.tools import require
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,3 +27,20 @@ def test_the_benchmark_compares_each_case_with_its_bare_client(tmp_path):
     assert rows["requests.Session + seawall + OTel seq"]["spans_per_request"] == 2.0
     assert rows["requests.Session + OTel seq"]["spans_per_request"] == 1.0
     assert "requests.Session + seawall seq" in done.stdout and "target <= 1.10x" in done.stdout
+
+
+def test_instruction_counts_compare_each_case_with_its_bare_client(tmp_path):
+    require("valgrind", "valgrind")
+    out = tmp_path / "instructions.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.instructions", "--requests", "40", "--warmup", "5",
+         "--cases", "httpx.Client + seawall seq", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())
+    assert set(rows) == {"httpx.Client seq", "httpx.Client + seawall seq"}
+    bare, resilient = rows["httpx.Client seq"], rows["httpx.Client + seawall seq"]
+    # a request costs some thousands of instructions, and seawall's work comes on top
+    assert bare["ratio"] == 1.0 and bare["instructions"] > 10_000
+    assert resilient["instructions"] > bare["instructions"]
+    assert "httpx.Client + seawall seq" in done.stdout
