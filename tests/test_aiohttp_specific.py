@@ -58,15 +58,17 @@ def test_truncated_body_is_retried_when_read_inside_the_attempt(upstream):
 
 
 def test_connector_follows_the_pool():
-    async def main() -> tuple[int, int, float]:
+    async def main() -> list[tuple[int, int, float]]:
         policy = seawall.Policy(pool=seawall.Pool(max_connections=7, keepalive_expiry=3.0))
-        connector = seawall.aiohttp.connector(policy)
-        try:
-            return connector.limit, connector.limit_per_host, connector._keepalive_timeout
-        finally:
+        found = []
+        for options in ({}, {"limit_per_host": 2}):
+            connector = seawall.aiohttp.connector(policy, **options)
+            found.append((connector.limit, connector.limit_per_host, connector._keepalive_timeout))
             await connector.close()
+        return found
 
-    assert asyncio.run(main()) == (7, 7, 3.0)
+    # the per-client limit bounds every host; a per-host limit is the caller's to add
+    assert asyncio.run(main()) == [(7, 0, 3.0), (7, 2, 3.0)]
 
 
 def test_rejections_are_aiohttp_client_errors(upstream):

@@ -198,11 +198,13 @@ async def _raise(error: BaseException) -> ClientResponse:
 
 
 def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPConnector:
-    """A `TCPConnector` sized from `policy.pool` (`limit`, `limit_per_host`,
-    `keepalive_timeout`); call it inside a running event loop."""
+    """A `TCPConnector` sized from `policy.pool` (`limit`, `keepalive_timeout`); call it
+    inside a running event loop. `limit_per_host` stays 0 (none of its own): the pool's limit
+    is per client, and a per-host limit equal to it could never bind first, while aiohttp would
+    keep per-host books on every request for it (about 1% of a request's CPU). Any option given
+    here is passed on as it is."""
     pool = (policy if policy is not None else Policy()).pool
     options.setdefault("limit", pool.max_connections)
-    options.setdefault("limit_per_host", pool.max_connections)
     options.setdefault("keepalive_timeout", pool.keepalive_expiry)
     return aiohttp.TCPConnector(**options)
 

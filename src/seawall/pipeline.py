@@ -622,16 +622,19 @@ class _Run(Generic[R]):
         the given one."""
         policy = self.policy
         status = self.last_status
-        if status is not None and status in policy._failure_statuses:
-            if policy.fallback is not None:
-                replacement = policy.fallback(FallbackContext(
-                    self.dep.name, self.ex.request, self.attempt, response, None))
-                if replacement is not None:
-                    self._finished("fallback", status, None)
-                    return cast(R, replacement), True
-            self._finished("failure", status, None)
-        else:
-            self._finished("success", status, None)
+        if status not in policy._failure_statuses:
+            if ev.RequestFinished in self.on:
+                self._finished("success", status, None)
+            else:
+                self.finished = True  # what `_finished` does when nobody listens, without a call
+            return response, False
+        if policy.fallback is not None:
+            replacement = policy.fallback(FallbackContext(
+                self.dep.name, self.ex.request, self.attempt, response, None))
+            if replacement is not None:
+                self._finished("fallback", status, None)
+                return cast(R, replacement), True
+        self._finished("failure", status, None)
         return response, False
 
     def give_up(self, error: BaseException | None = None) -> R:

@@ -171,10 +171,11 @@ class Breaker:
         try:
             if permit != self._generation:
                 return  # started before the last transition: says nothing about the present
-            if self._state is CLOSED:
+            state = self._state
+            if state is CLOSED:
                 if self._add(now, failed, slow):
                     change = self._move(OPEN, now)
-            elif self._state is HALF_OPEN:
+            elif state is HALF_OPEN:
                 self._probes -= 1
                 if failed or slow:
                     change = self._move(OPEN, now)
@@ -216,7 +217,6 @@ class Breaker:
 
     def _add(self, now: float, failed: bool, slow: bool) -> bool:
         """Count one outcome; whether the breaker must open now."""
-        config = self.config
         self._streak = self._streak + 1 if failed else 0
         window = self._window
         if isinstance(window, CallWindow):
@@ -236,6 +236,7 @@ class Breaker:
             calls, failures, slows = totals
         # A success that is not slow only lowers both rates: it can open the breaker only by
         # bringing the window up to min_calls.
+        config = self.config
         if not (failed or slow or calls == config.min_calls):
             return False
         if config.consecutive_failures is not None and self._streak >= config.consecutive_failures:
