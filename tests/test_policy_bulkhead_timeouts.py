@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seawall import Bulkhead, DeadlineExceeded, Policy, Pool, Timeouts
 from seawall.pipeline import _Run
@@ -114,3 +116,22 @@ def test_time_window_expires_whole_slices():
     assert window.totals == [2]
     window.advance(1000)
     assert window.totals == [0]
+
+
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=3, allow_nan=False),
+                          st.integers(min_value=0, max_value=1)), min_size=1, max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_time_window_totals_match_a_plain_count(steps):
+    """Whatever the steps between calls (within a slice, across one, across the whole span),
+    the totals are the adds of the slices still in the span, as a plain count finds them."""
+    span, buckets = 2.0, 4
+    width = span / buckets
+    window = TimeWindow(span=span, fields=2, buckets=buckets)
+    now, added = 0.0, []
+    for step, field in steps:
+        now += step
+        window.add(now, field)
+        added.append((now, field))
+        newest = now // width
+        kept = [f for at, f in added if at // width > newest - buckets]
+        assert window.totals == [kept.count(0), kept.count(1)]
