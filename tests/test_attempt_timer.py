@@ -18,14 +18,14 @@ class Cut(Exception):
 
 async def attempt(seconds: float, timeout: float) -> str:
     timers = attempt_timer.timers()
-    task = timers.start(timeout)
+    key = timers.start(timeout)
     try:
         await asyncio.sleep(seconds)
     except asyncio.CancelledError as error:
-        if timers.stop(task):
+        if timers.stop(key):
             raise Cut(timeout) from error
         raise
-    timers.stop(task)
+    timers.stop(key)
     return "done"
 
 
@@ -114,12 +114,12 @@ def test_outside_cancellation_during_a_cut_still_propagates():
     async def main() -> None:
         async def both() -> None:
             timers = attempt_timer.timers()
-            task = timers.start(0.01)
+            key = timers.start(0.01)
             try:
                 await asyncio.sleep(0.05)  # the timer cancels once...
             except asyncio.CancelledError:
                 asyncio.current_task().cancel()  # type: ignore[union-attr]  ...and so does someone else
-                assert not timers.stop(task)
+                assert not timers.stop(key)
                 raise
         task = asyncio.create_task(both())
         with pytest.raises(asyncio.CancelledError):
@@ -130,14 +130,14 @@ def test_outside_cancellation_during_a_cut_still_propagates():
 def test_a_cancellation_swallowed_by_the_attempt_is_taken_back():
     async def main() -> None:
         timers = attempt_timer.timers()
-        task = timers.start(0.01)
+        key = timers.start(0.01)
         try:
             try:
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:
                 pass  # a client that swallows the cancellation and returns anyway
         finally:
-            timers.stop(task)
+            timers.stop(key)
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
         await asyncio.sleep(0)  # and the task is not cancelled later by surprise
     asyncio.run(main())

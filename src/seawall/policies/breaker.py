@@ -217,6 +217,7 @@ class Breaker:
 
     def _add(self, now: float, failed: bool, slow: bool) -> bool:
         """Count one outcome; whether the breaker must open now."""
+        config = self.config
         self._streak = self._streak + 1 if failed else 0
         window = self._window
         if isinstance(window, CallWindow):
@@ -236,7 +237,6 @@ class Breaker:
             calls, failures, slows = totals
         # A success that is not slow only lowers both rates: it can open the breaker only by
         # bringing the window up to min_calls.
-        config = self.config
         if not (failed or slow or calls == config.min_calls):
             return False
         if config.consecutive_failures is not None and self._streak >= config.consecutive_failures:
