@@ -4,7 +4,9 @@
 
 `Policy.run` (threads) and `Policy.run_async` (asyncio) are the two drivers. They differ only in
 how they wait; every decision they take comes from `_Run` below, which asks the sans-I/O
-policies. Adapters present a request as an `Exchange` and never decide anything themselves.
+policies. Adapters present a request as an `Exchange` (`seawall.exchange`) and never decide
+anything themselves; each dependency's live state is a `DependencyState` (`seawall.state`).
+Both modules' names are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,97 +17,27 @@ import random as _random
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, Generic, cast
 
 from . import attempt_timer
 from . import events as ev
-from .telemetry import logs
-from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ErrorTypes,
-                     ResilienceError, RetryBudgetExhausted)
+from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
+                     RetryBudgetExhausted)
+from .exchange import AsyncExchange, Exchange, PolicyLike, R, Target
 from .policies import retry as retry_mod
-from .policies.breaker import Breaker, CircuitBreaker, State
+from .policies.breaker import CircuitBreaker, State
 from .policies.bulkhead import Admission, Bulkhead, BulkheadState
 from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_KEY, TIMEOUTS,
                                 UNSENT, ErrorKind)
-from .policies.retry import AttemptInfo, BudgetState, Retry
+from .policies.retry import AttemptInfo, Retry
 from .policies.timeouts import Timeouts
 from .pool import Pool
-
-R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
+from .state import DependencyState
+from .telemetry import logs
 
 OTHER_DEPENDENCY = "_other"
-
-
-class Target(NamedTuple):
-    """The parts of a request that name where it goes (for breaker keys and config matching)."""
-
-    method: str
-    scheme: str
-    host: str
-    port: int
-    path: str
-
-
-class Exchange(Protocol[R]):
-    """One logical request as a synchronous adapter presents it to the pipeline."""
-
-    method: str  # upper case
-    request: Any  # the client's own request object
-    errors: ErrorTypes  # seawall's rejections in this client's flavour
-
-    def origin(self) -> str: ...  # "scheme://host:port": the default dependency name
-    def target(self) -> Target: ...
-    def has_header(self, name: str) -> bool: ...
-    def send(self, timeout: float) -> R: ...  # one attempt; timeout is inf when unlimited
-    def status(self, response: R) -> int: ...
-    def header(self, response: R, name: str) -> str | None: ...
-    def discard(self, response: R) -> None: ...  # close a response that will not be returned
-    def rewind(self) -> bool: ...  # make the body ready to send again; False if it cannot be
-    def error_kind(self, error: BaseException) -> ErrorKind | None: ...  # None: not transient
-
-
-class AsyncExchange(Protocol[R]):
-    """The asyncio twin of `Exchange`: `send` and `discard` return awaitables (an adapter may
-    hand back its client's own coroutine rather than wrap it: every coroutine layer costs CPU
-    on each of the many suspensions of a request)."""
-
-    method: str
-    request: Any
-    errors: ErrorTypes
-
-    def origin(self) -> str: ...
-    def target(self) -> Target: ...
-    def has_header(self, name: str) -> bool: ...
-    def send(self, timeout: float) -> Awaitable[R]: ...
-    #: None when the client enforces the attempt timeout it is given; otherwise the driver
-    #: cuts a late attempt (cancels it) and records `cut_after(timeout)` as its error.
-    @property
-    def cut_after(self) -> Callable[[float], BaseException] | None: ...
-    #: The running loop, when `cut_after` is set (the timer needs it; the client knows it).
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None: ...
-    def status(self, response: R) -> int: ...
-    def header(self, response: R, name: str) -> str | None: ...
-    def discard(self, response: R) -> Awaitable[None]: ...
-    def rewind(self) -> bool: ...
-    def error_kind(self, error: BaseException) -> ErrorKind | None: ...
-
-
-class PolicyLike(Protocol):
-    """What adapters need of a policy: a `Policy`, or a `seawall.config.Router` that picks one
-    per request."""
-
-    @property
-    def pool(self) -> Pool: ...
-    @property
-    def telemetry(self) -> Any: ...
-    def track_pool(self, pool: Any) -> None: ...
-    def run(self, exchange: Exchange[R]) -> R: ...
-    def run_async(self, exchange: AsyncExchange[R]) -> Awaitable[R]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,61 +54,6 @@ class FallbackContext(Generic[R]):
 
 Fallback = Callable[[FallbackContext[Any]], Any]
 Listener = Callable[[ev.Event], None]
-
-
-class DependencyState:
-    """The live state one dependency owns: its bulkhead, retry budget and breaker(s)."""
-
-    def __init__(self, name: str, policy: Policy) -> None:
-        self.name = name
-        self.bulkhead = BulkheadState(policy.bulkhead) if policy.bulkhead else None
-        budget = policy.retry.budget if policy.retry else None
-        self.budget = BudgetState(budget) if budget else None
-        self._policy = policy
-        self._lock = threading.Lock()
-        self._breakers: OrderedDict[str, Breaker] = OrderedDict()
-        config = policy.breaker
-        self._keyed = config is not None and config.key is not None
-        self._default = None if config is None or self._keyed else self._new_breaker(name)
-
-    def breaker(self, key: str | None = None) -> Breaker | None:
-        """The breaker for `key` (the dependency's own breaker when no key function is set)."""
-        if not self._keyed:
-            return self._default
-        key = self.name if key is None else key
-        with self._lock:
-            found = self._breakers.get(key)
-            if found is None:
-                found = self._breakers[key] = self._new_breaker(key)
-                config = self._policy.breaker
-                assert config is not None
-                if len(self._breakers) > config.max_keys:
-                    self._breakers.popitem(last=False)
-            else:
-                self._breakers.move_to_end(key)
-            return found
-
-    def breakers(self) -> list[Breaker]:
-        if not self._keyed:
-            return [self._default] if self._default else []
-        with self._lock:
-            return list(self._breakers.values())
-
-    def _breaker_for(self, exchange: Exchange[Any] | AsyncExchange[Any]) -> Breaker | None:
-        if not self._keyed:
-            return self._default
-        config = self._policy.breaker
-        assert config is not None and config.key is not None
-        return self.breaker(str(config.key(exchange.target())))
-
-    def _new_breaker(self, key: str) -> Breaker:
-        config = self._policy.breaker
-        assert config is not None
-        return Breaker(config, key, self._transitioned)
-
-    def _transitioned(self, key: str, before: State, after: State, now: float) -> None:
-        if ev.CircuitTransition in self._policy._on:
-            self._policy._emit(ev.CircuitTransition(self.name, key, before, after, now))
 
 
 class Policy:
@@ -280,6 +157,11 @@ class Policy:
         for listener in self._on.get(type(event), ()):
             listener(event)
 
+    def _transitioned(self, dependency: str, key: str, before: State, after: State,
+                      now: float) -> None:
+        if ev.CircuitTransition in self._on:
+            self._emit(ev.CircuitTransition(dependency, key, before, after, now))
+
     # -- state -----------------------------------------------------------------------------
     def dependency(self, name: str) -> DependencyState:
         """The live state of a dependency (created empty if it has not been seen yet)."""
@@ -291,7 +173,10 @@ class Policy:
                 name = OTHER_DEPENDENCY
             found = self._deps.get(name)
             if found is None:
-                found = self._deps[name] = DependencyState(name, self)
+                found = self._deps[name] = DependencyState(
+                    name, bulkhead=self.bulkhead, breaker=self.breaker,
+                    budget=self.retry.budget if self.retry else None,
+                    on_transition=self._transitioned)
             return found
 
     def dependencies(self) -> list[DependencyState]:
@@ -322,6 +207,7 @@ class Policy:
         run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
         bulkhead = run.dep.bulkhead
         try:
+            # Take a bulkhead slot: a free one, or wait in its queue, or be turned away.
             if bulkhead is not None:
                 if bulkhead.try_acquire():
                     if ev.BulkheadAdmitted in run.on:
@@ -332,29 +218,37 @@ class Policy:
                         return run.give_up(rejection)
             try:
                 while True:
+                    # The deadline and the breaker give this attempt's timeout, or refuse it.
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
                     try:
                         response = exchange.send(timeout)
                     except Exception as error:
-                        if run.after_error(error) is None:
+                        # A failed attempt: the wait before the next one, or give up.
+                        delay = run.after_error(error)
+                        if delay is None:
                             return run.give_up()
                     except BaseException as error:
+                        # Interrupted (KeyboardInterrupt, ...): no verdict for the breaker.
                         run.abandon(error)
                         raise
                     else:
-                        if run.after_response(response) is None:
+                        # A response: return it (or the fallback's), or the wait before a retry.
+                        delay = run.after_response(response)
+                        if delay is None:
                             result, replaced = run.finish(response)
                             if replaced:
                                 exchange.discard(response)
                             return result
-                        exchange.discard(response)
-                    time.sleep(run.delay)
+                        exchange.discard(response)  # its connection back to the pool first
+                    time.sleep(delay)
             finally:
+                # The slot goes back whatever happened.
                 if bulkhead is not None:
                     bulkhead.release()
         except BaseException as error:
+            # Whatever escaped still ends the request with one terminal event.
             run.interrupted(error)
             raise
 
@@ -363,8 +257,10 @@ class Policy:
         run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
         bulkhead = run.dep.bulkhead
         try:
+            # Take a bulkhead slot: a free one (without a coroutine to wait in), or wait in its
+            # queue, or be turned away.
             if bulkhead is not None:
-                if bulkhead.try_acquire():  # the common case, without a coroutine to wait in
+                if bulkhead.try_acquire():
                     if ev.BulkheadAdmitted in run.on:
                         run.admitted(queued=False)
                 else:
@@ -372,9 +268,11 @@ class Policy:
                     if rejection is not None:
                         return run.give_up(rejection)
             try:
+                # seawall's own attempt timer, for clients that cannot cut an attempt themselves.
                 cut_after = exchange.cut_after
                 timers = None if cut_after is None else attempt_timer.timers(exchange.loop)
                 while True:
+                    # The deadline and the breaker give this attempt's timeout, or refuse it.
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
@@ -383,32 +281,40 @@ class Policy:
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
-                        if (key is not None
-                                and timers.stop(key)  # type: ignore[union-attr]
+                        if (key is not None and timers is not None and timers.stop(key)
+                                and cut_after is not None
                                 and isinstance(error, asyncio.CancelledError)):
-                            # the attempt outlived its timeout: an attempt error like any other
-                            cut = cut_after(timeout)  # type: ignore[misc]
+                            # It outlived its timeout: an attempt error like any other.
+                            cut = cut_after(timeout)
                             cut.__cause__ = error
                             error = cut
                         elif not isinstance(error, Exception):
+                            # Cancelled by the caller: no verdict for the breaker.
                             run.abandon(error)
                             raise
-                        if run.after_error(error) is None:
+                        # A failed attempt: the wait before the next one, or give up.
+                        delay = run.after_error(error)
+                        if delay is None:
                             return run.give_up()
                     else:
-                        if key is not None:  # (then timers is not None either)
-                            timers.stop(key)  # type: ignore[union-attr]
-                        if run.after_response(response) is None:
+                        if key is not None and timers is not None:
+                            timers.stop(key)
+                        # A response: return it (or the fallback's), or the wait before a retry.
+                        delay = run.after_response(response)
+                        if delay is None:
                             result, replaced = run.finish(response)
                             if replaced:
                                 await exchange.discard(response)
                             return result
-                        await exchange.discard(response)
-                    await asyncio.sleep(run.delay)
+                        await exchange.discard(response)  # its connection back to the pool first
+                    await asyncio.sleep(delay)
             finally:
+                # The slot goes back whatever happened.
                 if bulkhead is not None:
                     bulkhead.release()
         except BaseException as error:
+            # Whatever escaped (cancellation above all) still ends the request with one
+            # terminal event.
             run.interrupted(error)
             raise
 
@@ -497,7 +403,7 @@ class _Run(Generic[R]):
         self.deadline = started + policy._total  # when the whole request must be done by
         self.attempt = 0
         self.delay = 0.0
-        self.breaker = dep._breaker_for(exchange) if dep._keyed else dep._default
+        self.breaker = dep.breaker_for(exchange.target()) if dep.keyed else dep.shared_breaker
         self.permit: int | None = None
         self.attempt_started = started
         self.clipped = False
@@ -747,5 +653,5 @@ def _error_type(error: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
 
 
-__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "Policy",
-           "PolicyLike", "Target", "OTHER_DEPENDENCY"]
+__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "OTHER_DEPENDENCY",
+           "Policy", "PolicyLike", "Target"]

@@ -13,7 +13,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from ..pipeline import AsyncExchange, Exchange, Policy, R, Target
+from ..exchange import AsyncExchange, Exchange, R, Target
+from ..pipeline import Policy
 from ..pool import Pool
 from .load import Config
 

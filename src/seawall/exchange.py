@@ -1,0 +1,104 @@
+"""What a request looks like to the pipeline: the protocols adapters implement.
+
+An adapter presents each logical request as an `Exchange` (threads) or an `AsyncExchange`
+(asyncio) and hands it to a `PolicyLike` (a `Policy`, or a `seawall.config.Router` that picks
+one per request). The pipeline decides through these members only; telemetry reads a few more
+(`url()`, `set_header()`, `protocol()`, `telemetry`), declared here too so that every member an
+adapter must provide is in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+
+from .errors import ErrorTypes
+from .policies.classify import ErrorKind
+
+if TYPE_CHECKING:
+    from .pool import Pool
+
+R = TypeVar("R")
+
+
+class Target(NamedTuple):
+    """The parts of a request that name where it goes (for breaker keys and config matching)."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+
+class Exchange(Protocol[R]):
+    """One logical request as a synchronous adapter presents it to the pipeline."""
+
+    method: str  # upper case
+    request: Any  # the client's own request object
+    errors: ErrorTypes  # seawall's rejections in this client's flavour
+    #: Telemetry's per-request state, kept on the exchange (None until telemetry sets it).
+    telemetry: Any
+
+    def origin(self) -> str: ...  # "scheme://host:port": the default dependency name
+    def target(self) -> Target: ...
+    def has_header(self, name: str) -> bool: ...
+    def send(self, timeout: float) -> R: ...  # one attempt; timeout is inf when unlimited
+    def status(self, response: R) -> int: ...
+    def header(self, response: R, name: str) -> str | None: ...
+    def discard(self, response: R) -> None: ...  # close a response that will not be returned
+    def rewind(self) -> bool: ...  # make the body ready to send again; False if it cannot be
+    def error_kind(self, error: BaseException) -> ErrorKind | None: ...  # None: not transient
+    # -- for telemetry
+    def url(self) -> str: ...  # the full URL (telemetry redacts it before recording)
+    def set_header(self, name: str, value: str) -> None: ...  # e.g. traceparent, per attempt
+    def protocol(self, response: R) -> str | None: ...  # HTTP version, "1.1", "2"; None: unknown
+
+
+class AsyncExchange(Protocol[R]):
+    """The asyncio twin of `Exchange`: `send` and `discard` return awaitables (an adapter may
+    hand back its client's own coroutine rather than wrap it: every coroutine layer costs CPU
+    on each of the many suspensions of a request)."""
+
+    method: str
+    request: Any
+    errors: ErrorTypes
+    telemetry: Any
+
+    def origin(self) -> str: ...
+    def target(self) -> Target: ...
+    def has_header(self, name: str) -> bool: ...
+    def send(self, timeout: float) -> Awaitable[R]: ...
+    #: None when the client enforces the attempt timeout it is given; otherwise the driver
+    #: cuts a late attempt (cancels it) and records `cut_after(timeout)` as its error.
+    @property
+    def cut_after(self) -> Callable[[float], BaseException] | None: ...
+    #: The running loop, when `cut_after` is set (the timer needs it; the client knows it).
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None: ...
+    def status(self, response: R) -> int: ...
+    def header(self, response: R, name: str) -> str | None: ...
+    def discard(self, response: R) -> Awaitable[None]: ...
+    def rewind(self) -> bool: ...
+    def error_kind(self, error: BaseException) -> ErrorKind | None: ...
+    # -- for telemetry
+    def url(self) -> str: ...
+    def set_header(self, name: str, value: str) -> None: ...
+    def protocol(self, response: R) -> str | None: ...
+
+
+class PolicyLike(Protocol):
+    """What adapters need of a policy: a `Policy`, or a `seawall.config.Router` that picks one
+    per request."""
+
+    @property
+    def pool(self) -> Pool: ...
+    @property
+    def telemetry(self) -> Any: ...
+    def track_pool(self, pool: Any) -> None: ...
+    def run(self, exchange: Exchange[R]) -> R: ...
+    def run_async(self, exchange: AsyncExchange[R]) -> Awaitable[R]: ...
+
+
+__all__ = ["AsyncExchange", "Exchange", "PolicyLike", "R", "Target"]

@@ -1,0 +1,108 @@
+"""The live state of each dependency (bulkhead, retry budget, circuit breakers), and the store
+seam behind which breaker and retry-budget state is kept.
+
+A `Store` builds the objects a dependency decides on. `LOCAL`, the default and today the only
+store, keeps them in this process. A shared store (Redis, for a fleet of processes) plugs in
+here and nowhere else: it returns a `Breaker` and a `BudgetState` that still decide on local
+state at once and exchange counts with the store in the background, so the request path never
+waits on it and the policies do not change. The bulkhead stays local on purpose: it bounds the
+concurrency of this process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+from .exchange import Target
+from .policies.breaker import Breaker, CircuitBreaker, State, TransitionListener
+from .policies.bulkhead import Bulkhead, BulkheadState
+from .policies.retry import BudgetState, RetryBudget
+
+#: on_transition(dependency, breaker_key, from_state, to_state, now)
+DependencyTransition = Callable[[str, str, State, State, float], None]
+
+
+class Store(Protocol):
+    """Where breaker and retry-budget state lives (see the module docstring)."""
+
+    def breaker(self, dependency: str, key: str, config: CircuitBreaker,
+                on_transition: TransitionListener) -> Breaker: ...
+    def budget(self, dependency: str, config: RetryBudget) -> BudgetState: ...
+
+
+class LocalStore:
+    """State in this process only: nothing is shared with other processes."""
+
+    def breaker(self, dependency: str, key: str, config: CircuitBreaker,
+                on_transition: TransitionListener) -> Breaker:
+        return Breaker(config, key, on_transition)
+
+    def budget(self, dependency: str, config: RetryBudget) -> BudgetState:
+        return BudgetState(config)
+
+
+LOCAL = LocalStore()
+
+
+class DependencyState:
+    """The live state one dependency owns: its bulkhead, retry budget and breaker(s).
+
+    One breaker serves the whole dependency unless the breaker configuration has a `key`
+    function; then there is one per key (at most `max_keys`, least recently used dropped)."""
+
+    def __init__(self, name: str, *, bulkhead: Bulkhead | None, budget: RetryBudget | None,
+                 breaker: CircuitBreaker | None, on_transition: DependencyTransition,
+                 store: Store = LOCAL) -> None:
+        self.name = name
+        self.bulkhead = BulkheadState(bulkhead) if bulkhead else None
+        self.budget = store.budget(name, budget) if budget else None
+        self._store = store
+        self._config = breaker
+        self._on_transition = on_transition
+        self._lock = threading.Lock()
+        self._breakers: OrderedDict[str, Breaker] = OrderedDict()
+        #: Whether breakers are per key (`breaker_for`); otherwise `shared_breaker` is the one.
+        self.keyed = breaker is not None and breaker.key is not None
+        self.shared_breaker = None if breaker is None or self.keyed else self._new_breaker(name)
+
+    def breaker(self, key: str | None = None) -> Breaker | None:
+        """The breaker for `key` (the dependency's own breaker when no key function is set)."""
+        if not self.keyed:
+            return self.shared_breaker
+        key = self.name if key is None else key
+        with self._lock:
+            found = self._breakers.get(key)
+            if found is None:
+                found = self._breakers[key] = self._new_breaker(key)
+                assert self._config is not None
+                if len(self._breakers) > self._config.max_keys:
+                    self._breakers.popitem(last=False)
+            else:
+                self._breakers.move_to_end(key)
+            return found
+
+    def breaker_for(self, target: Target) -> Breaker | None:
+        """The breaker a request to `target` goes through."""
+        if not self.keyed:
+            return self.shared_breaker
+        assert self._config is not None and self._config.key is not None
+        return self.breaker(str(self._config.key(target)))
+
+    def breakers(self) -> list[Breaker]:
+        if not self.keyed:
+            return [self.shared_breaker] if self.shared_breaker else []
+        with self._lock:
+            return list(self._breakers.values())
+
+    def _new_breaker(self, key: str) -> Breaker:
+        assert self._config is not None
+        return self._store.breaker(self.name, key, self._config, self._transitioned)
+
+    def _transitioned(self, key: str, before: State, after: State, now: float) -> None:
+        self._on_transition(self.name, key, before, after, now)
+
+
+__all__ = ["DependencyState", "DependencyTransition", "LOCAL", "LocalStore", "Store"]
