@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import seawall
 from seawall.config import ConfigError, Router, load, load_file, parse_duration
+from seawall.instrumentation import router_from
 from seawall.pipeline import Target
 
 EXAMPLE = """
@@ -148,3 +150,80 @@ def test_check_config_command(tmp_path):
                             capture_output=True, text=True)
     assert failed.returncode == 1
     assert "defaults.timeouts.total: -1; expected a duration >= 0" in failed.stderr
+
+
+def _alias_bomb(levels: int) -> bytes:
+    """A few lines that expand to 9**levels values (the "billion laughs" of YAML)."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    lines.append(f"defaults: {{retry: {{statuses: *a{levels}}}}}")
+    return "\n".join(lines).encode()
+
+
+# Files no loader should choke on: each must give one ConfigError naming where, fast.
+HOSTILE = {
+    "latin-1 byte": (b"defaults:\n  retry: {max_attempts: 3}  # caf\xe9\n",
+                     "line 2, column 34: byte 0xe9 is not UTF-8; expected UTF-8 text"),
+    "UTF-16 BOM": ("defaults: {}\n".encode("utf-16"),
+                   "starts with a UTF-16 byte-order mark; expected UTF-8 text"),
+    "binary": (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00\xf0",
+               "line 1, column 8: a NUL byte; expected UTF-8 text"),
+    "nested brackets": (b"defaults: " + b"[" * 20_000 + b"]" * 20_000,
+                        "defaults: nested more than 32 levels deep"),
+    "nested mappings": (b"defaults: " + b"{a: " * 20_000 + b"1" + b"}" * 20_000,
+                        "defaults.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: "
+                        "nested more than 32 levels deep"),
+    "400-digit number": (b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"}\n",
+                         "defaults.timeouts.total: 99999999999999999999999...9999999999999999999"
+                         "99999; expected a duration >= 0"),
+    "400-digit duration": (b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"s}\n",
+                           "defaults.timeouts.total: '9999999999999999999999...999999999999999999"
+                           "9999s'; expected a duration >= 0"),
+    "5000-digit number": (b"defaults:\n  timeouts: {total: " + b"9" * 5000 + b"}\n",
+                          "defaults.timeouts.total: a value too large to read (5,000 characters)"),
+    "alias bomb": (_alias_bomb(9), "a5[0]: more than 100,000 values once aliases are expanded"),
+    "recursive alias": (b"defaults: &d {retry: *d}\n", "defaults.retry: alias *d refers to a node "
+                                                        "that contains it"),
+    "control character": (b"defaults: {retry: \x01}\n",
+                          "line 1, column 19: character U+0001 is not allowed in YAML"),
+}
+
+
+@pytest.mark.parametrize("content, expected", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_file_is_one_clear_problem_in_well_under_a_second(tmp_path, content, expected):
+    path = tmp_path / "seawall.yaml"
+    path.write_bytes(content)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_file(path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2, elapsed  # today: 0.3 s for brackets, 4 s at 9**8 aliases, 20 s at 9**9
+    assert info.value.problems == [info.value.problems[0]]
+    assert str(info.value).startswith(f"{path}: 1 problem(s)")
+    assert expected in info.value.problems[0], info.value.problems
+
+
+def test_a_problem_shows_a_bounded_value_without_building_it():
+    many: list = ["x"] * 9
+    for _ in range(8):
+        many = [many] * 9  # 9**9 values, shared: the whole repr would take 20 s
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load({"defaults": {"retry": {"statuses": many}}})
+    assert time.perf_counter() - started < 2
+    assert len(info.value.problems[0]) < 200, info.value.problems
+
+
+@pytest.mark.parametrize("case", ["UTF-16 BOM", "nested brackets", "alias bomb"])
+def test_check_config_and_seawall_config_say_the_same_one_line(tmp_path, monkeypatch, case):
+    content, expected = HOSTILE[case]
+    path = tmp_path / "seawall.yaml"
+    path.write_bytes(content)
+    done = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+    monkeypatch.setenv("SEAWALL_CONFIG", str(path))
+    with pytest.raises(ConfigError) as info:
+        router_from(None)
+    assert str(info.value) == done.stderr.strip()

@@ -31,16 +31,20 @@ from ..policies.bulkhead import Bulkhead
 from ..policies.retry import Backoff, Retry, RetryBudget
 from ..policies.timeouts import Timeouts
 from ..pool import Pool
+from . import reader
+from .errors import ConfigError
+from .errors import show as _show
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; `problems` lists every problem found."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the seawall configuration:\n{lines}")
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Dependency",
+    "PolicyParts",
+    "load",
+    "load_file",
+    "parse_duration",
+    "substitute",
+]
 
 
 # -- values --------------------------------------------------------------------------------
@@ -54,14 +58,14 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(value)
-        return float(value)
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if found:
-            return float(found.group(1)) * _UNITS[found.group(2)]
-    raise ValueError(value)
+        seconds = float(value)  # OverflowError (a ValueError's kin) for an int past float's range
+    elif isinstance(value, str) and (found := _DURATION.match(value)):
+        seconds = float(found.group(1)) * _UNITS[found.group(2)]
+    else:
+        raise ValueError(value)
+    if not math.isfinite(seconds) or seconds < 0:  # "1" * 400 + "s" reads as inf
+        raise ValueError(value)
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -218,21 +222,14 @@ def substitute(text: str, environ: Mapping[str, str]) -> str:
 
 def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
     """Read a YAML configuration file (variables substituted, `SEAWALL_*` overrides applied)."""
-    import yaml
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as error:
         raise ConfigError(source, [f"cannot read the file: {error.strerror or error}"]) from None
     environ = os.environ if environ is None else environ
-    try:
-        data = yaml.safe_load(substitute(text, environ))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or "not valid YAML"
-        raise ConfigError(source, [f"{where}{problem}"]) from None
-    return load(data if data is not None else {}, source=source, environ=environ)
+    document = reader.parse(data, source, lambda text: substitute(text, environ))
+    return load(document if document is not None else {}, source=source, environ=environ)
 
 
 def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
@@ -374,7 +371,7 @@ def _fields(spec: Mapping[str, _Field], section: Mapping[str, Any], where: str,
             continue
         try:
             args[found.target or key] = found.convert(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             problems.append(f"{where}.{key}: {_show(value)}; expected {found.expected}")
     return args
 
@@ -382,7 +379,7 @@ def _fields(spec: Mapping[str, _Field], section: Mapping[str, Any], where: str,
 def _construct(kind: type, args: dict[str, Any], where: str, problems: list[str]) -> Any:
     try:
         return kind(**args)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         problems.append(f"{where}: {str(error).split(': ', 1)[-1]}")
         return None
 
@@ -455,6 +452,3 @@ def _merge(base: Any, override: Any) -> Any:
     return merged
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
