@@ -41,14 +41,27 @@ class _Timeout(aiohttp.ServerTimeoutError):
     """aiohttp's own shape of a timeout: a ClientConnectionError and an asyncio.TimeoutError."""
 
 
-#: seawall's rejections as aiohttp errors: `except aiohttp.ClientError` still catches them, and
-#: `DeadlineExceeded` is also an `aiohttp.ServerTimeoutError` (and so an `asyncio.TimeoutError`).
-ERRORS = errors.flavoured(__name__, aiohttp.ClientConnectionError,
-                          {errors.DeadlineExceeded: _Timeout})
-CircuitOpenError = ERRORS[errors.CircuitOpenError]
-BulkheadFullError = ERRORS[errors.BulkheadFullError]
-RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
-DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+# seawall's rejections as aiohttp errors: `except aiohttp.ClientError` still catches them, and
+# `DeadlineExceeded` is also an `aiohttp.ServerTimeoutError` (and so an `asyncio.TimeoutError`).
+class CircuitOpenError(errors.CircuitOpenError, aiohttp.ClientConnectionError):
+    """`seawall.CircuitOpenError`, as an `aiohttp.ClientConnectionError`."""
+
+
+class BulkheadFullError(errors.BulkheadFullError, aiohttp.ClientConnectionError):
+    """`seawall.BulkheadFullError`, as an `aiohttp.ClientConnectionError`."""
+
+
+class RetryBudgetExhausted(errors.RetryBudgetExhausted, aiohttp.ClientConnectionError):
+    """`seawall.RetryBudgetExhausted`, as an `aiohttp.ClientConnectionError`."""
+
+
+class DeadlineExceeded(errors.DeadlineExceeded, _Timeout):
+    """`seawall.DeadlineExceeded`, as an `aiohttp.ServerTimeoutError` (a
+    `ClientConnectionError` and an `asyncio.TimeoutError`)."""
+
+
+ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
+                         DeadlineExceeded)
 
 
 class AttemptTimeout(aiohttp.SocketTimeoutError):

@@ -1,8 +1,9 @@
 """seawall's own rejections.
 
-Each adapter raises client-flavoured subclasses made by `flavoured()`: a
+Each adapter module declares client-flavoured subclasses and names them in `flavours()`: a
 `seawall.httpx.CircuitOpenError` is both a `seawall.CircuitOpenError` and an
-`httpx.TransportError`, so existing `except httpx.HTTPError` clauses keep working.
+`httpx.TransportError`, so existing `except httpx.HTTPError` clauses keep working (and a type
+checker sees the class in `except seawall.httpx.CircuitOpenError`).
 """
 
 from __future__ import annotations
@@ -50,16 +51,15 @@ REJECTIONS: tuple[type[ResilienceError], ...] = (
 ErrorTypes = dict[type[ResilienceError], type[ResilienceError]]
 
 
-def flavoured(module: str, base: type[Exception],
-              overrides: dict[type[ResilienceError], type[Exception]] | None = None) -> ErrorTypes:
-    """Subclasses of each seawall rejection that are also `base` (or the override's class),
-    named like the seawall class and living in `module`."""
-    overrides = overrides or {}
-    return {
-        cls: type(cls.__name__, (cls, overrides.get(cls, base)),
-                  {"__module__": module, "__doc__": cls.__doc__})
-        for cls in REJECTIONS
-    }
+def flavours(*classes: type[ResilienceError]) -> ErrorTypes:
+    """The table the pipeline raises from: each seawall rejection to the one of `classes` (an
+    adapter's client-flavoured subclasses) that derives from it."""
+    table = {base: cls for cls in classes for base in REJECTIONS if issubclass(cls, base)}
+    missing = [base.__name__ for base in REJECTIONS if base not in table]
+    if missing or len(classes) != len(REJECTIONS):
+        raise TypeError(f"flavours: expected one subclass of each of "
+                        f"{', '.join(base.__name__ for base in REJECTIONS)}, got {classes!r}")
+    return table
 
 
 #: The plain classes, for code that drives the pipeline without a client.

@@ -19,14 +19,26 @@ from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind, kind_of
 
-#: seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
-#: a `DeadlineExceeded` is also an `httpx.TimeoutException`.
-ERRORS = errors.flavoured(__name__, httpx.TransportError,
-                          {errors.DeadlineExceeded: httpx.TimeoutException})
-CircuitOpenError = ERRORS[errors.CircuitOpenError]
-BulkheadFullError = ERRORS[errors.BulkheadFullError]
-RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
-DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+# seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
+# a `DeadlineExceeded` is also an `httpx.TimeoutException`.
+class CircuitOpenError(errors.CircuitOpenError, httpx.TransportError):
+    """`seawall.CircuitOpenError`, as an `httpx.TransportError`."""
+
+
+class BulkheadFullError(errors.BulkheadFullError, httpx.TransportError):
+    """`seawall.BulkheadFullError`, as an `httpx.TransportError`."""
+
+
+class RetryBudgetExhausted(errors.RetryBudgetExhausted, httpx.TransportError):
+    """`seawall.RetryBudgetExhausted`, as an `httpx.TransportError`."""
+
+
+class DeadlineExceeded(errors.DeadlineExceeded, httpx.TimeoutException):
+    """`seawall.DeadlineExceeded`, as an `httpx.TimeoutException` (a `TransportError`)."""
+
+
+ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
+                         DeadlineExceeded)
 
 # Most specific first: ConnectTimeout is also a TimeoutException, and so on.
 _KINDS: tuple[tuple[type[Exception], ErrorKind], ...] = (

@@ -36,13 +36,26 @@ class _Timeout(requests.ConnectionError, requests.Timeout):
     """requests' own shape of a timeout that is also a connection error (like ConnectTimeout)."""
 
 
-#: seawall's rejections as requests errors: `except requests.RequestException` (and
-#: `requests.ConnectionError`) still catch them; `DeadlineExceeded` is also `requests.Timeout`.
-ERRORS = errors.flavoured(__name__, requests.ConnectionError, {errors.DeadlineExceeded: _Timeout})
-CircuitOpenError = ERRORS[errors.CircuitOpenError]
-BulkheadFullError = ERRORS[errors.BulkheadFullError]
-RetryBudgetExhausted = ERRORS[errors.RetryBudgetExhausted]
-DeadlineExceeded = ERRORS[errors.DeadlineExceeded]
+# seawall's rejections as requests errors: `except requests.RequestException` (and
+# `requests.ConnectionError`) still catch them; `DeadlineExceeded` is also `requests.Timeout`.
+class CircuitOpenError(errors.CircuitOpenError, requests.ConnectionError):
+    """`seawall.CircuitOpenError`, as a `requests.ConnectionError`."""
+
+
+class BulkheadFullError(errors.BulkheadFullError, requests.ConnectionError):
+    """`seawall.BulkheadFullError`, as a `requests.ConnectionError`."""
+
+
+class RetryBudgetExhausted(errors.RetryBudgetExhausted, requests.ConnectionError):
+    """`seawall.RetryBudgetExhausted`, as a `requests.ConnectionError`."""
+
+
+class DeadlineExceeded(errors.DeadlineExceeded, _Timeout):
+    """`seawall.DeadlineExceeded`, as a `requests.Timeout` and a `requests.ConnectionError`."""
+
+
+ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
+                         DeadlineExceeded)
 
 
 class PoolTimeout(requests.ConnectionError):
