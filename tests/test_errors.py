@@ -52,7 +52,7 @@ def test_a_type_checker_accepts_except_clauses_naming_them(tmp_path):
                        aiohttp.ClientConnectionError, TimeoutError)),
 ])
 def test_each_is_the_seawall_rejection_and_the_clients_error(module, client_errors):
-    for base, client_error in zip(errors.REJECTIONS, client_errors):
+    for base, client_error in zip(errors.REJECTIONS, client_errors, strict=True):
         flavoured = module.ERRORS[base]
         assert flavoured is getattr(module, base.__name__)
         assert flavoured.__module__ == module.__name__

@@ -19,6 +19,7 @@ from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind, kind_of
 
+
 # seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
 # a `DeadlineExceeded` is also an `httpx.TimeoutException`.
 class CircuitOpenError(errors.CircuitOpenError, httpx.TransportError):
