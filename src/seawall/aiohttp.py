@@ -32,6 +32,7 @@ from aiohttp import ClientRequest, ClientResponse
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind, kind_of
+from .telemetry import official
 
 Handler = Callable[[ClientRequest], Awaitable[ClientResponse]]
 Middleware = Callable[[ClientRequest, Handler], Awaitable[ClientResponse]]
@@ -241,8 +242,7 @@ def _take_over(owner: aiohttp.ClientSession, policy: PolicyLike) -> None:
     TraceConfig would add one around all attempts)."""
     owner._retry_connection = False
     if policy.telemetry is not None:
-        owner._trace_configs = [config for config in owner._trace_configs
-                                if not hasattr(config, "_is_instrumented_by_opentelemetry")]
+        owner._trace_configs = official.without_official(owner._trace_configs)
 
 
 __all__ = ["AttemptTimeout", "BulkheadFullError", "CircuitOpenError", "DeadlineExceeded",

@@ -16,7 +16,6 @@ timeout (plain requests either fails at once or, with `pool_block=True`, waits f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -30,6 +29,7 @@ from urllib3.util.timeout import Timeout as Urllib3Timeout
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies.classify import ErrorKind
+from .telemetry import official
 
 
 class _Timeout(requests.ConnectionError, requests.Timeout):
@@ -255,26 +255,14 @@ class ResilientSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if not self.seawall_spans:
             return super().send(request, **kwargs)
-        return _quietly(lambda: super(ResilientSession, self).send(request, **kwargs))
+        return official.quietly(lambda: super(ResilientSession, self).send(request, **kwargs))
 
 
 def quiet_send(session: requests.Session, request: requests.PreparedRequest,
                **kwargs: Any) -> requests.Response:
     """`session.send` with HTTP instrumentation suppressed (its class's own send, which the
     official instrumentation may have patched, sees the suppression and stays quiet)."""
-    return _quietly(lambda: type(session).send(session, request, **kwargs))
-
-
-def _quietly(send: Callable[[], requests.Response]) -> requests.Response:
-    try:
-        from opentelemetry import context
-    except ImportError:
-        return send()
-    token = context.attach(context.set_value(context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
-    try:
-        return send()
-    finally:
-        context.detach(token)
+    return official.quietly(lambda: type(session).send(session, request, **kwargs))
 
 
 def session(policy: PolicyLike | None = None) -> requests.Session:
