@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from seawall import Bulkhead, DeadlineExceeded, Policy, Pool, Timeouts
 from seawall.pipeline import _Run
 from seawall.policies.bulkhead import Admission, BulkheadState
-from seawall.policies.windows import TimeWindow
+from seawall.policies.windows import CallWindow, TimedCallWindow, TimeWindow
 
 
 class Waiter:
@@ -135,3 +135,27 @@ def test_time_window_totals_match_a_plain_count(steps):
         newest = now // width
         kept = [f for at, f in added if at // width > newest - buckets]
         assert window.totals == [kept.count(0), kept.count(1)]
+
+
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=3, allow_nan=False), st.booleans(),
+                          st.booleans()), min_size=1, max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_call_windows_count_what_a_plain_count_of_their_calls_finds(calls):
+    """Both breaker windows: `record` returns (calls, failures, slow) of the calls still in the
+    window, and `counts` says the same."""
+    span, buckets, size = 2.0, 4, 5
+    width = span / buckets
+    by_time, by_count = TimedCallWindow(span, buckets=buckets), CallWindow(size)
+    now, seen = 0.0, []
+    for step, failed, slow in calls:
+        now += step
+        seen.append((now, failed, slow))
+        newest = now // width
+        kept = [(f, s) for at, f, s in seen if at // width > newest - buckets]
+        expected = (len(kept), sum(f for f, _ in kept), sum(s for _, s in kept))
+        assert tuple(by_time.record(now, failed, slow)) == expected
+        assert tuple(by_time.counts(now)) == expected
+        last = [(f, s) for _, f, s in seen[-size:]]
+        expected = (len(last), sum(f for f, _ in last), sum(s for _, s in last))
+        assert tuple(by_count.record(now, failed, slow)) == expected
+        assert tuple(by_count.counts(now)) == expected

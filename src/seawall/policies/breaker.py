@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from . import _validate
 from .classify import FAILURE_STATUSES
-from .windows import CallWindow, TimeWindow
+from .windows import CallWindow, TimedCallWindow
 
 
 class State(enum.Enum):
@@ -107,9 +107,9 @@ class Breaker:
         # lock in the common case (a stale read is a permit from just before a transition,
         # which `record` then ignores, as it would have been).
         self._closed_permit: int | None = 0
-        self._window: TimeWindow | CallWindow = (
+        self._window: TimedCallWindow | CallWindow = (
             CallWindow(int(config.window)) if config.window_type == "count"
-            else TimeWindow(config.window, fields=3))
+            else TimedCallWindow(config.window))
         self._streak = 0
         self._opened_at = 0.0
         self._forced = False
@@ -219,22 +219,7 @@ class Breaker:
         """Count one outcome; whether the breaker must open now."""
         config = self.config
         self._streak = self._streak + 1 if failed else 0
-        window = self._window
-        if isinstance(window, CallWindow):
-            window.record(failed, slow)
-            calls, failures, slows = window.calls, window.failures, window.slow
-        else:
-            piece = window.advance(now)
-            totals = window.totals
-            piece[0] += 1
-            totals[0] += 1
-            if failed:
-                piece[1] += 1
-                totals[1] += 1
-            if slow:
-                piece[2] += 1
-                totals[2] += 1
-            calls, failures, slows = totals
+        calls, failures, slows = self._window.record(now, failed, slow)
         # A success that is not slow only lowers both rates: it can open the breaker only by
         # bringing the window up to min_calls.
         if not (failed or slow or calls == config.min_calls):
@@ -248,11 +233,7 @@ class Breaker:
                     and slows >= config.slow_call_rate * calls))
 
     def _counts(self, now: float) -> tuple[int, int, int]:
-        window = self._window
-        if isinstance(window, CallWindow):
-            return window.calls, window.failures, window.slow
-        window.advance(now)
-        calls, failures, slow = window.totals
+        calls, failures, slow = self._window.counts(now)
         return calls, failures, slow
 
     def _move(self, to: State, now: float) -> tuple[State, State]:

@@ -127,19 +127,17 @@ class BudgetState:
     def try_withdraw(self, now: float) -> bool:
         """Take one retry from the budget, or say no."""
         with self._lock:
-            piece = self._window.advance(now)
-            totals = self._window.totals
-            if totals[self._RETRIES] + 1 > self._budget.ratio * totals[self._REQUESTS] + self._reserve:
+            window = self._window
+            requests, retries = window.counts(now)
+            if retries + 1 > self._budget.ratio * requests + self._reserve:
                 return False
-            piece[self._RETRIES] += 1
-            totals[self._RETRIES] += 1
+            window.add(now, self._RETRIES)
             return True
 
     def balance(self, now: float) -> float:
         """Retries still allowed right now."""
         with self._lock:
-            self._window.advance(now)
-            requests, retries = self._window.totals
+            requests, retries = self._window.counts(now)
         return self._budget.ratio * requests + self._reserve - retries
 
 

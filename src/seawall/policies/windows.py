@@ -1,8 +1,14 @@
-"""Bounded sliding windows of counters: by time (fixed buckets) or by the last N calls."""
+"""Bounded sliding windows of counters: by time (fixed buckets) or by the last N calls.
+
+Each window does its own arithmetic: callers `add`/`record` and read `counts`, and never touch
+the slices. The breaker records call outcomes in a `TimedCallWindow` or a `CallWindow` (the
+same `record`/`counts`); the retry budget counts requests and retries in a `TimeWindow`.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 
 class TimeWindow:
@@ -50,10 +56,39 @@ class TimeWindow:
         (self._current if now < self._edge else self.advance(now))[field] += amount
         self.totals[field] += amount
 
+    def counts(self, now: float) -> Sequence[int]:
+        """Each field's total over the span at `now` (the live totals: read them, no more)."""
+        if now >= self._edge:
+            self.advance(now)
+        return self.totals
+
     def clear(self) -> None:
         for piece in self._slices:
             piece[:] = [0] * len(piece)
         self.totals[:] = [0] * len(self.totals)
+
+
+class TimedCallWindow(TimeWindow):
+    """Outcome counts of the calls of the last `span` seconds: (calls, failures, slow calls)."""
+
+    __slots__ = ()
+
+    def __init__(self, span: float, buckets: int = 10) -> None:
+        super().__init__(span, fields=3, buckets=buckets)
+
+    def record(self, now: float, failed: bool, slow: bool) -> Sequence[int]:
+        """Count one call; the counts after it (as `counts`)."""
+        piece = self._current if now < self._edge else self.advance(now)
+        totals = self.totals
+        piece[0] += 1
+        totals[0] += 1
+        if failed:
+            piece[1] += 1
+            totals[1] += 1
+        if slow:
+            piece[2] += 1
+            totals[2] += 1
+        return totals
 
 
 class CallWindow:
@@ -68,7 +103,9 @@ class CallWindow:
         self._next = 0
         self.calls = self.failures = self.slow = 0
 
-    def record(self, failed: bool, slow: bool) -> None:
+    def record(self, now: float, failed: bool, slow: bool) -> Sequence[int]:
+        """Count one call (`now` is not needed: the window is the last calls, whenever they
+        came); the counts after it."""
         old = self._ring[self._next]
         if old:
             self.calls -= 1
@@ -79,6 +116,11 @@ class CallWindow:
         self.calls += 1
         self.failures += failed
         self.slow += slow
+        return self.calls, self.failures, self.slow
+
+    def counts(self, now: float) -> Sequence[int]:
+        """(calls, failures, slow calls) among the last `size` calls."""
+        return self.calls, self.failures, self.slow
 
     def clear(self) -> None:
         self._ring[:] = bytes(len(self._ring))
