@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from seawall import attempt_timer
+from seawall import _attempt_timer as attempt_timer
 
 
 class Cut(Exception):

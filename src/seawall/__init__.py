@@ -15,9 +15,9 @@ from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
 from .policies.bulkhead import Bulkhead
 from .policies.classify import ErrorKind
+from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts
-from .pool import Pool
 
 if TYPE_CHECKING:
     from .instrumentation import SeawallInstrumentor

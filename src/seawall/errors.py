@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .policies.bulkhead import QUEUE_FULL, RejectReason
+
 
 class ResilienceError(Exception):
     """A request seawall refused or gave up on. `dependency` names the dependency."""
@@ -32,7 +34,7 @@ class BulkheadFullError(ResilienceError):
     """No concurrency slot: the queue was full (`reason="queue_full"`) or the wait for a slot
     ran out (`reason="queue_timeout"`)."""
 
-    reason: str = "queue_full"
+    reason: RejectReason = QUEUE_FULL
 
 
 class RetryBudgetExhausted(ResilienceError):

@@ -8,10 +8,23 @@ Every event names its `dependency`; times are the policy clock's (monotonic seco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Final, Literal, Union
 
 from .policies.breaker import State
+from .policies.bulkhead import RejectReason
 from .policies.classify import ErrorKind
+from .policies.retry import StopReason
+
+#: How a logical request ended (`RequestFinished.outcome`).
+Outcome = Literal["success", "failure", "rejected", "fallback", "cancelled"]
+#: What an attempt told the circuit breaker (`AttemptEnded.breaker_result`).
+BreakerResult = Literal["success", "failure", "ignored"]
+SUCCESS: Final = "success"
+FAILURE: Final = "failure"
+REJECTED: Final = "rejected"  # refused by seawall: breaker, bulkhead, budget, deadline
+FALLBACK: Final = "fallback"  # the fallback's response replaced the failure
+CANCELLED: Final = "cancelled"  # interrupted by the caller (asyncio cancellation, ...)
+IGNORED: Final = "ignored"  # no verdict for the breaker (cancelled, or not the upstream's fault)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +46,7 @@ class BulkheadAdmitted:
 @dataclass(frozen=True, slots=True)
 class BulkheadRejected:
     dependency: str
-    reason: str  # "queue_full" | "queue_timeout"
+    reason: RejectReason
     waited: float
     at: float
 
@@ -55,7 +68,7 @@ class AttemptEnded:
     status: int | None
     error: BaseException | None
     error_kind: ErrorKind | None
-    breaker_result: str  # "success" | "failure" | "ignored"
+    breaker_result: BreakerResult
     slow: bool
     duration: float
     at: float
@@ -79,7 +92,7 @@ class RetryStopped:
 
     dependency: str
     attempt: int
-    why: str
+    why: StopReason
     at: float
 
 
@@ -109,7 +122,7 @@ class RequestFinished:
 
     dependency: str
     exchange: Any
-    outcome: str
+    outcome: Outcome
     attempts: int
     status: int | None
     error: BaseException | None

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from .errors import ErrorTypes
 from .policies.classify import ErrorKind
-
-if TYPE_CHECKING:
-    from .pool import Pool
+from .policies.pool import Pool
 
 R = TypeVar("R")
 

@@ -21,19 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, cast
 
-from . import attempt_timer
+from . import _attempt_timer
 from . import events as ev
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
+from .events import CANCELLED, FAILURE, FALLBACK, IGNORED, REJECTED, SUCCESS
 from .exchange import AsyncExchange, Exchange, PolicyLike, R, Target
 from .policies import retry as retry_mod
 from .policies.breaker import CircuitBreaker, State
-from .policies.bulkhead import Admission, Bulkhead, BulkheadState
+from .policies.bulkhead import (QUEUE_FULL, QUEUE_TIMEOUT, Admission, Bulkhead, BulkheadState,
+                                RejectReason)
 from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_KEY, TIMEOUTS,
                                 UNSENT, ErrorKind)
 from .policies.retry import AttemptInfo, Retry
+from .policies.pool import Pool
 from .policies.timeouts import Timeouts
-from .pool import Pool
 from .state import DependencyState
 from .telemetry import logs
 
@@ -270,7 +272,7 @@ class Policy:
             try:
                 # seawall's own attempt timer, for clients that cannot cut an attempt themselves.
                 cut_after = exchange.cut_after
-                timers = None if cut_after is None else attempt_timer.timers(exchange.loop)
+                timers = None if cut_after is None else _attempt_timer.timers(exchange.loop)
                 while True:
                     # The deadline and the breaker give this attempt's timeout, or refuse it.
                     timeout = run.before_attempt()
@@ -332,9 +334,9 @@ class Policy:
                     bulkhead.release()
                 raise
             if not woken and bulkhead.withdraw(waiter):
-                return run.bulkhead_rejected("queue_timeout")
+                return run.bulkhead_rejected(QUEUE_TIMEOUT)
         elif admission is Admission.REJECTED:
-            return run.bulkhead_rejected("queue_full")
+            return run.bulkhead_rejected(QUEUE_FULL)
         run.admitted(queued=admission is Admission.QUEUED)
         return None
 
@@ -348,13 +350,13 @@ class Policy:
                     await waiter.future
             except TimeoutError:
                 if bulkhead.withdraw(waiter):
-                    return run.bulkhead_rejected("queue_timeout")
+                    return run.bulkhead_rejected(QUEUE_TIMEOUT)
             except BaseException:
                 if not bulkhead.withdraw(waiter):
                     bulkhead.release()
                 raise
         elif admission is Admission.REJECTED:
-            return run.bulkhead_rejected("queue_full")
+            return run.bulkhead_rejected(QUEUE_FULL)
         run.admitted(queued=admission is Admission.QUEUED)
         return None
 
@@ -420,13 +422,13 @@ class _Run(Generic[R]):
             waited = now - self.started if queued else 0.0
             self.policy._emit(ev.BulkheadAdmitted(self.dep.name, waited, now))
 
-    def bulkhead_rejected(self, reason: str) -> ResilienceError:
+    def bulkhead_rejected(self, reason: RejectReason) -> ResilienceError:
         dep, policy = self.dep, self.policy
         if ev.BulkheadRejected in self.on:
             now = policy._clock()
             policy._emit(ev.BulkheadRejected(dep.name, reason, now - self.started, now))
         limit = policy.bulkhead.max_concurrent if policy.bulkhead else 0
-        why = ("no slot was freed within the queue timeout" if reason == "queue_timeout"
+        why = ("no slot was freed within the queue timeout" if reason == QUEUE_TIMEOUT
                else "the queue is full")
         return self.ex.errors[BulkheadFullError](
             f"bulkhead of {dep.name!r} is full ({limit} in flight): {why}",
@@ -476,7 +478,7 @@ class _Run(Generic[R]):
         slow = self._record(failed, now)
         if ev.AttemptEnded in self.on:
             policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, status, None, None,
-                                         "failure" if failed else "success", slow,
+                                         FAILURE if failed else SUCCESS, slow,
                                          now - self.attempt_started, now, response))
         retry = policy.retry
         if retry is None or (retry.predicate is None and status not in retry.statuses) \
@@ -495,10 +497,11 @@ class _Run(Generic[R]):
         self.error = error
         self.last_status = None
         if kind is None or kind not in BREAKER_FAILURES:
-            result, slow = "ignored", False
+            result: ev.BreakerResult = IGNORED
+            slow = False
             self._release()
         else:
-            result, slow = "failure", self._record(True, now)
+            result, slow = FAILURE, self._record(True, now)
         if ev.AttemptEnded in self.on:
             policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error, kind,
                                          result, slow, now - self.attempt_started, now, None))
@@ -519,7 +522,7 @@ class _Run(Generic[R]):
         if ev.AttemptEnded in self.on:
             now = self.policy._clock()
             self.policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error,
-                                              None, "ignored", False, now - self.attempt_started,
+                                              None, IGNORED, False, now - self.attempt_started,
                                               now, None))
 
     # -- the end ---------------------------------------------------------------------------
@@ -530,7 +533,7 @@ class _Run(Generic[R]):
         status = self.last_status
         if status not in policy._failure_statuses:
             if ev.RequestFinished in self.on:
-                self._finished("success", status, None)
+                self._finished(SUCCESS, status, None)
             else:
                 self.finished = True  # what `_finished` does when nobody listens, without a call
             return response, False
@@ -538,9 +541,9 @@ class _Run(Generic[R]):
             replacement = policy.fallback(FallbackContext(
                 self.dep.name, self.ex.request, self.attempt, response, None))
             if replacement is not None:
-                self._finished("fallback", status, None)
+                self._finished(FALLBACK, status, None)
                 return cast(R, replacement), True
-        self._finished("failure", status, None)
+        self._finished(FAILURE, status, None)
         return response, False
 
     def give_up(self, error: BaseException | None = None) -> R:
@@ -548,12 +551,12 @@ class _Run(Generic[R]):
         error = error if error is not None else self.error
         assert error is not None
         policy = self.policy
-        outcome = "rejected" if isinstance(error, ResilienceError) else "failure"
+        outcome: ev.Outcome = REJECTED if isinstance(error, ResilienceError) else FAILURE
         if policy.fallback is not None:
             replacement = policy.fallback(FallbackContext(
                 self.dep.name, self.ex.request, self.attempt, None, error))
             if replacement is not None:
-                self._finished("fallback", None, error)
+                self._finished(FALLBACK, None, error)
                 return cast(R, replacement)
         self._finished(outcome, None, error)
         raise error
@@ -562,7 +565,7 @@ class _Run(Generic[R]):
         """Anything that escaped the drivers (cancellation above all) still ends the request
         with exactly one terminal event."""
         if not self.finished:
-            self._finished("cancelled", None, error)
+            self._finished(CANCELLED, None, error)
 
     # -- internals -------------------------------------------------------------------------
     def _record(self, failed: bool, now: float) -> bool:
@@ -607,8 +610,9 @@ class _Run(Generic[R]):
             circuit_open=breaker is not None and breaker.retry_in(now) > 0,
         )
         if verdict.delay is None:
-            if ev.RetryStopped in self.on:
-                policy._emit(ev.RetryStopped(dep.name, self.attempt, verdict.reason, now))
+            why = verdict.reason
+            if ev.RetryStopped in self.on and why != retry_mod.RETRY:  # (it never is, here)
+                policy._emit(ev.RetryStopped(dep.name, self.attempt, why, now))
             if verdict.reason == retry_mod.BUDGET_EXHAUSTED and self.error is not None \
                     and self.last_status is None:
                 self.error = self._rejection(
@@ -630,7 +634,8 @@ class _Run(Generic[R]):
             error.__cause__ = self.error
         return error
 
-    def _finished(self, outcome: str, status: int | None, error: BaseException | None) -> None:
+    def _finished(self, outcome: ev.Outcome, status: int | None,
+                  error: BaseException | None) -> None:
         self.finished = True
         if ev.RequestFinished in self.on:
             now = self.policy._clock()

@@ -28,9 +28,9 @@ from typing import Any
 
 from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
+from ..policies.pool import Pool
 from ..policies.retry import Backoff, Retry, RetryBudget
 from ..policies.timeouts import Timeouts
-from ..pool import Pool
 from . import reader
 from .errors import ConfigError
 from .errors import show as _show

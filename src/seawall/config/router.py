@@ -15,7 +15,7 @@ from typing import Any
 
 from ..exchange import AsyncExchange, Exchange, R, Target
 from ..pipeline import Policy
-from ..pool import Pool
+from ..policies.pool import Pool
 from .load import Config
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Literal, Protocol
 
 from . import _validate
 
@@ -31,6 +31,12 @@ class Bulkhead:
         _validate.count("Bulkhead", "max_concurrent", self.max_concurrent)
         _validate.count("Bulkhead", "max_queued", self.max_queued, minimum=0)
         _validate.seconds("Bulkhead", "queue_timeout", self.queue_timeout, allow_none=True)
+
+
+#: Why a caller was turned away (`BulkheadFullError.reason`, `BulkheadRejected.reason`).
+RejectReason = Literal["queue_full", "queue_timeout"]
+QUEUE_FULL: Final = "queue_full"  # no room left in the queue
+QUEUE_TIMEOUT: Final = "queue_timeout"  # no slot was freed within the queue timeout
 
 
 class Waiter(Protocol):

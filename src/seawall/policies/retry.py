@@ -9,7 +9,7 @@ import email.utils
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from . import _validate
 from .classify import IDEMPOTENT_METHODS, RETRY_STATUSES, TRANSIENT, ErrorKind
@@ -141,22 +141,26 @@ class BudgetState:
         return self._budget.ratio * requests + self._reserve - retries
 
 
+#: Why retrying stopped (a Verdict's reason when delay is None; `RetryStopped.why`).
+StopReason = Literal["not_retryable", "attempts_exhausted", "unsafe_method",
+                     "body_not_replayable", "retry_after_too_long", "deadline",
+                     "budget_exhausted", "circuit_open"]
+NOT_RETRYABLE: Final = "not_retryable"
+ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
+UNSAFE_METHOD: Final = "unsafe_method"
+BODY_NOT_REPLAYABLE: Final = "body_not_replayable"
+RETRY_AFTER_TOO_LONG: Final = "retry_after_too_long"
+NO_TIME_LEFT: Final = "deadline"
+BUDGET_EXHAUSTED: Final = "budget_exhausted"
+CIRCUIT_OPEN: Final = "circuit_open"
+RETRY: Final = "retry"  # the reason of a Verdict that retries
+
+
 class Verdict(NamedTuple):
     """`delay` is the wait before the next attempt, or None to stop; `reason` says why."""
 
     delay: float | None
-    reason: str
-
-
-# Why retrying stopped (a Verdict's reason when delay is None).
-NOT_RETRYABLE = "not_retryable"
-ATTEMPTS_EXHAUSTED = "attempts_exhausted"
-UNSAFE_METHOD = "unsafe_method"
-BODY_NOT_REPLAYABLE = "body_not_replayable"
-RETRY_AFTER_TOO_LONG = "retry_after_too_long"
-NO_TIME_LEFT = "deadline"
-BUDGET_EXHAUSTED = "budget_exhausted"
-CIRCUIT_OPEN = "circuit_open"
+    reason: StopReason | Literal["retry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +256,7 @@ class Retry:
             return Verdict(None, BODY_NOT_REPLAYABLE)
         if not withdraw_budget():
             return Verdict(None, BUDGET_EXHAUSTED)
-        return Verdict(delay, "retry")
+        return Verdict(delay, RETRY)
 
     def method_safe(self, method: str, has_idempotency_key: bool) -> bool:
         return self.unsafe_methods or method in self.methods or has_idempotency_key

@@ -24,6 +24,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import events as ev
+from ..policies import retry
 from ..policies.breaker import State
 from .redact import redact_url
 
@@ -243,7 +244,7 @@ class Telemetry:
                 ended["network.protocol.version"] = version
         if error_type is not None:
             ended["error.type"] = error_type
-        cancelled = event.error is not None and event.breaker_result == "ignored" \
+        cancelled = event.error is not None and event.breaker_result == ev.IGNORED \
             and not isinstance(event.error, Exception)
         if span.is_recording():
             span.set_attributes(ended)  # each attribute given is validated: only the new ones
@@ -251,7 +252,7 @@ class Telemetry:
                 span.set_status(Status(StatusCode.ERROR, error_type))
         attributes = {**state.attributes, **ended}
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
-        if event.breaker_result != "ignored":
+        if event.breaker_result != ev.IGNORED:
             self._count_call(state.attributes["seawall.dependency"],
                              "slow" if event.slow else event.breaker_result)
         span.end()
@@ -274,7 +275,7 @@ class Telemetry:
             if event.status is not None:
                 ended["http.response.status_code"] = event.status
             kind = None
-            if event.outcome in ("failure", "rejected"):
+            if event.outcome in (ev.FAILURE, ev.REJECTED):
                 kind = ended["error.type"] = (str(event.status) if event.error is None
                                               else _qualified(event.error))
             span.set_attributes(ended)
@@ -319,9 +320,9 @@ class Telemetry:
 
     def _retry_stopped(self, event: ev.RetryStopped) -> None:
         dependency = self.dependency(event.dependency)
-        if event.why == "attempts_exhausted":
+        if event.why == retry.ATTEMPTS_EXHAUSTED:
             self.exhausted.add(1, {"seawall.dependency": dependency})
-        elif event.why == "budget_exhausted":
+        elif event.why == retry.BUDGET_EXHAUSTED:
             self.budget_rejected.add(1, {"seawall.dependency": dependency})
         self._current_event("seawall.retry.stopped", {"seawall.retry.attempt": event.attempt,
                                                       "seawall.retry.stopped_because": event.why})

@@ -1,4 +1,5 @@
-"""Per-attempt timeouts on an asyncio loop, for clients that cannot be told one per attempt.
+"""Per-attempt timeouts on an asyncio loop, for clients that cannot be told one per attempt
+(private: the async driver in `pipeline.py` is its one user).
 
 `asyncio.timeout()` arms and cancels a timer in the loop's heap for every attempt, which costs
 more than the rest of the pipeline together. Here the attempts of one loop whose deadlines come
@@ -8,7 +9,7 @@ ends just leaves the dict. The loop timer fires about once per timeout period un
 traffic. An attempt whose deadline is earlier than the last one queued (a timeout clipped by the
 total deadline) gets a loop timer of its own.
 
-    timers = attempt_timer.timers(loop)  # the loop's queue (once per request is enough)
+    timers = _attempt_timer.timers(loop)  # the loop's queue (once per request is enough)
     key = timers.start(timeout)
     try:
         result = await attempt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .policies import _validate
+from . import _validate
 
 
 @dataclass(frozen=True, slots=True)
