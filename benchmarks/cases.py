@@ -27,14 +27,15 @@ class Case:
     measure: Measure
 
 
-def seawall_policy(telemetry: Any = False) -> Any:
+def seawall_policy(telemetry: Any = False, backoff: Any = None) -> Any:
     """Every policy on, none of them triggered (no faults): the cost of protection. Telemetry
-    is off unless given, so the plain cases measure resilience alone."""
+    is off unless given, so the plain cases measure resilience alone; `backoff` replaces the
+    default one (a run with faults that must not spend its time asleep)."""
     import seawall
     return seawall.Policy(
         telemetry=telemetry,
         name="bench",
-        retry=seawall.Retry(max_attempts=3),
+        retry=seawall.Retry(max_attempts=3, **({} if backoff is None else {"backoff": backoff})),
         breaker=seawall.CircuitBreaker(failure_rate=0.5, window=30.0, min_calls=20, open_for=5.0),
         bulkhead=seawall.Bulkhead(max_concurrent=100, max_queued=100, queue_timeout=1.0),
         timeouts=seawall.Timeouts(attempt=10.0, total=30.0),

@@ -1,7 +1,8 @@
 """A minimal HTTP/1.1 keep-alive server that answers every request with a fixed 200.
 
 Cheap enough never to be the bottleneck (the client is what is measured): it parses only up
-to the blank line and skips a Content-Length body. Run as `python -m benchmarks.server CPU`;
+to the blank line and skips a Content-Length body. A path starting with `/503` gets a fixed 503
+instead, and one starting with `/reset` a closed connection (the faults of `benchmarks.memory`). Run as `python -m benchmarks.server CPU`;
 it prints its port, then serves until stdin closes.
 """
 
@@ -12,6 +13,8 @@ import os
 import sys
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+FAILURE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nContent-Type: text/plain"
+           b"\r\n\r\nno")
 
 
 class FixedResponse(asyncio.Protocol):
@@ -39,7 +42,11 @@ class FixedResponse(asyncio.Protocol):
                 return
             self.buffer = self.buffer[end + 4 + length:]
             assert self.transport is not None
-            self.transport.write(RESPONSE)
+            path = head[head.find(b" ") + 1:]  # the request line: "GET /path HTTP/1.1"
+            if path.startswith(b"/reset"):
+                self.transport.close()
+                return
+            self.transport.write(FAILURE if path.startswith(b"/503") else RESPONSE)
 
 
 async def serve() -> None:

@@ -44,3 +44,26 @@ def test_instruction_counts_compare_each_case_with_its_bare_client(tmp_path):
     assert bare["ratio"] == 1.0 and bare["instructions"] > 10_000
     assert resilient["instructions"] > bare["instructions"]
     assert "httpx.Client + seawall seq" in done.stdout
+
+
+def test_the_memory_benchmark_samples_each_client_at_its_checkpoints(tmp_path):
+    out = tmp_path / "memory.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--requests", "40", "--warmup", "10",
+         "--clients", "requests.Session", "--bare", "--sdk", "--trim", "--tracemalloc", "3",
+         "--concurrency", "4", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())
+    samples = [row for row in rows if "grown" not in row]
+    # the bare client, then the same client with seawall: each after its warm-up, and at
+    # 10%, 50% and 100% of the requests
+    assert [(row["client"], row["done"]) for row in samples] == [
+        (client, done) for client in ("requests.Session", "requests.Session + seawall")
+        for done in (0, 4, 20, 40)]
+    assert all(row["rss_kb"] > 1000 and row["blocks"] > 1000 and row["traced_kb"] >= 0
+               for row in samples)
+    grown = [row for row in rows if "grown" in row]
+    assert [row["client"] for row in grown] == ["requests.Session", "requests.Session + seawall"]
+    assert all(0 < len(row["grown"]) <= 3 for row in grown)
+    assert "requests.Session + seawall" in done.stdout and "100%" in done.stdout
