@@ -132,7 +132,7 @@ def test_force_open_holds_until_reset():
     assert breaker.acquire(10_000) is None and breaker.retry_in(10_000) == float("inf")
     breaker.reset(10_001)
     assert breaker.acquire(10_001) is not None
-    assert [t[:2] for t in transitions] == [("closed", "open"), ("open", "closed")]
+    assert [t[:2] for t in transitions] == [("closed", "isolated"), ("isolated", "closed")]
 
 
 @pytest.mark.parametrize("config, message", [

@@ -166,7 +166,7 @@ def test_metric_totals_equal_what_the_upstream_saw(flavour, upstream, otel):
     assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="rejected") == 1
     assert otel.total("seawall.circuit_breaker.transitions") == 1
     state = {a["seawall.breaker.state"]: p.value for a, p in otel.metric("seawall.circuit_breaker.state")}
-    assert state == {"closed": 0, "open": 1, "half_open": 0}
+    assert state == {"closed": 0, "open": 0, "half_open": 0, "isolated": 1, "disabled": 0}
     statuses = {a.get("http.response.status_code") for a, _ in otel.metric("http.client.request.duration")}
     assert statuses == {503, 200, 404, 500, None}
 

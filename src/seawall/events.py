@@ -130,9 +130,26 @@ class RequestFinished:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ManualChange:
+    """A person changed live state by hand (`seawall.admin.controls`): `part` is
+    "circuit_breaker" (`key` names the breaker), "bulkhead" or "retry_budget"; `action` is
+    "reset", "isolate" or "disable"; `by` is the name of the token that asked, `reason` why."""
+
+    dependency: str
+    part: str
+    key: str
+    action: str
+    reason: str
+    by: str
+    at: float
+
+
 Event = Union[RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
-              RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished]
+              RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
+              ManualChange]
 
 #: Every event class, for subscribers that want them all.
 ALL: tuple[type[Event], ...] = (RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
-       RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished)
+       RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
+       ManualChange)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, cast
 
-from . import _attempt_timer
+from . import _attempt_timer, registry
 from . import events as ev
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
@@ -131,6 +131,7 @@ class Policy:
         self.telemetry = _default_telemetry() if telemetry is True else (telemetry or None)
         if self.telemetry is not None:
             self.telemetry.watch(self)
+        registry.register(self)  # held weakly: what seawall.status() and seawall.admin show
 
     def __repr__(self) -> str:
         return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
@@ -456,9 +457,11 @@ class _Run(Generic[R]):
                 retry_in = breaker.retry_in(now)
                 if ev.CircuitRejected in self.on:
                     policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now))
+                why = "is isolated (held open by hand until reset)" if retry_in == math.inf \
+                    else f"is open; next probe in {retry_in:.3f} s"
                 self.error = self._rejection(
-                    CircuitOpenError, f"circuit breaker {breaker.key!r} is open; next probe in "
-                    f"{retry_in:.3f} s", key=breaker.key, retry_in=retry_in)
+                    CircuitOpenError, f"circuit breaker {breaker.key!r} {why}",
+                    key=breaker.key, retry_in=retry_in)
                 return None
         if self.attempt == 0 and self.dep.budget is not None:
             self.dep.budget.deposit(now)  # one deposit per logical request that goes out

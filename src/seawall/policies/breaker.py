@@ -4,6 +4,11 @@
 breaker key. The pipeline asks `acquire(now)` before an attempt and reports the outcome with
 `record(...)`, or `release(...)` when the attempt ended without one (cancelled, or an error
 the upstream cannot be blamed for), so a half-open probe is never lost.
+
+Manual control (`reset`, `isolate`, `disable`) wins over every automatic transition until it
+is lifted: an isolated breaker rejects every call and never probes (Polly's Isolated,
+resilience4j's FORCED_OPEN); a disabled one lets every call through and keeps counting, but
+never opens (resilience4j's DISABLED / METRICS_ONLY); `reset` closes it and clears its window.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from . import _validate
 from .classify import FAILURE_STATUSES
@@ -23,6 +28,22 @@ class State(enum.Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+    ISOLATED = "isolated"  # held open by hand until reset
+    DISABLED = "disabled"  # every call let through (still counted) until reset
+
+
+#: The states only a person sets (and only `reset` lifts).
+MANUAL_STATES = frozenset({State.ISOLATED, State.DISABLED})
+
+
+@dataclass(frozen=True, slots=True)
+class ManualAction:
+    """The last manual action on a breaker: what, why, who asked, when (the policy clock)."""
+
+    action: str  # "reset" | "isolate" | "disable"
+    reason: str
+    by: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,22 @@ class CircuitBreaker:
 # Module constants: reading an Enum member off its class is slow (Python 3.11), and the breaker
 # checks its state on every attempt.
 CLOSED, OPEN, HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
+ISOLATED, DISABLED = State.ISOLATED, State.DISABLED
+
+
+class BreakerView(NamedTuple):
+    """What `Breaker.view(now)` reads: the state that applies now (an open breaker whose
+    `open_for` is up reads half-open, with `probe_due`), seconds until a probe, when it last
+    changed (policy clock), the window's counts and the last manual action."""
+
+    state: State
+    probe_due: bool
+    retry_in: float
+    changed_at: float | None
+    calls: int
+    failures: int
+    slow: int
+    manual: ManualAction | None
 
 
 #: on_transition(breaker_key, from_state, to_state, now)
@@ -92,8 +129,8 @@ class Breaker:
     `on_transition` after the lock is released."""
 
     __slots__ = ("config", "key", "_on_transition", "_lock", "_state", "_generation",
-                 "_closed_permit", "_window", "_streak", "_opened_at", "_forced",
-                 "_probes", "_successes")
+                 "_closed_permit", "_window", "_streak", "_opened_at", "_changed_at",
+                 "_manual", "_probes", "_successes")
 
     def __init__(self, config: CircuitBreaker, key: str = "",
                  on_transition: TransitionListener | None = None) -> None:
@@ -112,7 +149,8 @@ class Breaker:
             else TimedCallWindow(config.window))
         self._streak = 0
         self._opened_at = 0.0
-        self._forced = False
+        self._changed_at: float | None = None  # when the last transition happened
+        self._manual: ManualAction | None = None
         self._probes = 0  # half-open probes in flight
         self._successes = 0  # successful probes since half-open
 
@@ -125,13 +163,19 @@ class Breaker:
             return self._state
 
     def retry_in(self, now: float) -> float:
-        """Seconds until an open breaker lets a probe through (0 unless open)."""
+        """Seconds until an open breaker lets a probe through (0 unless open; inf when
+        isolated)."""
         with self._lock:
-            if self._state is not OPEN:
-                return 0.0
-            if self._forced:
-                return float("inf")
-            return max(0.0, self._opened_at + self.config.open_for - now)
+            return self._retry_in(now)
+
+    def view(self, now: float) -> BreakerView:
+        """Everything an operator is shown, read at once (one lock)."""
+        with self._lock:
+            state = self._state
+            probe_due = state is OPEN and self._may_probe(now)
+            calls, failures, slow = self._counts(now)
+            return BreakerView(HALF_OPEN if probe_due else state, probe_due, self._retry_in(now),
+                               self._changed_at, calls, failures, slow, self._manual)
 
     def counts(self, now: float) -> tuple[int, int, int]:
         """(calls, failures, slow calls) in the current window."""
@@ -153,8 +197,10 @@ class Breaker:
                 if not self._may_probe(now):
                     return None
                 change = self._move(HALF_OPEN, now)
-            else:
+            elif state is HALF_OPEN:
                 change = None
+            else:
+                return None if state is ISOLATED else self._generation  # DISABLED: let it in
             if self._probes >= self.config.half_open_calls:
                 permit = None
             else:
@@ -183,6 +229,8 @@ class Breaker:
                     self._successes += 1
                     if self._successes >= self.config.success_threshold:
                         change = self._move(CLOSED, now)
+            elif state is DISABLED:
+                self._add(now, failed, slow)  # counted, but it never opens
         finally:
             lock.release()
         if change is not None:
@@ -194,26 +242,44 @@ class Breaker:
             if permit == self._generation and self._state is HALF_OPEN:
                 self._probes -= 1
 
-    # -- manual control --------------------------------------------------------------------
-    def reset(self, now: float) -> None:
-        """Close the breaker and forget its window."""
+    # -- manual control (wins over every automatic transition until `reset`) ----------------
+    def reset(self, now: float, reason: str = "", by: str = "") -> None:
+        """Close the breaker and forget its window (lifts `isolate` and `disable`)."""
         with self._lock:
-            self._forced = False
+            self._manual = ManualAction("reset", reason, by, now)
             change = self._move(CLOSED, now) if self._state is not CLOSED else None
             self._window.clear()
             self._streak = 0
         self._report(change, now)
 
+    def isolate(self, now: float, reason: str = "", by: str = "") -> None:
+        """Hold the breaker open until `reset()`: every call rejected, no probe."""
+        self._hold(ISOLATED, ManualAction("isolate", reason, by, now), now)
+
+    def disable(self, now: float, reason: str = "", by: str = "") -> None:
+        """Let every call through until `reset()`, still counting outcomes but never opening."""
+        self._hold(DISABLED, ManualAction("disable", reason, by, now), now)
+
     def force_open(self, now: float) -> None:
-        """Open the breaker until `reset()` (no automatic half-open)."""
+        """The same as `isolate(now)`."""
+        self.isolate(now)
+
+    def _hold(self, state: State, manual: ManualAction, now: float) -> None:
         with self._lock:
-            self._forced = True
-            change = self._move(OPEN, now) if self._state is not OPEN else None
+            self._manual = manual
+            change = self._move(state, now) if self._state is not state else None
         self._report(change, now)
 
     # -- internals (lock held) -------------------------------------------------------------
+    def _retry_in(self, now: float) -> float:
+        if self._state is ISOLATED:
+            return float("inf")
+        if self._state is not OPEN:
+            return 0.0
+        return max(0.0, self._opened_at + self.config.open_for - now)
+
     def _may_probe(self, now: float) -> bool:
-        return not self._forced and now >= self._opened_at + self.config.open_for
+        return now >= self._opened_at + self.config.open_for
 
     def _add(self, now: float, failed: bool, slow: bool) -> bool:
         """Count one outcome; whether the breaker must open now."""
@@ -243,6 +309,7 @@ class Breaker:
         self._closed_permit = self._generation if to is CLOSED else None
         self._probes = 0
         self._successes = 0
+        self._changed_at = now
         if to is OPEN:
             self._opened_at = now
         elif to is CLOSED:

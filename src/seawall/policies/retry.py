@@ -134,6 +134,15 @@ class BudgetState:
             window.add(now, self._RETRIES)
             return True
 
+    @property
+    def config(self) -> RetryBudget:
+        return self._budget
+
+    def reset(self) -> None:
+        """Forget the requests and retries counted so far (a manual reset): the floor is left."""
+        with self._lock:
+            self._window.clear()
+
     def balance(self, now: float) -> float:
         """Retries still allowed right now."""
         with self._lock:

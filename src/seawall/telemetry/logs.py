@@ -17,7 +17,7 @@ logger = logging.getLogger("seawall")
 #: The only events the logger listens to: none of them happens on a request that succeeds at
 #: once, so logging costs nothing on the happy path.
 LOGGED = (ev.RetryScheduled, ev.RetryStopped, ev.CircuitRejected, ev.CircuitTransition,
-          ev.BulkheadRejected)
+          ev.BulkheadRejected, ev.ManualChange)
 
 
 def log_event(event: ev.Event) -> None:
@@ -46,6 +46,14 @@ def log_event(event: ev.Event) -> None:
                          event.dependency, extra={"seawall.dependency": event.dependency,
                                                   "seawall.breaker.key": event.key,
                                                   "seawall.retry_in": event.retry_in})
+    elif isinstance(event, ev.ManualChange):
+        target = f"{event.part} {event.key}" if event.key else event.part
+        logger.warning("manual %s of %s of %s by %s: %s", event.action, target, event.dependency,
+                       event.by or "?", event.reason or "(no reason given)",
+                       extra={"seawall.dependency": event.dependency, "seawall.manual.part": event.part,
+                              "seawall.breaker.key": event.key,
+                              "seawall.manual.action": event.action,
+                              "seawall.manual.by": event.by, "seawall.reason": event.reason})
     elif isinstance(event, ev.BulkheadRejected):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("bulkhead of %s full: request rejected (%s)", event.dependency,

@@ -151,6 +151,9 @@ class Telemetry:
         self.transitions = meter.create_counter(
             "seawall.circuit_breaker.transitions", unit="{transition}",
             description="Circuit breaker state changes.")
+        self.manual_changes = meter.create_counter(
+            "seawall.manual.changes", unit="{change}",
+            description="Changes made by hand (seawall.admin): reset, isolate, disable, by part.")
         meter.create_observable_counter(
             "seawall.circuit_breaker.calls", [self._observe_calls], unit="{call}",
             description="Calls seen by the circuit breaker, by result.")
@@ -340,6 +343,11 @@ class Telemetry:
             "seawall.breaker.key": event.key, "seawall.breaker.from": event.from_state.value,
             "seawall.breaker.to": event.to_state.value})
 
+    def _manual(self, event: ev.ManualChange) -> None:
+        self.manual_changes.add(1, {"seawall.dependency": self.dependency(event.dependency),
+                                    "seawall.manual.part": event.part,
+                                    "seawall.manual.action": event.action})
+
     def _count_call(self, dependency: str, result: str) -> None:
         key = (dependency, result)
         with self._calls_lock:
@@ -419,6 +427,7 @@ _HANDLERS: dict[type, Any] = {
     ev.RetryStopped: Telemetry._retry_stopped,
     ev.CircuitRejected: Telemetry._circuit_rejected,
     ev.CircuitTransition: Telemetry._transition,
+    ev.ManualChange: Telemetry._manual,
 }
 
 _default: Telemetry | None = None
