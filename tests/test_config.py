@@ -89,7 +89,7 @@ extra: 1
     message = str(info.value)
     assert message.startswith(f"{path}: ")
     for expected in [
-        "extra: unknown key; expected defaults, dependencies or max_dependencies",
+        "extra: unknown key; expected defaults, dependencies, max_dependencies or admin",
         "dependencies.payments.retry.max_attempts: 'three'; expected a whole number >= 0",
         "dependencies.payments.retry.backof: unknown key; expected one of max_attempts",
         "defaults.timeouts: attempt (20.0 s) must not exceed total (10.0 s)",

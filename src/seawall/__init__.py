@@ -6,7 +6,8 @@ The public API, re-exported here; the adapters live in `seawall.httpx`, `seawall
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
@@ -18,6 +19,7 @@ from .policies.classify import ErrorKind
 from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts
+from . import admin  # noqa: E402 (seawall.admin: status, health, controls, the admin surface)
 
 if TYPE_CHECKING:
     from .instrumentation import SeawallInstrumentor
@@ -49,9 +51,17 @@ class _Instrument:
 instrument = _Instrument()
 
 
+def status(policies: Iterable[Policy] | None = None, *, service: str | None = None) -> dict[str, Any]:
+    """One JSON-ready snapshot of every live policy (or of `policies`): service (`service`, or
+    $OTEL_SERVICE_NAME), pid, host, and per dependency its breakers, bulkhead, retry budget,
+    pool and effective configuration. See `seawall.admin` and docs/operations.md."""
+    from .admin.snapshot import status as _status
+    return _status(policies, service=service)
+
+
 __all__ = [
-    "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
+    "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
     "CircuitOpenError", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Policy", "Pool",
     "ResilienceError", "Retry", "RetryBudget", "RetryBudgetExhausted", "Target", "Timeouts",
-    "__version__", "instrument",
+    "__version__", "instrument", "status",
 ]

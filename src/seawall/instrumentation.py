@@ -31,6 +31,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from .config import Router, load, load_file
+from .admin.fronts import AdminServer
+from .config import admin as admin_section
 from .config.load import Config
 
 _TRUE = ("1", "true", "yes", "on")
@@ -56,6 +58,8 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     takes what `router_from` takes."""
 
     _patches: list[tuple[Any, str]] = []
+    #: The admin server the config's `admin:` section started, if any.
+    admin_server: AdminServer | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Any one of the clients is enough: the distribution's `instruments-any` extra tells
@@ -71,11 +75,16 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for patch in (_patch_httpx, _patch_requests, _patch_aiohttp):
             patches += patch(router)
         type(self)._patches = patches
+        if router.config.admin is not None:  # the config's `admin:` section
+            type(self).admin_server = admin_section.start(router.config.admin)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, name in type(self)._patches:
             unwrap(owner, name)
         type(self)._patches = []
+        server, type(self).admin_server = type(self).admin_server, None
+        if server is not None:
+            server.close()
 
 
 def _patch_httpx(router: Router) -> list[tuple[Any, str]]:

@@ -31,6 +31,7 @@ from ..policies.bulkhead import Bulkhead
 from ..policies.pool import Pool
 from ..policies.retry import Backoff, Retry, RetryBudget
 from ..policies.timeouts import Timeouts
+from . import admin as admin_section
 from . import reader
 from .errors import ConfigError
 from .errors import show as _show
@@ -201,6 +202,7 @@ class Config:
     defaults: PolicyParts
     dependencies: list[Dependency]
     max_dependencies: int = 100
+    admin: admin_section.AdminSettings | None = None  # the `admin:` section (config/admin.py)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -238,8 +240,9 @@ def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | No
     if not isinstance(data, Mapping):
         raise ConfigError(source, [f"the top level must be a mapping, got {_show(data)}"])
     for key in data:
-        if key not in ("defaults", "dependencies", "max_dependencies"):
-            problems.append(f"{key}: unknown key; expected defaults, dependencies or max_dependencies")
+        if key not in ("defaults", "dependencies", "max_dependencies", "admin"):
+            problems.append(f"{key}: unknown key; expected defaults, dependencies, "
+                            "max_dependencies or admin")
     environ = os.environ if environ is None else environ
     raw_defaults = _mapping(data.get("defaults", {}), "defaults", problems)
     raw_defaults = _apply_environment(raw_defaults, environ, problems)
@@ -269,9 +272,10 @@ def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | No
     if isinstance(max_dependencies, bool) or not isinstance(max_dependencies, int) or max_dependencies < 1:
         problems.append(f"max_dependencies: {_show(max_dependencies)}; expected a whole number >= 1")
         max_dependencies = 100
+    admin = admin_section.parse(data.get("admin"), problems)
     if problems:
         raise ConfigError(source, problems)
-    return Config(source, defaults, dependencies, max_dependencies)
+    return Config(source, defaults, dependencies, max_dependencies, admin)
 
 
 #: Environment overrides of the common knobs, applied to `defaults`.

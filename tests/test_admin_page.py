@@ -1,0 +1,106 @@
+"""The admin page in a real headless Chromium (Debian's `chromium`, driven by Playwright):
+it loads, a breaker that a real upstream opens turns red within 2 s, and its reset button
+closes it. A screenshot is written under the test's tmp dir (and to docs/ when
+SEAWALL_DOCS_SCREENSHOT=1, to refresh the one docs/operations.md shows)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import seawall
+from integrations.upstream import respond
+from seawall.httpx import ResilientTransport
+from tests.admin_fronts import CONTROL, READ
+from tests.tools import require
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RED = "rgb(198, 40, 40)"
+GREEN = "rgb(46, 125, 50)"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    require("chromium", "chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 1100, "height": 640})
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def card(name: str, state: str | None = None) -> str:
+    return f'section.card[data-dependency="{name}"]' + (f'[data-state="{state}"]' if state else "")
+
+
+def colour_of(page, selector: str) -> str:
+    # found and read in one step: the cards are redrawn on every event
+    return page.evaluate("s => getComputedStyle(document.querySelector(s)).borderTopColor",
+                         selector)
+
+
+def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, upstream, tmp_path):
+    upstream.default = respond(200)
+    upstream.script("/pay", respond(503), respond(503))
+    pay = seawall.Policy("payments", retry=None, breaker=seawall.CircuitBreaker(
+        consecutive_failures=2, open_for=60))
+    search = seawall.Policy("search", retry=None)
+    with seawall.admin.serve(port=0, read_token=READ, control_token={"oncall": CONTROL},
+                             policies=[pay, search], service="shop", event_interval=0.5) as server, \
+            httpx.Client(transport=ResilientTransport(pay)) as pay_client, \
+            httpx.Client(transport=ResilientTransport(search)) as search_client:
+        for _ in range(5):
+            assert search_client.get(upstream.url + "/search").status_code == 200
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        assert page.title() == "seawall"
+        page.fill("#token", CONTROL)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector(card("payments", "closed"), timeout=5000)
+        page.wait_for_selector("#mode:has-text('live')", timeout=5000)
+        assert page.evaluate("sessionStorage.getItem('seawall-token')") == CONTROL
+        assert page.context.cookies() == []  # the token is never a cookie
+        assert f"pid {os.getpid()}" in page.inner_text("#process")
+
+        assert [pay_client.get(upstream.url + "/pay").status_code for _ in range(2)] == [503, 503]
+        opened = time.monotonic()
+        page.wait_for_selector(card("payments", "open"), timeout=2000)
+        assert time.monotonic() - opened < 2.0
+        assert colour_of(page, card("payments")) == RED
+        assert "circuit breaker payments of payments is open" in page.inner_text("#alerts")
+        # sorted by error rate: the failing dependency comes first
+        assert page.eval_on_selector_all("section.card", "cs => cs.map(c => c.dataset.dependency)") \
+            == ["payments", "search"]
+        shot = tmp_path / "admin-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("SEAWALL_DOCS_SCREENSHOT") == "1":
+            docs = Path(__file__).parent.parent / "docs" / "operations-page.png"
+            docs.write_bytes(shot.read_bytes())
+
+        page.once("dialog", lambda dialog: dialog.accept("upstream fixed"))
+        page.click(f'{card("payments")} button[data-action="reset"]')
+        page.wait_for_selector(card("payments", "closed"), timeout=2000)
+        assert colour_of(page, card("payments")) == GREEN
+        breaker = pay.dependency("payments").breaker()
+        assert breaker is not None and breaker.state(pay.now()).value == "closed"
+        manual = breaker.view(pay.now()).manual
+        assert manual is not None and (manual.action, manual.by, manual.reason) == (
+            "reset", "oncall", "upstream fixed")
+
+        page.click("#forget")  # a read token: the same cards, no buttons
+        page.fill("#token", READ)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector(card("search"), timeout=5000)
+        page.wait_for_selector("#mode:has-text('live')", timeout=5000)
+        assert page.locator("button[data-action]").count() == 0
