@@ -44,8 +44,12 @@ def quantiles(metric: str, by: str = "") -> list[tuple[str, str]]:
              f"p{int(q * 100)}{' {{' + by + '}}' if by else ''}") for q in (0.5, 0.95, 0.99)]
 
 
-BREAKER_STATE = (f'2 * max by (seawall_dependency) (seawall_circuit_breaker_state{{{SEL}, seawall_breaker_state="open"}})'
-                 f' + max by (seawall_dependency) (seawall_circuit_breaker_state{{{SEL}, seawall_breaker_state="half_open"}})')
+BREAKER_STATE = " + ".join(
+    f'{weight} * max by (seawall_dependency) (seawall_circuit_breaker_state{{{SEL}, seawall_breaker_state="{state}"}})'
+    for weight, state in ((2, "open"), (1, "half_open"), (3, "isolated"), (4, "disabled"))
+).replace("1 * ", "")
+#: How long a breaker may stay isolated by hand before SeawallBreakerIsolatedTooLong fires.
+ISOLATED_FOR = "1h"
 
 PANELS: list[Panel] = [
     Panel("Requests by outcome", "Logical requests per second (retries not counted), by how "
@@ -76,14 +80,23 @@ PANELS: list[Panel] = [
             "refused {{seawall_dependency}}"),
            (f"sum by (seawall_dependency) (rate(seawall_retry_exhausted_total{{{SEL}}}[$__rate_interval]))",
             "exhausted {{seawall_dependency}}")]),
-    Panel("Circuit breaker state", "0 closed, 1 half-open, 2 open, per dependency.", "none",
+    Panel("Circuit breaker state", "0 closed, 1 half-open, 2 open, per dependency; set by hand "
+          "(seawall.admin): 3 isolated (held open), 4 disabled (not protecting).", "none",
           [(BREAKER_STATE, "{{seawall_dependency}}")], kind="state-timeline", width=16,
           options={"mappings": [{"type": "value", "options": {
               "0": {"text": "closed", "color": "green"}, "1": {"text": "half-open", "color": "yellow"},
-              "2": {"text": "open", "color": "red"}}}]}),
+              "2": {"text": "open", "color": "red"}, "3": {"text": "isolated", "color": "purple"},
+              "4": {"text": "disabled", "color": "blue"}}}]}),
     Panel("Breaker transitions", "State changes in each interval, by the state entered.", "short",
           [(f"sum by (seawall_dependency, seawall_breaker_to) (increase(seawall_circuit_breaker_transitions_total"
             f"{{{SEL}}}[$__rate_interval]))", "{{seawall_dependency}} to {{seawall_breaker_to}}")]),
+    Panel("Manual changes", "Changes made by hand through seawall.admin (reset, isolate, "
+          "disable of breakers; bulkhead and retry budget resets); the logs say who and why.",
+          "short",
+          [(f"sum by (seawall_dependency, seawall_manual_part, seawall_manual_action) (increase("
+            f"seawall_manual_changes_total{{{SEL}}}[$__rate_interval]))",
+            "{{seawall_manual_action}} {{seawall_manual_part}} {{seawall_dependency}}")],
+          kind="bargauge"),
     Panel("Breaker calls by result", "Calls the breakers saw: success, failure, slow, rejected.",
           "ops", [(f"sum by (seawall_breaker_result) (rate(seawall_circuit_breaker_calls_total{{{SEL}}}[$__rate_interval]))",
                    "{{seawall_breaker_result}}")]),
@@ -202,6 +215,14 @@ ALERTS: list[Alert] = [
           "{{ $labels.job }} stopped calling {{ $labels.seawall_dependency }}: its breaker has been "
           "open for over a minute; calls fail fast with CircuitOpenError.", "breaker-open",
           {'seawall_circuit_breaker_state{seawall_breaker_state="open"}': ("1x30", "0x30")}, 5),
+    Alert("SeawallBreakerIsolatedTooLong",
+          f'max by ({BY}) (seawall_circuit_breaker_state{{seawall_breaker_state="isolated"}}) > 0',
+          ISOLATED_FOR, "warning", "Circuit breaker of {{ $labels.seawall_dependency }} isolated "
+          "by hand for over " + ISOLATED_FOR,
+          "Someone isolated the breaker of {{ $labels.seawall_dependency }} (seawall.admin) and "
+          "it is still held open: every call fails fast. Reset it, or say why not.",
+          "breaker-isolated",
+          {'seawall_circuit_breaker_state{seawall_breaker_state="isolated"}': ("1x90", "0x90")}, 70),
     Alert("SeawallCircuitBreakerFlapping",
           f'sum by ({BY}) (increase(seawall_circuit_breaker_transitions_total{{seawall_breaker_to="open"}}[15m])) > 3',
           "5m", "warning", "Circuit breaker flapping for {{ $labels.seawall_dependency }}",

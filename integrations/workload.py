@@ -8,7 +8,8 @@ Dependencies (one seawall policy each):
 - payments: 30% of responses are 503 -> retries, a few exhausted;
 - search: a bulkhead of 2 in front of a slow upstream, 8 callers -> queue waits, rejections;
 - flaky: always 500, a breaker that opens after 3 failures for 0.5 s -> transitions, rejections;
-  a stingy retry budget -> budget refusals.
+  a stingy retry budget -> budget refusals; an operator resets its breaker by hand every
+  second (seawall.admin) -> manual changes.
 """
 
 from __future__ import annotations
@@ -104,7 +105,14 @@ async def run(seconds: float, prometheus_port: int | None) -> None:
             callers = [caller("payments", k % 3) for k in range(3)]
             callers += [caller("search", 0) for _ in range(6)] + [caller("search", 2) for _ in range(2)]
             callers += [caller("flaky", k % 3) for k in range(2)]
-            await asyncio.gather(*callers)
+
+            async def operator() -> None:
+                while time.monotonic() < stop_at:
+                    await asyncio.sleep(1)
+                    seawall.admin.reset("flaky", reason="workload: a manual change to show",
+                                        by="workload", policies=[chosen["flaky"]])
+
+            await asyncio.gather(*callers, operator())
             for client in clients.values():
                 await client.aclose()
         for session in sessions.values():

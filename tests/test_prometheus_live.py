@@ -111,7 +111,7 @@ def test_every_alert_expression_evaluates_and_the_rules_load(prometheus):
         query(prometheus, rule["expr"])  # asserts success
     loaded = httpx.get(prometheus + "/api/v1/rules", timeout=10).json()["data"]["groups"]
     health = {r["name"]: r["health"] for g in loaded for r in g["rules"]}
-    assert len(health) == 9 and set(health.values()) <= {"ok", "unknown"}, health
+    assert len(health) == 10 and set(health.values()) <= {"ok", "unknown"}, health
 
 
 def test_the_workload_makes_the_alerts_that_should_fire_fire(prometheus):
