@@ -270,3 +270,13 @@ def test_the_asgi_events_stream_caps_its_clients(policies):
 
     statuses, refused = asyncio.run(asyncio.wait_for(main(), 10))
     assert statuses == [200, 200] and refused == 503
+
+
+def test_routes_can_be_switched_off(policies):
+    with front("wsgi", **options(policies, routes={"health", "status"})) as admin:
+        assert admin.request("GET", "/status", READ).status_code == 200
+        assert admin.request("GET", "/breakers", READ).status_code == 404
+        assert admin.request("POST", "/breakers/api-ok/reset", CONTROL).status_code == 404
+        assert admin.request("GET", "/").status_code == 404
+    with pytest.raises(ValueError, match=r"unknown route\(s\) \['everything'\]"):
+        seawall.admin.Admin(routes={"everything"})

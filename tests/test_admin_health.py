@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import seawall
-from seawall.admin.health import HealthRules, http_status
+from seawall.admin.rollup import HealthRules, http_status
 
 
 class Clock:

@@ -17,13 +17,24 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .controls import ControlError
-from .core import Admin
-from .fronts import AdminServer, asgi_app, serve, wsgi_app
-from .health import HealthRules
 from .snapshot import status
 
 if TYPE_CHECKING:
     from ..pipeline import Policy
+    from .core import Admin
+    from .fronts import AdminServer, asgi_app, serve, wsgi_app
+    from .rollup import HealthRules
+
+#: Imported on first use, so that `import seawall` stays light (the fronts bring wsgiref).
+_LAZY = {"Admin": "core", "AdminServer": "fronts", "asgi_app": "fronts", "serve": "fronts",
+         "wsgi_app": "fronts", "HealthRules": "rollup"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def reset(dependency: str, *, key: str | None = None, reason: str = "", by: str = "",
@@ -62,7 +73,7 @@ def reset_retry_budget(dependency: str, *, reason: str = "", by: str = "",
 def health(policies: Iterable[Policy] | None = None, rules: HealthRules | None = None,
            *, service: str | None = None) -> dict[str, Any]:
     """The health rollup (application/health+json) of the live policies."""
-    from .health import rollup
+    from .rollup import HealthRules, rollup
     return rollup(status(policies, service=service), rules or HealthRules())
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from . import controls, health, snapshot
+from . import controls, rollup, snapshot
 from .page import page
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class Admin:
     control_token: Tokens = None
     policies: Iterable[Policy] | None = None
     service: str | None = None
-    health_rules: health.HealthRules = field(default_factory=health.HealthRules)
+    health_rules: rollup.HealthRules = field(default_factory=rollup.HealthRules)
     routes: Iterable[str] = ROUTES
     max_event_clients: int = 5
     event_interval: float = 1.0
@@ -127,7 +127,7 @@ class Admin:
         return snapshot.status(self.policies, service=self.service)
 
     def health(self) -> dict[str, Any]:
-        return health.rollup(self.snapshot(), self.health_rules)
+        return rollup.rollup(self.snapshot(), self.health_rules)
 
     # -- routing ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: str = "", authorization: str | None = None,
@@ -154,10 +154,10 @@ class Admin:
                                                 "tokens", [("www-authenticate", 'Bearer error="invalid_token"')])
         if group == "health":
             document = self.health()
-            status = health.http_status(document)
+            status = rollup.http_status(document)
             if role is None:  # a load balancer's probe: the verdict and nothing else
                 document = {"status": document["status"]}
-            answer = _json(status, document, health.MEDIA_TYPE, [("cache-control", "max-age=1")])
+            answer = _json(status, document, rollup.MEDIA_TYPE, [("cache-control", "max-age=1")])
             if role is not None:
                 answer.headers.append(("x-seawall-role", role))
             return answer

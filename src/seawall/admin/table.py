@@ -26,11 +26,11 @@ def render(snapshot: dict[str, Any]) -> str:
             rows.append((dep["name"], breaker["key"], state, str(window["calls"]),
                          f"{100 * window['failure_rate']:.1f}", f"{100 * window['slow_rate']:.1f}",
                          str(window["rejected"]), probe, *fixed,
-                         f"{manual['action']} by {manual['by'] or '?'}: {manual['reason'] or '-'}"
-                         if manual else "-"))
+                         (f"{manual['action']} by {manual['by'] or '?'}: "
+                          f"{manual['reason'] or '-'}") if manual else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [f"{snapshot['service']}  pid {snapshot['pid']} on {snapshot['host']} "
-             f"({snapshot['scope']}) at {snapshot['time']}", ""]
+    lines = [(f"{snapshot['service']}  pid {snapshot['pid']} on {snapshot['host']} "
+              f"({snapshot['scope']}) at {snapshot['time']}"), ""]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
               for row in rows]
     for conflict in snapshot["conflicts"]:

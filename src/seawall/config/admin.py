@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..admin.core import ROUTES
-from ..admin.health import HealthRules
+from ..admin.rollup import HealthRules
 from .errors import show as _show
 
 if TYPE_CHECKING:

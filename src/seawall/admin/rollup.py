@@ -1,5 +1,5 @@
-"""The health rollup of a snapshot: healthy, degraded or critical, served as
-`application/health+json` (draft-inadarei-api-health-check: pass / warn / fail).
+"""The health rollup of a snapshot (`seawall.admin.health()`): healthy, degraded or critical,
+served as `application/health+json` (draft-inadarei-api-health-check: pass / warn / fail).
 
 - healthy (pass, HTTP 200): every breaker closed, no bulkhead rejecting;
 - degraded (warn, HTTP 200): a breaker open, half-open, isolated or disabled, or a bulkhead
