@@ -31,6 +31,7 @@ from aiohttp import ClientRequest, ClientResponse
 
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
+from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
 from .telemetry import official
 
@@ -161,10 +162,16 @@ class _Exchange:
         return error_kind(error)
 
 
+#: What the arguments of `middleware`, `connector` and `session` must be.
+_RULES: _validate.Rules = {"policy": _validate.POLICY, "read_body": _validate.FLAG}
+
+
 def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> Middleware:
     """An aiohttp client middleware that runs every request (each redirect hop) through
     `policy`. `read_body=True` reads each body inside the attempt, so a body cut short is
     retried like any other transient failure."""
+    _validate.arguments("seawall.aiohttp.middleware", _RULES,
+                        {"policy": policy, "read_body": read_body})
     chosen: PolicyLike = policy if policy is not None else Policy()
 
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
@@ -217,6 +224,7 @@ def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPCo
     is per client, and a per-host limit equal to it could never bind first, while aiohttp would
     keep per-host books on every request for it (about 1% of a request's CPU). Any option given
     here is passed on as it is."""
+    _validate.arguments("seawall.aiohttp.connector", _RULES, {"policy": policy})
     pool = (policy if policy is not None else Policy()).pool
     options.setdefault("limit", pool.max_connections)
     options.setdefault("keepalive_timeout", pool.keepalive_expiry)
@@ -227,6 +235,8 @@ def session(policy: PolicyLike | None = None, *, read_body: bool = False,
             **options: Any) -> aiohttp.ClientSession:
     """An `aiohttp.ClientSession` with seawall's middleware and a connector sized from the
     pool (call it inside a running event loop)."""
+    _validate.arguments("seawall.aiohttp.session", _RULES,
+                        {"policy": policy, "read_body": read_body})
     chosen: PolicyLike = policy if policy is not None else Policy()
     options.setdefault("connector", connector(chosen))
     resilient = aiohttp.ClientSession(middlewares=[middleware(chosen, read_body=read_body)],

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
+from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
 
 
@@ -216,9 +217,18 @@ class ResilientTransport(httpx.BaseTransport):
     `httpx.Client(transport=ResilientTransport(policy))`.
     """
 
+    RULES: ClassVar[_validate.Rules] = {
+        "policy": _validate.POLICY,
+        "transport": _validate.Instance(httpx.BaseTransport, "an httpx.BaseTransport",
+                                        optional=True),
+        "buffer_body": _validate.FLAG,
+    }
+
     def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.BaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
+        _validate.arguments(type(self).__name__, self.RULES, {
+            "policy": policy, "transport": transport, "buffer_body": buffer_body})
         self.policy, self.transport = _setup(self, policy, transport, httpx.HTTPTransport,
                                              transport_options)
         self.buffer_body = buffer_body
@@ -236,9 +246,17 @@ class ResilientTransport(httpx.BaseTransport):
 class AsyncResilientTransport(httpx.AsyncBaseTransport):
     """The asyncio twin of `ResilientTransport`, for `httpx.AsyncClient` (asyncio only)."""
 
+    RULES: ClassVar[_validate.Rules] = {
+        **ResilientTransport.RULES,
+        "transport": _validate.Instance(httpx.AsyncBaseTransport, "an httpx.AsyncBaseTransport",
+                                        optional=True),
+    }
+
     def __init__(self, policy: PolicyLike | None = None, *,
                  transport: httpx.AsyncBaseTransport | None = None, buffer_body: bool = False,
                  **transport_options: Any) -> None:
+        _validate.arguments(type(self).__name__, self.RULES, {
+            "policy": policy, "transport": transport, "buffer_body": buffer_body})
         self.policy, self.transport = _setup(self, policy, transport, httpx.AsyncHTTPTransport,
                                              transport_options)
         self.buffer_body = buffer_body

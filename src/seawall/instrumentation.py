@@ -34,6 +34,7 @@ from .config import Router, load, load_file
 from .admin.fronts import AdminServer
 from .config import admin as admin_section
 from .config.load import Config
+from .policies import _validate
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -47,6 +48,10 @@ def router_from(config: Any = None) -> Router:
         return Router(config)
     if isinstance(config, Mapping):
         return Router(load(config, source="<dict>"))
+    if config is not None and not isinstance(config, (str, os.PathLike)):
+        raise TypeError(f"seawall.instrument: config must be a path, a dict, a seawall.config."
+                        f"Config or Router, or None, got {type(config).__name__} "
+                        f"{_validate.show(config)}")
     path = config if config is not None else os.environ.get("SEAWALL_CONFIG")
     if path:
         return Router(load_file(path))

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, cast
+from typing import Any, ClassVar, Generic, cast
 
 from . import _attempt_timer, registry
 from . import events as ev
@@ -27,6 +27,7 @@ from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, Resi
                      RetryBudgetExhausted)
 from .events import CANCELLED, FAILURE, FALLBACK, IGNORED, REJECTED, SUCCESS
 from .exchange import AsyncExchange, Exchange, PolicyLike, R, Target
+from .policies import _validate
 from .policies import retry as retry_mod
 from .policies.breaker import CircuitBreaker, State
 from .policies.bulkhead import (QUEUE_FULL, QUEUE_TIMEOUT, Admission, Bulkhead, BulkheadState,
@@ -91,20 +92,15 @@ class Policy:
         wall_clock: Callable[[], float] = time.time,
         random: Callable[[], float] = _random.random,
     ) -> None:
-        for arg, value, kind in (("retry", retry, Retry), ("breaker", breaker, CircuitBreaker),
-                                 ("bulkhead", bulkhead, Bulkhead), ("timeouts", timeouts, Timeouts)):
-            if value is not None and not isinstance(value, kind):
-                raise TypeError(f"Policy: {arg} must be a seawall.{kind.__name__} or None, "
-                                f"got {value!r}")
-        if not isinstance(pool, Pool):
-            raise TypeError(f"Policy: pool must be a seawall.Pool, got {pool!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ValueError(f"Policy: name must be a non-empty string or None, got {name!r}")
-        if fallback is not None and not callable(fallback):
-            raise TypeError(f"Policy: fallback must be callable, got {fallback!r}")
-        if not (isinstance(max_dependencies, int) and max_dependencies >= 1):
-            raise ValueError(f"Policy: max_dependencies must be a whole number >= 1, "
-                             f"got {max_dependencies!r}")
+        _validate.arguments("Policy", self.RULES, {
+            "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
+            "timeouts": timeouts, "pool": pool, "fallback": fallback, "telemetry": telemetry,
+            "max_dependencies": max_dependencies, "clock": clock, "wall_clock": wall_clock,
+            "random": random})
+        if breaker is not None and timeouts is not None:
+            problem = breaker.window_problem(timeouts.attempt)
+            if problem is not None:
+                raise ValueError(f"Policy: {problem}")
         self.name = name
         self.retry = retry
         self.breaker = breaker
@@ -132,6 +128,22 @@ class Policy:
         if self.telemetry is not None:
             self.telemetry.watch(self)
         registry.register(self)  # held weakly: what seawall.status() and seawall.admin show
+
+    #: What each argument must be (checked, types first, when the policy is built).
+    RULES: ClassVar[_validate.Rules] = {
+        "name": _validate.Text(optional=True),
+        "retry": _validate.Instance(Retry, "a seawall.Retry", optional=True),
+        "breaker": _validate.Instance(CircuitBreaker, "a seawall.CircuitBreaker", optional=True),
+        "bulkhead": _validate.Instance(Bulkhead, "a seawall.Bulkhead", optional=True),
+        "timeouts": _validate.Instance(Timeouts, "a seawall.Timeouts", optional=True),
+        "pool": _validate.Instance(Pool, "a seawall.Pool"),
+        "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
+        "telemetry": _validate.TELEMETRY,
+        "max_dependencies": _validate.Count(),
+        "clock": _validate.Function("a callable returning monotonic seconds"),
+        "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
+        "random": _validate.Function("a callable returning a float in [0, 1)"),
+    }
 
     def __repr__(self) -> str:
         return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "

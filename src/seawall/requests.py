@@ -16,7 +16,7 @@ timeout (plain requests either fails at once or, with `pool_block=True`, waits f
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import requests.adapters
@@ -28,6 +28,7 @@ from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from . import errors
 from .pipeline import Policy, PolicyLike, Target
+from .policies import _validate
 from .policies.classify import ErrorKind
 from .telemetry import official
 
@@ -219,8 +220,17 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
     kept (default 10, as requests).
     """
 
+    RULES: ClassVar[_validate.Rules] = {
+        "policy": _validate.POLICY,
+        "pool_connections": _validate.Count(),
+        "adapter": _validate.Instance(requests.adapters.BaseAdapter,
+                                      "a requests.adapters.BaseAdapter", optional=True),
+    }
+
     def __init__(self, policy: PolicyLike | None = None, *, pool_connections: int = 10,
                  adapter: requests.adapters.BaseAdapter | None = None) -> None:
+        _validate.arguments(type(self).__name__, self.RULES, {
+            "policy": policy, "pool_connections": pool_connections, "adapter": adapter})
         self.policy: PolicyLike = policy if policy is not None else Policy()
         #: An adapter to wrap (its sends go through the policy), instead of our own pool.
         self.inner = adapter
@@ -267,6 +277,8 @@ def quiet_send(session: requests.Session, request: requests.PreparedRequest,
 
 def session(policy: PolicyLike | None = None) -> requests.Session:
     """A `ResilientSession` with one `ResilientAdapter` mounted for http:// and https://."""
+    _validate.arguments("seawall.requests.session", {"policy": _validate.POLICY},
+                        {"policy": policy})
     adapter = ResilientAdapter(policy)
     resilient = ResilientSession()
     resilient.seawall_spans = adapter.policy.telemetry is not None

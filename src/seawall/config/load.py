@@ -389,8 +389,13 @@ def _construct(kind: type, args: dict[str, Any], where: str, problems: list[str]
 
 
 def _check_fit(parts: PolicyParts, where: str, problems: list[str]) -> None:
-    """Retries whose first delay can never fit the total timeout are a configuration error."""
+    """Retries whose first delay can never fit the total timeout, and a breaker window too
+    short for the attempt timeout (as `Policy` checks it), are configuration errors."""
     retry, timeouts = parts.retry, parts.timeouts
+    if parts.breaker is not None and timeouts is not None:
+        problem = parts.breaker.window_problem(timeouts.attempt)
+        if problem is not None:
+            problems.append(f"{where}.breaker: {problem}")
     if retry is None or timeouts is None or timeouts.total is None or retry.max_attempts < 2:
         return
     backoff = retry.backoff

@@ -11,10 +11,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..exchange import AsyncExchange, Exchange, R, Target
 from ..pipeline import Policy
+from ..policies import _validate
 from ..policies.pool import Pool
 from .load import Config
 
@@ -41,7 +42,13 @@ class Match:
 class Router:
     """Policies per named dependency, chosen per request (see the module docstring)."""
 
+    RULES: ClassVar[_validate.Rules] = {
+        "config": _validate.Instance(Config, "a seawall.config.Config (from load or load_file)"),
+        "telemetry": _validate.TELEMETRY,
+    }
+
     def __init__(self, config: Config, *, telemetry: Any = True) -> None:
+        _validate.arguments("Router", self.RULES, {"config": config, "telemetry": telemetry})
         self.config = config
         self.default = Policy(None, telemetry=telemetry, max_dependencies=config.max_dependencies,
                               **config.defaults.kwargs())

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from . import _validate
 from .classify import FAILURE_STATUSES
@@ -75,28 +75,44 @@ class CircuitBreaker:
     key: Callable[[Any], str] | None = None
     max_keys: int = 1024
 
+    #: What each argument must be (checked, types first, when the breaker is built).
+    RULES: ClassVar[_validate.Rules] = {
+        "failure_rate": _validate.ratio(),
+        "window": _validate.Number(0, above=True,
+                                   what="a number of seconds (or of calls)"),
+        "window_type": _validate.Choice("time", "count"),
+        "min_calls": _validate.Count(),
+        "consecutive_failures": _validate.Count(optional=True),
+        "slow_call_duration": _validate.seconds(above_zero=True, optional=True),
+        "slow_call_rate": _validate.ratio(),
+        "open_for": _validate.seconds(above_zero=True),
+        "half_open_calls": _validate.Count(),
+        "success_threshold": _validate.Count(),
+        "failure_statuses": _validate.STATUSES,
+        "key": _validate.Function("a callable taking a Target", optional=True),
+        "max_keys": _validate.Count(),
+    }
+
     def __post_init__(self) -> None:
-        owner = "CircuitBreaker"
-        _validate.ratio(owner, "failure_rate", self.failure_rate)
-        _validate.choice(owner, "window_type", self.window_type, ("time", "count"))
+        _validate.fields(self, self.RULES)
         if self.window_type == "count":
-            _validate.count(owner, "window (calls, with window_type='count')", self.window)
-        else:
-            _validate.seconds(owner, "window", self.window, allow_zero=False)
-        _validate.count(owner, "min_calls", self.min_calls)
-        _validate.count(owner, "consecutive_failures", self.consecutive_failures, allow_none=True)
-        _validate.seconds(owner, "slow_call_duration", self.slow_call_duration, allow_none=True,
-                          allow_zero=False)
-        _validate.ratio(owner, "slow_call_rate", self.slow_call_rate)
-        _validate.seconds(owner, "open_for", self.open_for, allow_zero=False)
-        _validate.count(owner, "half_open_calls", self.half_open_calls)
-        _validate.count(owner, "success_threshold", self.success_threshold)
-        _validate.count(owner, "max_keys", self.max_keys)
-        if not isinstance(self.failure_statuses, Iterable):
-            raise TypeError(f"{owner}: failure_statuses must be a collection of status codes")
-        object.__setattr__(self, "failure_statuses", frozenset(self.failure_statuses))
-        if self.key is not None and not callable(self.key):
-            raise TypeError(f"{owner}: key must be a callable(target) -> str, got {self.key!r}")
+            if self.window != int(self.window):
+                raise ValueError(f"CircuitBreaker: window must be a whole number of calls with "
+                                 f"window_type='count', got {self.window!r}")
+            # A window of N calls never holds more than N: a larger min_calls would keep the
+            # breaker closed forever (resilience4j clamps it the same way).
+            object.__setattr__(self, "min_calls", min(self.min_calls, int(self.window)))
+
+    def window_problem(self, attempt_timeout: float | None) -> str | None:
+        """What is wrong with this breaker next to an attempt timeout, or None: a time window
+        shorter than two attempt timeouts (Microsoft.Extensions.Http.Resilience rejects it too)."""
+        if self.window_type != "time" or attempt_timeout is None:
+            return None
+        if self.window >= 2 * attempt_timeout:
+            return None
+        return (f"breaker window ({self.window:g} s) must be at least twice the attempt timeout "
+                f"({attempt_timeout:g} s): attempts that time out need a window spanning several "
+                f"of them (lengthen breaker.window or shorten timeouts.attempt)")
 
 
 # Module constants: reading an Enum member off its class is slow (Python 3.11), and the breaker
@@ -294,9 +310,11 @@ class Breaker:
             return True
         if calls < config.min_calls:
             return False
-        return (failures >= config.failure_rate * calls
+        # The ratio itself, as Polly and resilience4j compare it: 7 / 100 is the float nearest
+        # 0.07, as the literal 0.07 is, while 0.07 * 100 is 7.000000000000001 (not <= 7).
+        return (failures / calls >= config.failure_rate
                 or (config.slow_call_duration is not None
-                    and slows >= config.slow_call_rate * calls))
+                    and slows / calls >= config.slow_call_rate))
 
     def _counts(self, now: float) -> tuple[int, int, int]:
         calls, failures, slow = self._window.counts(now)

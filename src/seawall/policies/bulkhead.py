@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import ClassVar, Final, Literal, Protocol
 
 from . import _validate
 
@@ -27,10 +27,14 @@ class Bulkhead:
     max_queued: int = 100
     queue_timeout: float | None = 1.0
 
+    RULES: ClassVar[_validate.Rules] = {
+        "max_concurrent": _validate.Count(),
+        "max_queued": _validate.Count(0),
+        "queue_timeout": _validate.seconds(optional=True),
+    }
+
     def __post_init__(self) -> None:
-        _validate.count("Bulkhead", "max_concurrent", self.max_concurrent)
-        _validate.count("Bulkhead", "max_queued", self.max_queued, minimum=0)
-        _validate.seconds("Bulkhead", "queue_timeout", self.queue_timeout, allow_none=True)
+        _validate.fields(self, self.RULES)
 
 
 #: Why a caller was turned away (`BulkheadFullError.reason`, `BulkheadRejected.reason`).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from . import _validate
 
@@ -16,7 +17,11 @@ class Pool:
     max_keepalive: int = 20
     keepalive_expiry: float = 5.0
 
+    RULES: ClassVar[_validate.Rules] = {
+        "max_connections": _validate.Count(),
+        "max_keepalive": _validate.Count(0),
+        "keepalive_expiry": _validate.seconds(),
+    }
+
     def __post_init__(self) -> None:
-        _validate.count("Pool", "max_connections", self.max_connections)
-        _validate.count("Pool", "max_keepalive", self.max_keepalive, minimum=0)
-        _validate.seconds("Pool", "keepalive_expiry", self.keepalive_expiry)
+        _validate.fields(self, self.RULES)

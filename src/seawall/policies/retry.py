@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import email.utils
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, ClassVar, Final, Literal, NamedTuple
 
 from . import _validate
 from .classify import IDEMPOTENT_METHODS, RETRY_STATUSES, TRANSIENT, ErrorKind
@@ -35,16 +35,19 @@ class Backoff:
     multiplier: float = 2.0
     jitter: Jitter = "full"
 
+    RULES: ClassVar[_validate.Rules] = {
+        "kind": _validate.Choice(*_KINDS),
+        "base": _validate.seconds(),
+        "cap": _validate.seconds(),
+        "multiplier": _validate.Number(1),
+        "jitter": _validate.Choice(*_JITTERS),
+    }
+
     def __post_init__(self) -> None:
-        owner = f"Backoff.{self.kind}"
-        _validate.choice("Backoff", "kind", self.kind, _KINDS)
-        _validate.seconds(owner, "base", self.base)
-        _validate.seconds(owner, "cap", self.cap)
+        owner = f"Backoff.{self.kind}" if self.kind in _KINDS else "Backoff"
+        _validate.fields(self, self.RULES, owner)
         if self.cap < self.base:
             raise ValueError(f"{owner}: cap ({self.cap!r}) must be >= base ({self.base!r})")
-        if not (isinstance(self.multiplier, (int, float)) and self.multiplier >= 1):
-            raise ValueError(f"{owner}: multiplier must be a number >= 1, got {self.multiplier!r}")
-        _validate.choice(owner, "jitter", self.jitter, _JITTERS)
 
     @classmethod
     def exponential(cls, base: float = 0.2, cap: float = 10.0, *, multiplier: float = 2.0,
@@ -60,6 +63,7 @@ class Backoff:
     @classmethod
     def constant(cls, delay: float = 0.5, *, jitter: Jitter = "none") -> Backoff:
         """The same delay before every retry."""
+        _validate.arguments("Backoff.constant", {"delay": cls.RULES["base"]}, {"delay": delay})
         return cls("constant", delay, delay, 1.0, jitter)
 
     def delay(self, retry: int, previous: float, random: Callable[[], float]) -> float:
@@ -96,11 +100,14 @@ class RetryBudget:
     min_per_second: float = 10.0
     ttl: float = 10.0
 
+    RULES: ClassVar[_validate.Rules] = {
+        "ratio": _validate.ratio(zero=True),
+        "min_per_second": _validate.Number(0, what="a number of retries per second"),
+        "ttl": _validate.Number(1, high=60, what="a number of seconds"),
+    }
+
     def __post_init__(self) -> None:
-        _validate.ratio("RetryBudget", "ratio", self.ratio, allow_zero=True)
-        _validate.seconds("RetryBudget", "min_per_second", self.min_per_second)
-        if not 1 <= self.ttl <= 60:
-            raise ValueError(f"RetryBudget: ttl must be from 1 to 60 seconds, got {self.ttl!r}")
+        _validate.fields(self, self.RULES)
 
 
 class BudgetState:
@@ -184,6 +191,12 @@ class AttemptInfo:
     response: Any
 
 
+def _kind_hint(given: Any) -> str:
+    """Names the ErrorKind a string stands for ('connect' is ErrorKind.CONNECT's value)."""
+    found = next((kind for kind in ErrorKind if kind.value == given), None)
+    return f" (ErrorKind.{found.name}?)" if found is not None else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
     """When to retry.
@@ -208,22 +221,22 @@ class Retry:
     budget: RetryBudget | None = field(default_factory=RetryBudget)
     predicate: Callable[[AttemptInfo], bool | None] | None = None
 
+    RULES: ClassVar[_validate.Rules] = {
+        "max_attempts": _validate.Count(),
+        "backoff": _validate.Instance(Backoff, "a seawall.Backoff"),
+        "statuses": _validate.STATUSES,
+        "errors": _validate.Each("a collection of seawall.ErrorKind", ErrorKind,
+                                 hint=_kind_hint),
+        "methods": _validate.METHODS,
+        "unsafe_methods": _validate.FLAG,
+        "respect_retry_after": _validate.FLAG,
+        "max_retry_after": _validate.seconds(),
+        "budget": _validate.Instance(RetryBudget, "a seawall.RetryBudget", optional=True),
+        "predicate": _validate.Function("a callable taking an AttemptInfo", optional=True),
+    }
+
     def __post_init__(self) -> None:
-        _validate.count("Retry", "max_attempts", self.max_attempts)
-        if not isinstance(self.backoff, Backoff):
-            raise TypeError(f"Retry: backoff must be a seawall.Backoff, got {self.backoff!r}")
-        for name in ("statuses", "errors", "methods"):
-            value = getattr(self, name)
-            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-                raise TypeError(f"Retry: {name} must be a collection, got {value!r}")
-            object.__setattr__(self, name, frozenset(value))
-        bad = [s for s in self.statuses if not (isinstance(s, int) and 100 <= s <= 599)]
-        if bad:
-            raise ValueError(f"Retry: statuses must be HTTP status codes 100-599, got {sorted(bad)!r}")
-        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
-        _validate.seconds("Retry", "max_retry_after", self.max_retry_after)
-        if self.budget is not None and not isinstance(self.budget, RetryBudget):
-            raise TypeError(f"Retry: budget must be a seawall.RetryBudget or None, got {self.budget!r}")
+        _validate.fields(self, self.RULES)
 
     def retryable(self, status: int | None, kind: ErrorKind | None) -> bool:
         """Whether this outcome is, by its nature, worth another attempt."""

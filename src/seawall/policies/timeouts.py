@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from . import _validate
 
@@ -17,9 +18,13 @@ class Timeouts:
     attempt: float | None = 10.0
     total: float | None = 30.0
 
+    RULES: ClassVar[_validate.Rules] = {
+        "attempt": _validate.seconds(above_zero=True, optional=True),
+        "total": _validate.seconds(above_zero=True, optional=True),
+    }
+
     def __post_init__(self) -> None:
-        _validate.seconds("Timeouts", "attempt", self.attempt, allow_none=True, allow_zero=False)
-        _validate.seconds("Timeouts", "total", self.total, allow_none=True, allow_zero=False)
+        _validate.fields(self, self.RULES)
         if self.attempt is not None and self.total is not None and self.attempt > self.total:
             raise ValueError(f"Timeouts: attempt ({self.attempt!r} s) must not exceed total "
                              f"({self.total!r} s): the total would cut every slow attempt first")

@@ -16,7 +16,7 @@ import threading
 import weakref
 from collections.abc import Iterable
 from contextvars import Token
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, Context
@@ -24,7 +24,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import events as ev
-from ..policies import retry
+from ..policies import _validate, retry
 from ..policies.breaker import State
 from .redact import redact_url
 
@@ -59,9 +59,23 @@ class Telemetry:
     providers), each request costs one check and nothing more.
     """
 
+    #: What each argument must be (checked, types first, when it is built).
+    RULES: ClassVar[_validate.Rules] = {
+        "tracer_provider": _validate.Instance(trace.TracerProvider, "a TracerProvider",
+                                              optional=True),
+        "meter_provider": _validate.Instance(metrics.MeterProvider, "a MeterProvider",
+                                             optional=True),
+        "redact_query": _validate.Each("a collection of query parameter names (str)", str,
+                                       valid=bool, into=tuple),
+        "max_dependencies": _validate.Count(),
+    }
+
     def __init__(self, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  redact_query: Iterable[str] = (), max_dependencies: int = 100) -> None:
+        redact_query = _validate.arguments("Telemetry", self.RULES, {
+            "tracer_provider": tracer_provider, "meter_provider": meter_provider,
+            "redact_query": redact_query, "max_dependencies": max_dependencies})["redact_query"]
         self._explicit = tracer_provider is not None or meter_provider is not None
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
