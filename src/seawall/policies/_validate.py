@@ -239,21 +239,15 @@ Rules = Mapping[str, Rule]
 def arguments(owner: str, rules: Rules, values: Mapping[str, Any]) -> dict[str, Any]:
     """Check each of `values` against its rule in `rules` (every type first, then every
     value); the values to keep (collections become frozensets, method names upper case...)."""
-    for name, value in values.items():
-        rule = rules[name]
-        if value is None and rule.optional:
-            continue
-        problem = rule.type_problem(value)
-        if problem is not None:
-            raise TypeError(f"{owner}: {name} must be {rule.description}, got {problem}")
+    given = [(name, value, rules[name]) for name, value in values.items()
+             if not (value is None and rules[name].optional)]
+    for check, error in (("type_problem", TypeError), ("value_problem", ValueError)):
+        for name, value, rule in given:
+            problem = getattr(rule, check)(value)
+            if problem is not None:
+                raise error(f"{owner}: {name} must be {rule.description}, got {problem}")
     kept = dict(values)
-    for name, value in values.items():
-        rule = rules[name]
-        if value is None and rule.optional:
-            continue
-        problem = rule.value_problem(value)
-        if problem is not None:
-            raise ValueError(f"{owner}: {name} must be {rule.description}, got {problem}")
+    for name, value, rule in given:
         kept[name] = rule.convert(value)
     return kept
 
