@@ -76,6 +76,22 @@ class Policy:
     breaker transitions (`seawall.telemetry.logs`).
     """
 
+    #: What each argument must be (checked, types first, when the policy is built).
+    RULES: ClassVar[_validate.Rules] = {
+        "name": _validate.Text(optional=True),
+        "retry": _validate.Instance(Retry, "a seawall.Retry", optional=True),
+        "breaker": _validate.Instance(CircuitBreaker, "a seawall.CircuitBreaker", optional=True),
+        "bulkhead": _validate.Instance(Bulkhead, "a seawall.Bulkhead", optional=True),
+        "timeouts": _validate.Instance(Timeouts, "a seawall.Timeouts", optional=True),
+        "pool": _validate.Instance(Pool, "a seawall.Pool"),
+        "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
+        "telemetry": _validate.TELEMETRY,
+        "max_dependencies": _validate.Count(),
+        "clock": _validate.Function("a callable returning monotonic seconds"),
+        "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
+        "random": _validate.Function("a callable returning a float in [0, 1)"),
+    }
+
     def __init__(
         self,
         name: str | None = None,
@@ -128,22 +144,6 @@ class Policy:
         if self.telemetry is not None:
             self.telemetry.watch(self)
         registry.register(self)  # held weakly: what seawall.status() and seawall.admin show
-
-    #: What each argument must be (checked, types first, when the policy is built).
-    RULES: ClassVar[_validate.Rules] = {
-        "name": _validate.Text(optional=True),
-        "retry": _validate.Instance(Retry, "a seawall.Retry", optional=True),
-        "breaker": _validate.Instance(CircuitBreaker, "a seawall.CircuitBreaker", optional=True),
-        "bulkhead": _validate.Instance(Bulkhead, "a seawall.Bulkhead", optional=True),
-        "timeouts": _validate.Instance(Timeouts, "a seawall.Timeouts", optional=True),
-        "pool": _validate.Instance(Pool, "a seawall.Pool"),
-        "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
-        "telemetry": _validate.TELEMETRY,
-        "max_dependencies": _validate.Count(),
-        "clock": _validate.Function("a callable returning monotonic seconds"),
-        "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
-        "random": _validate.Function("a callable returning a float in [0, 1)"),
-    }
 
     def __repr__(self) -> str:
         return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
