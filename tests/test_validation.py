@@ -225,6 +225,8 @@ BAD = [
      'Timeouts: attempt must be a number of seconds > 0 or None, got nan'),
     (lambda: Timeouts(total=-1), ValueError,
      'Timeouts: total must be a number of seconds > 0 or None, got -1'),
+    (lambda: Timeouts(total=10 ** 400), ValueError,
+     'Timeouts: total must be a number of seconds > 0 or None, got 1000000000000000000000000'),
     (lambda: Timeouts(total=True), TypeError,
      'Timeouts: total must be a number of seconds > 0 or None, got bool True'),
     (lambda: Timeouts(attempt=5, total=2), ValueError,

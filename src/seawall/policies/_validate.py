@@ -30,6 +30,14 @@ def _typed(value: Any) -> str:
     return "None" if value is None else f"{type(value).__name__} {show(value)}"
 
 
+def _finite(value: float) -> bool:
+    """Finite as a float: an int too large for one (10**400) would overflow the arithmetic."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -74,7 +82,7 @@ class Number(Rule):
         return None if _number(value) else _typed(value)
 
     def value_problem(self, value: Any) -> str | None:
-        fits = (math.isfinite(value) and (value > self.low if self.above else value >= self.low)
+        fits = (_finite(value) and (value > self.low if self.above else value >= self.low)
                 and (self.high is None or value <= self.high))
         return None if fits else show(value)
 
