@@ -22,7 +22,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 import seawall
 from integrations.upstream import reset, respond, retry_after
 from seawall.telemetry.otel import DURATION_BUCKETS, Telemetry
-from seawall.telemetry.redact import redact_url
 
 FAST = seawall.Backoff.constant(0.001)
 
@@ -264,16 +263,6 @@ def test_no_sdk_means_no_work():
     assert telemetry._is_live() is False
     policy = seawall.Policy("quiet", telemetry=telemetry)
     assert policy.telemetry is telemetry and not hasattr(telemetry, "tracer")
-
-
-@pytest.mark.parametrize("url, expected", [
-    ("https://u:p@h:8443/a?sig=1&X-Amz-Signature=2&ok=3#frag",
-     "https://REDACTED:REDACTED@h:8443/a?sig=REDACTED&X-Amz-Signature=REDACTED&ok=3"),
-    ("http://h/a?SIG=1&token=2", "http://h/a?SIG=1&token=REDACTED"),  # semconv keys are case-sensitive
-    ("http://h/p", "http://h/p"),
-])
-def test_redaction(url, expected):
-    assert redact_url(url, ["TOKEN"]) == expected
 
 
 def test_without_an_sdk_only_request_starts_are_listened_to():

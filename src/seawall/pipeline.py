@@ -630,9 +630,11 @@ class _Run(Generic[R]):
                 policy._emit(ev.RetryStopped(dep.name, self.attempt, why, now))
             if verdict.reason == retry_mod.BUDGET_EXHAUSTED and self.error is not None \
                     and self.last_status is None:
+                # the error's type, not its text: a client's message can hold the whole URL
+                # (requests: "Max retries exceeded with url: /x?sig=..."); it is the __cause__
                 self.error = self._rejection(
                     RetryBudgetExhausted, f"retry budget of {dep.name!r} is spent; not retrying "
-                    f"after: {self.error!r}", cause=self.error)
+                    f"after: {_error_type(self.error)}", cause=self.error)
             return None
         self.delay = verdict.delay
         if ev.RetryScheduled in self.on:

@@ -2,6 +2,6 @@
 needs `opentelemetry-api`), the `seawall` logger (`logs`), and the one place where URLs are
 redacted (`redact`). Nothing here is imported by the policies."""
 
-from .redact import SENSITIVE_QUERY_KEYS, redact_url
+from .redact import SENSITIVE_QUERY_KEYS, redact, redact_url
 
-__all__ = ["SENSITIVE_QUERY_KEYS", "redact_url"]
+__all__ = ["SENSITIVE_QUERY_KEYS", "redact", "redact_url"]

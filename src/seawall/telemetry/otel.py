@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import events as ev
 from ..policies import _validate, retry
 from ..policies.breaker import State
-from .redact import redact_url
+from .redact import SENSITIVE_QUERY_KEYS, query_keys, redact
 
 #: The semantic conventions' advice for http.client.request.duration (seconds).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -55,7 +55,9 @@ class Telemetry:
 
     `tracer_provider` / `meter_provider`: default the global ones (looked up when needed, so a
     provider set up after seawall still counts). `redact_query`: more query parameter names
-    whose values must never be recorded. While no SDK is installed (the API's no-op
+    whose values must never be recorded; `sensitive_query_keys`: the list they are added to
+    (default `seawall.telemetry.redact.SENSITIVE_QUERY_KEYS`). Both are compared
+    case-insensitively and percent-decoded. While no SDK is installed (the API's no-op
     providers), each request costs one check and nothing more.
     """
 
@@ -67,19 +69,25 @@ class Telemetry:
                                              optional=True),
         "redact_query": _validate.Each("a collection of query parameter names (str)", str,
                                        valid=bool, into=tuple),
+        "sensitive_query_keys": _validate.Each("a collection of query parameter names (str)",
+                                               str, valid=bool, into=tuple),
         "max_dependencies": _validate.Count(),
     }
 
     def __init__(self, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
-                 redact_query: Iterable[str] = (), max_dependencies: int = 100) -> None:
-        redact_query = _validate.arguments("Telemetry", self.RULES, {
+                 redact_query: Iterable[str] = (),
+                 sensitive_query_keys: Iterable[str] = SENSITIVE_QUERY_KEYS,
+                 max_dependencies: int = 100) -> None:
+        checked = _validate.arguments("Telemetry", self.RULES, {
             "tracer_provider": tracer_provider, "meter_provider": meter_provider,
-            "redact_query": redact_query, "max_dependencies": max_dependencies})["redact_query"]
+            "redact_query": redact_query, "sensitive_query_keys": sensitive_query_keys,
+            "max_dependencies": max_dependencies})
+        redact_query, sensitive_query_keys = checked["redact_query"], checked["sensitive_query_keys"]
         self._explicit = tracer_provider is not None or meter_provider is not None
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
-        self._redact = tuple(redact_query)
+        self._redact = query_keys((*sensitive_query_keys, *redact_query))
         self._max_dependencies = max_dependencies
         self._dependencies: set[str] = set()
         self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -210,7 +218,7 @@ class Telemetry:
         target = exchange.target()
         method = target.method if target.method in _KNOWN_METHODS else "_OTHER"
         dependency = self.dependency(event.dependency)
-        url = redact_url(exchange.url(), self._redact)
+        url = redact(exchange.url(), self._redact)
         attributes: dict[str, Any] = {
             "http.request.method": method, "server.address": target.host,
             "server.port": target.port, "seawall.dependency": dependency}
