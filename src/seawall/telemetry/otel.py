@@ -7,7 +7,8 @@ headers. While an attempt runs, HTTP instrumentation is suppressed in the contex
 official httpx/requests/aiohttp instrumentations do not add a second span for it.
 
 Metrics: the catalog of DESIGN.md. Every metric carries `seawall.dependency` (bounded: past
-`max_dependencies` distinct values, the rest are reported as "_other").
+`max_dependencies` distinct values, the rest are reported as "_other"), and no metric holds more
+label sets than `cardinality` allows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import events as ev
 from ..policies import _validate, retry
 from ..policies.breaker import State
+from .cardinality import FirstValues, LabelSets
 from .redact import SENSITIVE_QUERY_KEYS, query_keys, redact
 
 #: The semantic conventions' advice for http.client.request.duration (seconds).
@@ -33,28 +35,39 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST",
                             "PUT", "TRACE", "QUERY"})
 OTHER = "_other"
+#: `server.address` on metrics for a dependency's servers past its first `max_servers`
+#: (semconv's spelling for a value outside the known set, as for methods).
+OTHER_SERVER = "_OTHER"
 
 
 class _Request:
     """What telemetry keeps about one logical request (hung on the exchange)."""
 
-    __slots__ = ("span", "token", "attempt_span", "attempt_token", "attributes", "span_attributes")
+    __slots__ = ("span", "token", "attempt_span", "attempt_token", "key", "span_attributes")
 
-    def __init__(self, span: trace.Span, token: Token[Context], attributes: dict[str, Any],
+    def __init__(self, span: trace.Span, token: Token[Context], key: _Key,
                  span_attributes: dict[str, Any]) -> None:
         self.span = span
         self.token = token
         self.attempt_span: trace.Span | None = None
         self.attempt_token: Token[Context] | None = None
-        self.attributes = attributes  # what every attempt's metrics and span share
-        self.span_attributes = span_attributes  # the same and `url.full`: spans only
+        self.key = key  # what every attempt's metrics share, bounded
+        self.span_attributes = span_attributes  # what every span shares, as it is
+
+
+#: (seawall.dependency, http.request.method, server.address, server.port or None)
+_Key = tuple[str, str, str, "int | None"]
 
 
 class Telemetry:
     """Turns a policy's events into spans and metrics. One instance can watch many policies.
 
     `tracer_provider` / `meter_provider`: default the global ones (looked up when needed, so a
-    provider set up after seawall still counts). `redact_query`: more query parameter names
+    provider set up after seawall still counts). `max_dependencies`: distinct
+    `seawall.dependency` labels (then `_other`); `max_servers`: distinct
+    `server.address`/`server.port` pairs per dependency label on metrics (then `_OTHER`, no
+    port); `max_label_sets`: label sets per metric (then the overflow set
+    `otel.metric.overflow=true`). `redact_query`: more query parameter names
     whose values must never be recorded; `sensitive_query_keys`: the list they are added to
     (default `seawall.telemetry.redact.SENSITIVE_QUERY_KEYS`). Both are compared
     case-insensitively and percent-decoded. While no SDK is installed (the API's no-op
@@ -72,17 +85,21 @@ class Telemetry:
         "sensitive_query_keys": _validate.Each("a collection of query parameter names (str)",
                                                str, valid=bool, into=tuple),
         "max_dependencies": _validate.Count(),
+        "max_servers": _validate.Count(),
+        "max_label_sets": _validate.Count(),
     }
 
     def __init__(self, *, tracer_provider: trace.TracerProvider | None = None,
                  meter_provider: metrics.MeterProvider | None = None,
                  redact_query: Iterable[str] = (),
                  sensitive_query_keys: Iterable[str] = SENSITIVE_QUERY_KEYS,
-                 max_dependencies: int = 100) -> None:
+                 max_dependencies: int = 100, max_servers: int = 10,
+                 max_label_sets: int = 2000) -> None:
         checked = _validate.arguments("Telemetry", self.RULES, {
             "tracer_provider": tracer_provider, "meter_provider": meter_provider,
             "redact_query": redact_query, "sensitive_query_keys": sensitive_query_keys,
-            "max_dependencies": max_dependencies})
+            "max_dependencies": max_dependencies, "max_servers": max_servers,
+            "max_label_sets": max_label_sets})
         redact_query, sensitive_query_keys = checked["redact_query"], checked["sensitive_query_keys"]
         self._explicit = tracer_provider is not None or meter_provider is not None
         self._tracer_provider = tracer_provider
@@ -90,6 +107,11 @@ class Telemetry:
         self._redact = query_keys((*sensitive_query_keys, *redact_query))
         self._max_dependencies = max_dependencies
         self._dependencies: set[str] = set()
+        self._servers = FirstValues(max_servers)
+        # the metrics whose attributes come from traffic: each one's label sets, bounded
+        self._attempt_sets = LabelSets(max_label_sets)
+        self._request_sets = LabelSets(max_label_sets)
+        self._retry_sets = LabelSets(max_label_sets)
         self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
         # Breaker calls are tallied here and reported by an observable counter: an SDK counter
         # `add` on every request would cost more than the rest of the metrics together.
@@ -218,17 +240,18 @@ class Telemetry:
         target = exchange.target()
         method = target.method if target.method in _KNOWN_METHODS else "_OTHER"
         dependency = self.dependency(event.dependency)
-        url = redact(exchange.url(), self._redact)
-        attributes: dict[str, Any] = {
-            "http.request.method": method, "server.address": target.host,
-            "server.port": target.port, "seawall.dependency": dependency}
-        if method == "_OTHER":
-            attributes["http.request.method_original"] = target.method
-        span_attributes = {**attributes, "url.full": url}
+        host, port = target.host, target.port
+        span_attributes: dict[str, Any] = {
+            "http.request.method": method, "server.address": host, "server.port": port,
+            "seawall.dependency": dependency, "url.full": redact(exchange.url(), self._redact)}
+        if method == "_OTHER":  # on spans only: any token can be a method
+            span_attributes["http.request.method_original"] = target.method
+        key: _Key = (dependency, method, host, port) if self._servers.admits(dependency, (host, port)) \
+            else (dependency, method, OTHER_SERVER, None)
         span = self.tracer.start_span(f"seawall {dependency}", kind=SpanKind.INTERNAL,
                                       attributes=span_attributes)
         token = context.attach(trace.set_span_in_context(span))
-        exchange.telemetry = _Request(span, token, attributes, span_attributes)
+        exchange.telemetry = _Request(span, token, key, span_attributes)
 
     def _attempt_started(self, event: ev.AttemptStarted) -> None:
         state: _Request | None = event.exchange.telemetry
@@ -256,11 +279,12 @@ class Telemetry:
             return
         span = state.attempt_span
         ended: dict[str, Any] = {}  # what the attempt's span does not have yet
-        error_type = None
-        if event.status is not None:
-            ended["http.response.status_code"] = event.status
-            if event.status >= 400:
-                error_type = str(event.status)
+        status = event.status
+        error_type = version = None
+        if status is not None:
+            ended["http.response.status_code"] = status
+            if status >= 400:
+                error_type = str(status)
         elif event.error is not None:
             error_type = _qualified(event.error)
         if event.response is not None:
@@ -275,11 +299,12 @@ class Telemetry:
             span.set_attributes(ended)  # each attribute given is validated: only the new ones
             if error_type is not None and not cancelled:
                 span.set_status(Status(StatusCode.ERROR, error_type))
-        attributes = {**state.attributes, **ended}
+        key = (state.key, status, error_type, version)
+        attributes = self._attempt_sets.get(key) or self._attempt_sets.add(
+            key, {**_metric_attributes(state.key), **ended})
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != ev.IGNORED:
-            self._count_call(state.attributes["seawall.dependency"],
-                             "slow" if event.slow else event.breaker_result)
+            self._count_call(state.key[0], "slow" if event.slow else event.breaker_result)
         span.end()
         if state.attempt_token is not None:
             context.detach(state.attempt_token)
@@ -289,10 +314,13 @@ class Telemetry:
         state: _Request | None = event.exchange.telemetry
         if state is None:
             return
-        dependency = state.attributes["seawall.dependency"]
-        self.request_duration.record(event.duration, {
-            "seawall.dependency": dependency, "seawall.outcome": event.outcome,
-            "http.request.method": state.attributes["http.request.method"]})
+        dependency, method = state.key[0], state.key[1]
+        key = (dependency, event.outcome, method)
+        self.request_duration.record(event.duration, self._request_sets.get(key) or
+                                     self._request_sets.add(key, {
+                                         "seawall.dependency": dependency,
+                                         "seawall.outcome": event.outcome,
+                                         "http.request.method": method}))
         span = state.span
         if span.is_recording():
             ended: dict[str, Any] = {"seawall.outcome": event.outcome,
@@ -334,8 +362,9 @@ class Telemetry:
             "seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited})
 
     def _retry(self, event: ev.RetryScheduled) -> None:
-        self.retries.add(1, {"seawall.dependency": self.dependency(event.dependency),
-                             "error.type": event.reason})
+        key = (self.dependency(event.dependency), event.reason)
+        self.retries.add(1, self._retry_sets.get(key) or self._retry_sets.add(
+            key, {"seawall.dependency": key[0], "error.type": key[1]}))
         attributes: dict[str, Any] = {"seawall.retry.attempt": event.attempt,
                                       "seawall.retry.delay": event.delay,
                                       "seawall.retry.reason": event.reason}
@@ -431,6 +460,15 @@ class Telemetry:
             if seen:
                 yield Observation(active, {"seawall.dependency": dependency, "state": "active"})
                 yield Observation(idle, {"seawall.dependency": dependency, "state": "idle"})
+
+
+def _metric_attributes(key: _Key) -> dict[str, Any]:
+    dependency, method, address, port = key
+    attributes: dict[str, Any] = {"http.request.method": method, "server.address": address,
+                                  "seawall.dependency": dependency}
+    if port is not None:
+        attributes["server.port"] = port
+    return attributes
 
 
 def _qualified(error: BaseException) -> str:
