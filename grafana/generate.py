@@ -103,8 +103,9 @@ PANELS: list[Panel] = [
     Panel("Bulkhead utilization", "Slots in use / limit; near 100% the bulkhead decides who waits.",
           "percentunit",
           [(f"max by (seawall_dependency) (seawall_bulkhead_active{{{SEL}}}) / "
-            f"max by (seawall_dependency) (seawall_bulkhead_limit{{{SEL}}})", "{{seawall_dependency}}"),
-           (f"sum by (seawall_dependency) (seawall_bulkhead_queued{{{SEL}}})", "queued {{seawall_dependency}}")]),
+            f"max by (seawall_dependency) (seawall_bulkhead_limit{{{SEL}}})", "{{seawall_dependency}}")]),
+    Panel("Bulkhead queue", "Callers waiting for a slot (a count, not a share).", "short",
+          [(f"sum by (seawall_dependency) (seawall_bulkhead_queued{{{SEL}}})", "queued {{seawall_dependency}}")]),
     Panel("Bulkhead queue wait p95", "How long queued requests waited for a slot.", "s",
           [(f"histogram_quantile(0.95, sum by (le, seawall_dependency) (rate(seawall_bulkhead_queue_duration_seconds_bucket"
             f"{{{SEL}}}[$__rate_interval])))", "{{seawall_dependency}}")]),
@@ -203,7 +204,10 @@ class Alert:
     description: str
     anchor: str
     # promtool test: input series ("DEP" becomes the failing "bad" and the healthy "good"
-    # dependency), and the minute to evaluate at (before it, `for` has not elapsed)
+    # dependency), and the minute to evaluate at (before it, `for` has not elapsed). Shaped
+    # like the series seawall makes: a counter created at 0 when its dependency is first seen
+    # (docs/telemetry.md, "Counters start at 0") steps up from 0 at each event; a histogram's
+    # series appear at their first observation, with its count; "_" is a missing sample.
     series: dict[str, tuple[str, str]] = field(default_factory=dict)
     at_minute: int = 20
 
@@ -214,7 +218,7 @@ ALERTS: list[Alert] = [
           "warning", "Circuit breaker open for {{ $labels.seawall_dependency }}",
           "{{ $labels.job }} stopped calling {{ $labels.seawall_dependency }}: its breaker has been "
           "open for over a minute; calls fail fast with CircuitOpenError.", "breaker-open",
-          {'seawall_circuit_breaker_state{seawall_breaker_state="open"}': ("1x30", "0x30")}, 5),
+          {'seawall_circuit_breaker_state{seawall_breaker_state="open"}': ("0x2 1x27", "0x30")}, 5),
     Alert("SeawallBreakerIsolatedTooLong",
           f'max by ({BY}) (seawall_circuit_breaker_state{{seawall_breaker_state="isolated"}}) > 0',
           ISOLATED_FOR, "warning", "Circuit breaker of {{ $labels.seawall_dependency }} isolated "
@@ -228,56 +232,56 @@ ALERTS: list[Alert] = [
           "5m", "warning", "Circuit breaker flapping for {{ $labels.seawall_dependency }}",
           "The breaker of {{ $labels.seawall_dependency }} opened more than 3 times in 15 minutes: "
           "the dependency recovers and fails again.", "breaker-flapping",
-          {'seawall_circuit_breaker_transitions_total{seawall_breaker_to="open"}': ("0+1x30", "0+0x30")}, 20),
+          {'seawall_circuit_breaker_transitions_total{seawall_breaker_to="open"}': ("0x9 1 2 3 4x20", "0x9 1 2 3x20")}, 20),
     Alert("SeawallHighRetryRatio",
           f"sum by ({BY}) (rate(seawall_retry_attempts_total[5m])) / "
           f"sum by ({BY}) (rate(http_client_request_duration_seconds_count[5m])) > 0.1",
           "10m", "warning", "Many retries to {{ $labels.seawall_dependency }}",
           "Over 10% of the attempts to {{ $labels.seawall_dependency }} are retries: it is failing "
           "transiently and retries are adding load.", "high-retry-ratio",
-          {"seawall_retry_attempts_total": ("0+30x30", "0+1x30"),
+          {"seawall_retry_attempts_total": ("0x2 30+30x27", "0x2 1+1x27"),
            "http_client_request_duration_seconds_count": ("0+60x30", "0+60x30")}, 20),
     Alert("SeawallRetryBudgetExhausted",
           f"sum by ({BY}) (rate(seawall_retry_budget_rejected_total[5m])) > 0", "5m", "warning",
           "Retry budget exhausted for {{ $labels.seawall_dependency }}",
           "Retries to {{ $labels.seawall_dependency }} are being refused by the retry budget: "
           "failures are reaching callers without a retry.", "retry-budget-exhausted",
-          {"seawall_retry_budget_rejected_total": ("0+10x30", "0+0x30")}, 15),
+          {"seawall_retry_budget_rejected_total": ("0x2 10+10x27", "0x30")}, 15),
     Alert("SeawallBulkheadSaturated",
           f"max by ({BY}) (seawall_bulkhead_active) / max by ({BY}) (seawall_bulkhead_limit) >= 0.9",
           "10m", "warning", "Bulkhead nearly full for {{ $labels.seawall_dependency }}",
           "{{ $labels.seawall_dependency }} has used 90% or more of its bulkhead for 10 minutes: "
           "requests are about to queue or be rejected.", "bulkhead-saturated",
-          {"seawall_bulkhead_active": ("95x30", "10x30"), "seawall_bulkhead_limit": ("100x30", "100x30")}, 15),
+          {"seawall_bulkhead_active": ("10 95x29", "10x30"), "seawall_bulkhead_limit": ("100x30", "100x30")}, 15),
     Alert("SeawallBulkheadRejecting",
           f"sum by ({BY}) (rate(seawall_bulkhead_rejections_total[5m])) > 0", "5m", "critical",
           "Bulkhead rejecting requests to {{ $labels.seawall_dependency }}",
           "Requests to {{ $labels.seawall_dependency }} are turned away with BulkheadFullError.",
           "bulkhead-rejecting",
-          {'seawall_bulkhead_rejections_total{seawall_bulkhead_reason="queue_full"}': ("0+5x30", "0+0x30")}, 15),
+          {'seawall_bulkhead_rejections_total{seawall_bulkhead_reason="queue_full"}': ("0x2 5+5x27", "0x30")}, 15),
     Alert("SeawallErrorBudgetBurnFast",
           f"{error_ratio('1h')} > {14.4 * SLO_ERROR_BUDGET:g} and {error_ratio('5m')} > {14.4 * SLO_ERROR_BUDGET:g}",
           "2m", "critical", "Error budget burning fast for {{ $labels.seawall_dependency }}",
           "Requests to {{ $labels.seawall_dependency }} fail at over 14.4x the 99.9% objective's "
           "budget over both 1h and 5m: at this rate 2% of a 30-day budget goes in an hour.",
           "error-budget-burn",
-          {'seawall_request_duration_seconds_count{seawall_outcome="failure"}': ("0+6x120", "0+0x120"),
-           'seawall_request_duration_seconds_count{seawall_outcome="success"}': ("0+54x120", "0+60x120")}, 90),
+          {'seawall_request_duration_seconds_count{seawall_outcome="failure"}': ("_x3 6+6x116", "_x120"),
+           'seawall_request_duration_seconds_count{seawall_outcome="success"}': ("54+54x119", "60+60x119")}, 90),
     Alert("SeawallErrorBudgetBurnSlow",
           f"{error_ratio('6h')} > {6 * SLO_ERROR_BUDGET:g} and {error_ratio('30m')} > {6 * SLO_ERROR_BUDGET:g}",
           "15m", "warning", "Error budget burning for {{ $labels.seawall_dependency }}",
           "Requests to {{ $labels.seawall_dependency }} fail at over 6x the 99.9% objective's budget "
           "over both 6h and 30m.", "error-budget-burn",
-          {'seawall_request_duration_seconds_count{seawall_outcome="rejected"}': ("0+1x120", "0+0x120"),
-           'seawall_request_duration_seconds_count{seawall_outcome="success"}': ("0+59x120", "0+60x120")}, 90),
+          {'seawall_request_duration_seconds_count{seawall_outcome="rejected"}': ("_x3 1+1x116", "_x120"),
+           'seawall_request_duration_seconds_count{seawall_outcome="success"}': ("59+59x119", "60+60x119")}, 90),
     Alert("SeawallLatencyHigh",
           f"histogram_quantile(0.95, sum by ({BY}, le) (rate(seawall_request_duration_seconds_bucket[5m]))) > 1",
           "10m", "warning", "Slow requests to {{ $labels.seawall_dependency }}",
           "p95 of logical requests to {{ $labels.seawall_dependency }} is over 1 s, retries and "
           "waits included.", "latency-high",
-          {'seawall_request_duration_seconds_bucket{le="0.5"}': ("0+1x30", "0+10x30"),
-           'seawall_request_duration_seconds_bucket{le="2.5"}': ("0+10x30", "0+10x30"),
-           'seawall_request_duration_seconds_bucket{le="+Inf"}': ("0+10x30", "0+10x30")}, 20),
+          {'seawall_request_duration_seconds_bucket{le="0.5"}': ("1+1x29", "10+10x29"),
+           'seawall_request_duration_seconds_bucket{le="2.5"}': ("10+10x29", "10+10x29"),
+           'seawall_request_duration_seconds_bucket{le="+Inf"}': ("10+10x29", "10+10x29")}, 20),
 ]
 
 

@@ -83,8 +83,9 @@ def faulty_traffic(upstream, telemetry: Telemetry) -> None:
     with httpx.Client(transport=ResilientTransport(stingy)) as client:
         client.get(upstream.url + "/y")
     upstream.default = respond(200, delay=0.2)
-    bulky = seawall.Policy("bulky", telemetry=telemetry,
-                           bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0))
+    bulky = seawall.Policy("bulky", telemetry=telemetry,  # the second request queues, in vain
+                           bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1,
+                                                     queue_timeout=0.02))
     with httpx.Client(transport=ResilientTransport(bulky)) as client:
         worker = threading.Thread(target=client.get, args=(upstream.url + "/z",))
         worker.start()

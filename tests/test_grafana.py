@@ -96,3 +96,12 @@ def test_compose_file_is_valid_and_mounts_files_that_exist():
     done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", ["seawall-overview.json", "seawall-dependency.json"])
+def test_percent_panels_show_only_ratios(name):
+    """A count in a `percentunit` panel reads 3 queued callers as 300%."""
+    data = json.loads((ROOT / "grafana" / "dashboards" / name).read_text())
+    for panel in [p for p in data["panels"] if p["fieldConfig"]["defaults"]["unit"] == "percentunit"]:
+        for target in panel["targets"]:
+            assert " / " in target["expr"], (panel["title"], target["expr"])

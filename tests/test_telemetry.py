@@ -178,10 +178,22 @@ def test_bulkhead_metrics(flavour, upstream, otel):
     rejected = sum(isinstance(r, seawall.BulkheadFullError) for r in results)
     assert rejected == 3 and upstream.hits("/b") == 2
     assert otel.total("seawall.bulkhead.rejections", seawall_bulkhead_reason="queue_full") == 3
-    assert otel.total("seawall.bulkhead.queue.duration") == 3  # the requests that queued
+    assert otel.metric("seawall.bulkhead.queue.duration") == []  # none queued: no zero waits
     (limit,) = otel.metric("seawall.bulkhead.limit")
     (active,) = otel.metric("seawall.bulkhead.active")
     assert (limit[1].value, active[1].value) == (2, 0)
+
+
+def test_queue_duration_counts_the_requests_that_queued_only(flavour, upstream, otel):
+    upstream.default = respond(200, delay=0.5)  # the one slot stays held while the others wait
+    policy = otel.policy(retry=None, bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1,
+                                                               queue_timeout=0.05))
+    with flavour.client(policy) as client:
+        results = client.many(3, "GET", upstream.url + "/q")
+    reasons = sorted(getattr(r, "reason", "ok") for r in results)
+    assert reasons == ["ok", "queue_full", "queue_timeout"]
+    ((_, waited),) = otel.metric("seawall.bulkhead.queue.duration")
+    assert waited.count == 1 and waited.sum >= 0.05  # the one that queued, for its timeout
 
 
 def test_duration_histogram_uses_the_semconv_buckets(upstream, otel):
@@ -312,3 +324,71 @@ def test_an_sdk_installed_after_seawall_is_used_from_the_next_request_on(upstrea
     assert spans == 48  # 24 requests after the SDK appeared, 2 spans each; none before
     assert listeners == len(seawall.events.ALL)  # one handler per event class, no leftovers
     assert on_start == 1  # telemetry's handler and nothing else (logs do not listen to starts)
+
+
+def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, otel):
+    """A series that first appears at 1 hides its first event from increase(): each counter
+    the alerts and panels read is there at 0 from the dependency's first request."""
+    import httpx
+    from seawall.httpx import ResilientTransport
+    policy = otel.policy(breaker=seawall.CircuitBreaker(), retry=seawall.Retry(
+        backoff=FAST, budget=seawall.RetryBudget()))
+    bare = seawall.Policy("bare", telemetry=otel.telemetry, retry=None, breaker=None, bulkhead=None)
+    for chosen in (policy, bare):
+        with httpx.Client(transport=ResilientTransport(chosen)) as client:
+            assert client.get(upstream.url + "/z").status_code == 200
+
+    def series(name: str) -> dict[tuple[Any, ...], float]:
+        return {tuple(sorted(a.items())): p.value for a, p in otel.metric(name)}
+
+    up = ("seawall.dependency", "upstream")
+    assert series("seawall.circuit_breaker.transitions") == {
+        (("seawall.breaker.from", before), ("seawall.breaker.to", after), up): 0
+        for before, after in [("closed", "open"), ("open", "half_open"), ("half_open", "closed"),
+                              ("half_open", "open")]}
+    assert series("seawall.bulkhead.rejections") == {
+        (("seawall.bulkhead.reason", reason), up): 0 for reason in ("queue_full", "queue_timeout")}
+    assert series("seawall.retry.exhausted") == {(up,): 0}
+    assert series("seawall.retry.budget.rejected") == {(up,): 0}
+    assert series("seawall.retry.attempts") == {
+        (("error.type", str(status)), up): 0 for status in (408, 429, 500, 502, 503, 504)}
+    # the breaker's calls: only the dependency that has a breaker
+    assert series("seawall.circuit_breaker.calls") == {
+        (("seawall.breaker.result", result), up): int(result == "success")
+        for result in ("success", "failure", "slow", "rejected")}
+
+
+def test_breaker_calls_are_not_counted_without_a_breaker(flavour, upstream, otel):
+    upstream.script("/n", respond(503), respond(200))
+    with flavour.client(otel.policy(breaker=None)) as client:
+        assert client.request("GET", upstream.url + "/n").status == 200
+    assert otel.total("http.client.request.duration") == 2
+    assert otel.metric("seawall.circuit_breaker.calls") == []
+    assert otel.metric("seawall.circuit_breaker.transitions") == []
+
+
+def test_request_duration_buckets_cover_the_total_timeout(upstream, otel):
+    import httpx
+    from seawall.httpx import ResilientTransport
+    with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
+        client.get(upstream.url + "/h")
+    ((_, point),) = otel.metric("seawall.request.duration")
+    assert point.explicit_bounds[-1] >= 10 * seawall.Timeouts().total  # 30 s by default
+    assert set(DURATION_BUCKETS) < set(point.explicit_bounds)
+
+
+def test_attempt_spans_name_the_peer_and_status_errors_carry_no_description(flavour, upstream, otel):
+    upstream.script("/s", respond(503), then=respond(500))
+    policy = otel.policy(retry=seawall.Retry(max_attempts=2, backoff=FAST))
+    with flavour.client(policy) as client:
+        assert client.request("GET", upstream.url + "/s").status == 500
+    (logical,) = otel.finished(SpanKind.INTERNAL)
+    attempts = otel.finished(SpanKind.CLIENT)
+    assert len(attempts) == 2
+    for span in (logical, *attempts):
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description is None  # semconv: the status code says it all
+    for span in attempts:  # the socket's where the client still has it, or the URL's
+        assert span.attributes["network.peer.address"] == "127.0.0.1"
+        assert span.attributes["network.peer.port"] == upstream.port
+    assert not any("network.peer.address" in a for a, _ in otel.metric("http.client.request.duration"))

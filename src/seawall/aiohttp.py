@@ -126,6 +126,9 @@ class _Exchange:
         version = response.version
         return f"{version.major}.{version.minor}" if version is not None else None
 
+    def peer(self, response: ClientResponse) -> tuple[str, int] | None:
+        return None  # aiohttp has released the connection by the time the attempt ends
+
     def send(self, timeout: float) -> Awaitable[ClientResponse]:
         # aiohttp's own coroutine unless the body is read here: one coroutine layer less. The
         # timeout is the pipeline's to enforce (`cut_after`): aiohttp cannot take one per attempt.

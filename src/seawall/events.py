@@ -28,6 +28,18 @@ IGNORED: Final = "ignored"  # no verdict for the breaker (cancelled, or not the 
 
 
 @dataclass(frozen=True, slots=True)
+class DependencyAdded:
+    """`policy` saw a dependency for the first time; `state` is its live state (bulkhead,
+    breakers, budget), for listeners that report each dependency from its start (telemetry
+    creates its counters at 0, so that the first event is an increase)."""
+
+    dependency: str
+    policy: Any
+    state: Any
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class RequestStarted:
     dependency: str
     exchange: Any
@@ -145,11 +157,11 @@ class ManualChange:
     at: float
 
 
-Event = Union[RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
+Event = Union[DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
               RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
               ManualChange]
 
 #: Every event class, for subscribers that want them all.
-ALL: tuple[type[Event], ...] = (RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
+ALL: tuple[type[Event], ...] = (DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
        RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
        ManualChange)

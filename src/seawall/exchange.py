@@ -3,7 +3,7 @@
 An adapter presents each logical request as an `Exchange` (threads) or an `AsyncExchange`
 (asyncio) and hands it to a `PolicyLike` (a `Policy`, or a `seawall.config.Router` that picks
 one per request). The pipeline decides through these members only; telemetry reads a few more
-(`url()`, `set_header()`, `protocol()`, `telemetry`), declared here too so that every member an
+(`url()`, `set_header()`, `protocol()`, `peer()`, `telemetry`), declared here too so that every member an
 adapter must provide is in one place.
 """
 
@@ -52,6 +52,7 @@ class Exchange(Protocol[R]):
     def url(self) -> str: ...  # the full URL (telemetry redacts it before recording)
     def set_header(self, name: str, value: str) -> None: ...  # e.g. traceparent, per attempt
     def protocol(self, response: R) -> str | None: ...  # HTTP version, "1.1", "2"; None: unknown
+    def peer(self, response: R) -> tuple[str, int] | None: ...  # the socket's (address, port)
 
 
 class AsyncExchange(Protocol[R]):
@@ -84,6 +85,7 @@ class AsyncExchange(Protocol[R]):
     def url(self) -> str: ...
     def set_header(self, name: str, value: str) -> None: ...
     def protocol(self, response: R) -> str | None: ...
+    def peer(self, response: R) -> tuple[str, int] | None: ...
 
 
 class PolicyLike(Protocol):

@@ -93,6 +93,12 @@ class _Exchange:
     def protocol(self, response: httpx.Response) -> str:
         return response.http_version.removeprefix("HTTP/")
 
+    def peer(self, response: httpx.Response) -> tuple[str, int] | None:
+        """The address and port of the socket the response came on."""
+        stream = response.extensions.get("network_stream")
+        address = stream.get_extra_info("server_addr") if stream is not None else None
+        return (address[0], address[1]) if address else None
+
     def origin(self) -> str:
         url = self.request.url
         return f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS.get(url.scheme, 0)}"

@@ -187,12 +187,15 @@ class Policy:
             if name not in self._deps and len(self._deps) >= self.max_dependencies:
                 name = OTHER_DEPENDENCY
             found = self._deps.get(name)
-            if found is None:
-                found = self._deps[name] = DependencyState(
-                    name, bulkhead=self.bulkhead, breaker=self.breaker,
-                    budget=self.retry.budget if self.retry else None,
-                    on_transition=self._transitioned)
-            return found
+            if found is not None:
+                return found
+            found = self._deps[name] = DependencyState(
+                name, bulkhead=self.bulkhead, breaker=self.breaker,
+                budget=self.retry.budget if self.retry else None,
+                on_transition=self._transitioned)
+        if ev.DependencyAdded in self._on:
+            self._emit(ev.DependencyAdded(name, self, found, self._clock()))
+        return found
 
     def dependencies(self) -> list[DependencyState]:
         with self._deps_lock:

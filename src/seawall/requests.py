@@ -169,6 +169,15 @@ class _Exchange:
         version = getattr(response.raw, "version", None)  # urllib3: 11, 10, 20
         return {10: "1.0", 11: "1.1", 20: "2"}.get(version) if isinstance(version, int) else None
 
+    def peer(self, response: requests.Response) -> tuple[str, int] | None:
+        """The address and port of the socket the response came on (while it is open)."""
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        try:
+            address = sock.getpeername() if sock is not None else None
+        except OSError:
+            return None
+        return (address[0], address[1]) if isinstance(address, tuple) else None
+
     def send(self, timeout: float) -> requests.Response:
         adapter = self._adapter
         send = (adapter.inner.send if adapter.inner is not None

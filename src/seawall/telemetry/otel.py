@@ -27,32 +27,44 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import events as ev
 from ..policies import _validate, retry
 from ..policies.breaker import State
+from ..policies.classify import RETRY_STATUSES
 from .cardinality import FirstValues, LabelSets
 from .redact import SENSITIVE_QUERY_KEYS, query_keys, redact
 
 #: The semantic conventions' advice for http.client.request.duration (seconds).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+#: A logical request lasts up to its total timeout (30 s by default), retries and waits
+#: included: the attempt buckets, then on to 5 minutes.
+REQUEST_BUCKETS = (*DURATION_BUCKETS, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 _KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST",
                             "PUT", "TRACE", "QUERY"})
 OTHER = "_other"
 #: `server.address` on metrics for a dependency's servers past its first `max_servers`
 #: (semconv's spelling for a value outside the known set, as for methods).
 OTHER_SERVER = "_OTHER"
+#: The breaker transitions that happen without an operator, the bulkhead's reasons and the
+#: breaker's results: each dependency's counter series for them start at 0 (see `_zero`).
+AUTOMATIC_TRANSITIONS = ((State.CLOSED, State.OPEN), (State.OPEN, State.HALF_OPEN),
+                         (State.HALF_OPEN, State.CLOSED), (State.HALF_OPEN, State.OPEN))
+BULKHEAD_REASONS = ("queue_full", "queue_timeout")
+BREAKER_RESULTS = ("success", "failure", "slow", "rejected")
 
 
 class _Request:
     """What telemetry keeps about one logical request (hung on the exchange)."""
 
-    __slots__ = ("span", "token", "attempt_span", "attempt_token", "key", "span_attributes")
+    __slots__ = ("span", "token", "attempt_span", "attempt_token", "key", "span_attributes",
+                 "server")
 
     def __init__(self, span: trace.Span, token: Token[Context], key: _Key,
-                 span_attributes: dict[str, Any]) -> None:
+                 span_attributes: dict[str, Any], server: tuple[str, int]) -> None:
         self.span = span
         self.token = token
         self.attempt_span: trace.Span | None = None
         self.attempt_token: Token[Context] | None = None
         self.key = key  # what every attempt's metrics share, bounded
         self.span_attributes = span_attributes  # what every span shares, as it is
+        self.server = server  # (host, port) of the URL
 
 
 #: (seawall.dependency, http.request.method, server.address, server.port or None)
@@ -183,7 +195,7 @@ class Telemetry:
         self.request_duration = meter.create_histogram(
             "seawall.request.duration", unit="s",
             description="Duration of each logical request, retries and waits included.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS)
         self.retries = meter.create_counter(
             "seawall.retry.attempts", unit="{retry}", description="Retries made, by reason.")
         self.exhausted = meter.create_counter(
@@ -207,7 +219,7 @@ class Telemetry:
         self.queue_duration = meter.create_histogram(
             "seawall.bulkhead.queue.duration", unit="s",
             description="Time spent waiting for a bulkhead slot, by the requests that queued "
-                        "(admitted or rejected).",
+                        "(admitted, or rejected when the wait ran out).",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         meter.create_observable_gauge(
             "seawall.circuit_breaker.state", [self._observe_breakers], unit="{breaker}",
@@ -224,6 +236,9 @@ class Telemetry:
                                       description="Open connections by state, where the client "
                                                   "exposes its pool.")
         self._ready = True
+        for policy in list(self._policies):  # the dependencies seen before the SDK was
+            for state in policy.dependencies():
+                self._zero(policy, state)
 
     def dependency(self, name: str) -> str:
         """The label for a dependency: bounded across every policy this instance watches."""
@@ -235,6 +250,32 @@ class Telemetry:
         return name
 
     # -- events ----------------------------------------------------------------------------
+    def _dependency_added(self, event: ev.DependencyAdded) -> None:
+        self._zero(event.policy, event.state)
+
+    def _zero(self, policy: Any, state: Any) -> None:
+        """Create the dependency's counter series at 0. A series that first appears at 1 hides
+        its first event from `rate()` and `increase()`: 4 breaker openings would read as 3."""
+        dependency = self.dependency(state.name)
+        attributes = {"seawall.dependency": dependency}
+        retry = policy.retry
+        if retry is not None:
+            self.exhausted.add(0, attributes)
+            if state.budget is not None:
+                self.budget_rejected.add(0, attributes)
+            for status in sorted(retry.statuses & RETRY_STATUSES):  # a few, known in advance
+                self.retries.add(0, self._retry_attributes(dependency, str(status)))
+        if policy.breaker is not None:
+            for before, after in AUTOMATIC_TRANSITIONS:
+                self.transitions.add(0, {**attributes, "seawall.breaker.from": before.value,
+                                         "seawall.breaker.to": after.value})
+            with self._calls_lock:  # the calls of dependencies with a breaker, only
+                for result in BREAKER_RESULTS:
+                    self._calls.setdefault((dependency, result), 0)
+        if state.bulkhead is not None:
+            for reason in BULKHEAD_REASONS:
+                self.bulkhead_rejections.add(0, {**attributes, "seawall.bulkhead.reason": reason})
+
     def _started(self, event: ev.RequestStarted) -> None:
         exchange = event.exchange
         target = exchange.target()
@@ -246,12 +287,13 @@ class Telemetry:
             "seawall.dependency": dependency, "url.full": redact(exchange.url(), self._redact)}
         if method == "_OTHER":  # on spans only: any token can be a method
             span_attributes["http.request.method_original"] = target.method
-        key: _Key = (dependency, method, host, port) if self._servers.admits(dependency, (host, port)) \
+        server = (host, port)
+        key: _Key = (dependency, method, host, port) if self._servers.admits(dependency, server) \
             else (dependency, method, OTHER_SERVER, None)
         span = self.tracer.start_span(f"seawall {dependency}", kind=SpanKind.INTERNAL,
                                       attributes=span_attributes)
         token = context.attach(trace.set_span_in_context(span))
-        exchange.telemetry = _Request(span, token, key, span_attributes)
+        exchange.telemetry = _Request(span, token, key, span_attributes, server)
 
     def _attempt_started(self, event: ev.AttemptStarted) -> None:
         state: _Request | None = event.exchange.telemetry
@@ -281,6 +323,7 @@ class Telemetry:
         ended: dict[str, Any] = {}  # what the attempt's span does not have yet
         status = event.status
         error_type = version = None
+        peer: tuple[str, int] | None
         if status is not None:
             ended["http.response.status_code"] = status
             if status >= 400:
@@ -291,6 +334,13 @@ class Telemetry:
             version = event.exchange.protocol(event.response)
             if version:
                 ended["network.protocol.version"] = version
+            peer = event.exchange.peer(event.response)
+        else:
+            peer = None
+        if peer is None:  # the socket is gone, or never was: the URL's, as the official
+            peer = state.server  # instrumentations report
+        # (on the span only: one per socket, no label for a metric)
+        ended["network.peer.address"], ended["network.peer.port"] = peer
         if error_type is not None:
             ended["error.type"] = error_type
         cancelled = event.error is not None and event.breaker_result == ev.IGNORED \
@@ -298,10 +348,11 @@ class Telemetry:
         if span.is_recording():
             span.set_attributes(ended)  # each attribute given is validated: only the new ones
             if error_type is not None and not cancelled:
-                span.set_status(Status(StatusCode.ERROR, error_type))
+                # semconv: no description when the status code says it all
+                span.set_status(_ERROR if status is not None else Status(StatusCode.ERROR, error_type))
         key = (state.key, status, error_type, version)
         attributes = self._attempt_sets.get(key) or self._attempt_sets.add(
-            key, {**_metric_attributes(state.key), **ended})
+            key, _metric_attributes(state.key, status, error_type, version))
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != ev.IGNORED:
             self._count_call(state.key[0], "slow" if event.slow else event.breaker_result)
@@ -327,13 +378,18 @@ class Telemetry:
                                      "seawall.attempts": event.attempts}
             if event.status is not None:
                 ended["http.response.status_code"] = event.status
-            kind = None
             if event.outcome in (ev.FAILURE, ev.REJECTED):
-                kind = ended["error.type"] = (str(event.status) if event.error is None
-                                              else _qualified(event.error))
+                if event.error is None:  # a failing status: semconv wants no description
+                    ended["error.type"] = str(event.status)
+                    status: Status | None = _ERROR
+                else:
+                    ended["error.type"] = kind = _qualified(event.error)
+                    status = Status(StatusCode.ERROR, kind)
+            else:
+                status = None
             span.set_attributes(ended)
-            if kind is not None:
-                span.set_status(Status(StatusCode.ERROR, kind))
+            if status is not None:
+                span.set_status(status)
         span.end()
         context.detach(state.token)
         event.exchange.telemetry = None
@@ -357,14 +413,14 @@ class Telemetry:
         dependency = self.dependency(event.dependency)
         self.bulkhead_rejections.add(1, {"seawall.dependency": dependency,
                                          "seawall.bulkhead.reason": event.reason})
-        self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
+        if event.reason == "queue_timeout":  # a full queue turns the request away unqueued
+            self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
         self._current_event("seawall.bulkhead.rejected", {
             "seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited})
 
     def _retry(self, event: ev.RetryScheduled) -> None:
-        key = (self.dependency(event.dependency), event.reason)
-        self.retries.add(1, self._retry_sets.get(key) or self._retry_sets.add(
-            key, {"seawall.dependency": key[0], "error.type": key[1]}))
+        self.retries.add(1, self._retry_attributes(self.dependency(event.dependency),
+                                                   event.reason))
         attributes: dict[str, Any] = {"seawall.retry.attempt": event.attempt,
                                       "seawall.retry.delay": event.delay,
                                       "seawall.retry.reason": event.reason}
@@ -399,10 +455,16 @@ class Telemetry:
                                     "seawall.manual.part": event.part,
                                     "seawall.manual.action": event.action})
 
+    def _retry_attributes(self, dependency: str, reason: str) -> dict[str, Any]:
+        key = (dependency, reason)
+        return self._retry_sets.get(key) or self._retry_sets.add(
+            key, {"seawall.dependency": dependency, "error.type": reason})
+
     def _count_call(self, dependency: str, result: str) -> None:
         key = (dependency, result)
         with self._calls_lock:
-            self._calls[key] = self._calls.get(key, 0) + 1
+            if key in self._calls:  # created at 0 for the dependencies that have a breaker
+                self._calls[key] += 1
 
     # -- observed instruments ----------------------------------------------------------------
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
@@ -462,12 +524,23 @@ class Telemetry:
                 yield Observation(idle, {"seawall.dependency": dependency, "state": "idle"})
 
 
-def _metric_attributes(key: _Key) -> dict[str, Any]:
+_ERROR = Status(StatusCode.ERROR)
+
+
+def _metric_attributes(key: _Key, status: int | None, error_type: str | None,
+                       version: str | None) -> dict[str, Any]:
+    """An attempt's attributes on `http.client.request.duration`."""
     dependency, method, address, port = key
     attributes: dict[str, Any] = {"http.request.method": method, "server.address": address,
                                   "seawall.dependency": dependency}
     if port is not None:
         attributes["server.port"] = port
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if error_type is not None:
+        attributes["error.type"] = error_type
+    if version:
+        attributes["network.protocol.version"] = version
     return attributes
 
 
@@ -477,6 +550,7 @@ def _qualified(error: BaseException) -> str:
 
 
 _HANDLERS: dict[type, Any] = {
+    ev.DependencyAdded: Telemetry._dependency_added,
     ev.RequestStarted: Telemetry._started,
     ev.AttemptStarted: Telemetry._attempt_started,
     ev.AttemptEnded: Telemetry._attempt_ended,
