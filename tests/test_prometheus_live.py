@@ -1,6 +1,7 @@
 """A real Prometheus on loopback scrapes the workload (the upstream and all three clients through
 the OTel Prometheus exporter); every dashboard query and every alert expression is evaluated
-through its HTTP API: each must succeed, and each panel must return data."""
+through its HTTP API: each must succeed, and each panel must return data. This process exports
+too (job "seawall-test"), for traffic whose every step the tests know."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+import seawall
+from integrations.upstream import respond
+from seawall.httpx import ResilientTransport
+from seawall.telemetry.otel import Telemetry
 from tests.tools import require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +41,23 @@ def substitute(expr: str, dependency: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory):
+def exported():
+    """A Telemetry of this process, on an exporter Prometheus scrapes as job "seawall-test"."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import start_http_server
+    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
+    server, thread = start_http_server(0, addr="127.0.0.1")
+    try:
+        yield Telemetry(meter_provider=meter_provider), server.server_port
+    finally:
+        server.shutdown()
+        thread.join(5)
+        meter_provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory, exported):
     require("prometheus", "prometheus")
     tmp = tmp_path_factory.mktemp("prometheus")
     exporter, web = free_port(), free_port()
@@ -50,6 +71,8 @@ rule_files: ["{ROOT / 'grafana' / 'alerts' / 'seawall.rules.yml'}"]
 scrape_configs:
   - job_name: seawall-workload
     static_configs: [{{targets: ["127.0.0.1:{exporter}"]}}]
+  - job_name: seawall-test
+    static_configs: [{{targets: ["127.0.0.1:{exported[1]}"]}}]
 """)
     server = subprocess.Popen(
         ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
@@ -118,3 +141,51 @@ def test_the_workload_makes_the_alerts_that_should_fire_fire(prometheus):
     # instant versions without `for`: the retry budget and the bulkhead are refusing right now
     assert query(prometheus, "sum by (seawall_dependency) (rate(seawall_retry_budget_rejected_total[10s])) > 0")
     assert query(prometheus, "sum by (seawall_dependency) (rate(seawall_bulkhead_rejections_total[10s])) > 0")
+
+
+def wait_for(url: str, expr: str, seconds: float = 30) -> list:
+    """The first non-empty answer to `expr` within `seconds` (Prometheus scrapes every 1 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = query(url, expr)
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"Prometheus never answered {expr}")
+
+
+def test_four_breaker_openings_fire_the_flapping_alert(prometheus, exported, upstream):
+    """A counter series that first appears at 1 hides its first event from increase(): 4
+    openings read as about 3 and CircuitBreakerFlapping (> 3) stays quiet. Created at 0 when
+    the dependency is first seen, the series counts all 4."""
+    import yaml
+    telemetry, _ = exported
+    policy = seawall.Policy("flapping", telemetry=telemetry, retry=None, bulkhead=None,
+                            breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.05))
+    series = ('seawall_circuit_breaker_transitions_total{job="seawall-test", '
+              'seawall_dependency="flapping", seawall_breaker_to="open"}')
+    upstream.script("/flap", respond(200), *[step for _ in range(4) for step in (respond(500), respond(200))])
+    with httpx.Client(transport=ResilientTransport(policy)) as client:
+        assert client.get(upstream.url + "/flap").status_code == 200  # the dependency is seen
+        wait_for(prometheus, f"{series} == 0")  # a sample at 0 before the first opening
+        for _ in range(4):
+            assert client.get(upstream.url + "/flap").status_code == 500  # closed -> open
+            time.sleep(0.06)  # open_for
+            assert client.get(upstream.url + "/flap").status_code == 200  # half_open -> closed
+    assert upstream.hits("/flap") == 9
+    wait_for(prometheus, f"{series} == 4")
+    rules = yaml.safe_load((ROOT / "grafana" / "alerts" / "seawall.rules.yml").read_text())
+    (flapping,) = [r for r in rules["groups"][0]["rules"] if r["alert"] == "SeawallCircuitBreakerFlapping"]
+    fired = {r["metric"]["seawall_dependency"]: float(r["value"][1])
+             for r in query(prometheus, flapping["expr"]) if r["metric"].get("job") == "seawall-test"}
+    assert set(fired) == {"flapping"} and 4 <= fired["flapping"] < 4.5, fired
+    # and Prometheus's own evaluation of the rule has it pending (its `for` is 5 minutes)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alerts = httpx.get(prometheus + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        if any(a["labels"].get("alertname") == "SeawallCircuitBreakerFlapping"
+               and a["labels"].get("seawall_dependency") == "flapping" for a in alerts):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("SeawallCircuitBreakerFlapping never became pending for 4 openings")
