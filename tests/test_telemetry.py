@@ -215,6 +215,29 @@ def test_pool_connections_gauge(upstream, otel):
     assert points == {"active": 0, "idle": 1}
 
 
+def test_each_pool_connection_is_labelled_with_its_own_dependency(upstream, otel):
+    """An unnamed policy (and a Router, which auto-instrumentation uses) holds one pool for many
+    dependencies: each connection is reported under the dependency of its origin."""
+    import httpx
+
+    from integrations.upstream import Upstream
+    from seawall.config import Router, load
+    from seawall.httpx import ResilientTransport
+    with Upstream() as other:
+        router = Router(load({"dependencies": {"payments": {"match": {"host": f"127.0.0.1:{other.port}"}}}}),
+                        telemetry=otel.telemetry)
+        unnamed = seawall.Policy(telemetry=otel.telemetry)
+        for chosen in (unnamed, router):
+            with httpx.Client(transport=ResilientTransport(chosen)) as client:
+                client.get(upstream.url + "/p")
+                client.get(other.url + "/p")
+                points = {(a["seawall.dependency"], a["state"]): p.value
+                          for a, p in otel.metric("seawall.pool.connections")}
+            mine = "payments" if chosen is router else other.url
+            assert points == {(upstream.url, "active"): 0, (upstream.url, "idle"): 1,
+                              (mine, "active"): 0, (mine, "idle"): 1}, points
+
+
 def test_async_logical_span_is_a_child_of_the_callers_span(upstream, otel):
     import httpx
     from seawall.httpx import AsyncResilientTransport

@@ -192,14 +192,21 @@ class _AsyncExchange(_Exchange):
         return response.aclose()
 
 
-def _pool_counts(transport: Any) -> tuple[int, int] | None:
-    """(active, idle) connections of an httpx pool, when the transport has one."""
+def _pool_counts(transport: Any) -> dict[str, tuple[int, int]] | None:
+    """(active, idle) connections of an httpx pool by origin ("scheme://host:port", as
+    `origin()` names it), when the transport has one."""
     pool = getattr(transport, "_pool", None)
     connections = getattr(pool, "connections", None)
     if connections is None:
         return None
-    idle = sum(1 for connection in connections if connection.is_idle())
-    return len(connections) - idle, idle
+    counts: dict[str, tuple[int, int]] = {}
+    for connection in list(connections):
+        origin = getattr(connection, "_origin", None)  # httpcore's, set when it is made
+        name = "_unknown" if origin is None else \
+            f"{origin.scheme.decode()}://{origin.host.decode()}:{origin.port}"
+        active, idle = counts.get(name, (0, 0))
+        counts[name] = (active, idle + 1) if connection.is_idle() else (active + 1, idle)
+    return counts
 
 
 def _setup(owner: Any, policy: PolicyLike | None, transport: Any, build: type,
@@ -239,7 +246,7 @@ class ResilientTransport(httpx.BaseTransport):
                                              transport_options)
         self.buffer_body = buffer_body
 
-    def pool_counts(self) -> tuple[int, int] | None:
+    def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -267,7 +274,7 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
                                              transport_options)
         self.buffer_body = buffer_body
 
-    def pool_counts(self) -> tuple[int, int] | None:
+    def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
 
     def handle_async_request(  # type: ignore[override]

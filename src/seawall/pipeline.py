@@ -136,7 +136,8 @@ class Policy:
         self._subscribing = threading.Lock()  # requests read `_on` without it: tuples swap whole
         self._deps: dict[str, DependencyState] = {}
         self._deps_lock = threading.Lock()
-        self._pools: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._pools: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = \
+            weakref.WeakKeyDictionary()
         self.subscribe(logs.log_event, *logs.LOGGED)
         #: The OpenTelemetry listener, or None: adapters ask it whether seawall reports the
         #: HTTP spans itself (and so must keep the official instrumentations from doubling them).
@@ -205,19 +206,29 @@ class Policy:
         """The policy's clock (monotonic seconds): the `now` its state is read at."""
         return self._clock()
 
-    def track_pool(self, pool: Any) -> None:
-        """Report `pool.pool_counts() -> (active, idle) | None` in the pool gauge (held weakly:
-        adapters register the pools they build)."""
-        self._pools.add(pool)
+    def track_pool(self, pool: Any, dependency: Callable[[str], str] | None = None) -> None:
+        """Report `pool.pool_counts() -> {origin: (active, idle)} | None` in the pool gauge
+        (held weakly: adapters register the pools they build), each origin under
+        `dependency(origin)` (default `pool_dependency`)."""
+        self._pools[pool] = dependency or self.pool_dependency
 
-    def pool_counts(self) -> list[tuple[int, int]]:
-        """(active, idle) connections of every tracked pool that can tell."""
-        counts = []
-        for pool in list(self._pools):
-            found = pool.pool_counts()
-            if found is not None:
-                counts.append(found)
-        return counts
+    def pool_dependency(self, origin: str) -> str:
+        """The dependency the requests to `origin` ("scheme://host:port") are reported under
+        (a `Router` routes it by host and port)."""
+        if self.name is not None:
+            return self.name
+        return origin if origin in self._deps else OTHER_DEPENDENCY
+
+    def pool_counts(self) -> dict[str, tuple[int, int]]:
+        """(active, idle) connections of every tracked pool that can tell, by the dependency
+        their origin's requests are reported under."""
+        totals: dict[str, tuple[int, int]] = {}
+        for pool, dependency in list(self._pools.items()):
+            for origin, (active, idle) in (pool.pool_counts() or {}).items():
+                name = dependency(origin)
+                before = totals.get(name, (0, 0))
+                totals[name] = (before[0] + active, before[1] + idle)
+        return totals
 
     # -- drivers ---------------------------------------------------------------------------
     def run(self, exchange: Exchange[R]) -> R:

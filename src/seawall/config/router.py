@@ -67,7 +67,19 @@ class Router:
         return self.default.telemetry
 
     def track_pool(self, pool: Any) -> None:
-        self.default.track_pool(pool)
+        self.default.track_pool(pool, self.pool_dependency)
+
+    def pool_dependency(self, origin: str) -> str:
+        """The dependency of the connections to `origin`: the first route whose host globs
+        match it (a connection has no path or method: routes that match only by those share
+        the pool of their host), or the defaults' name for it."""
+        scheme, _, host_port = origin.partition("://")
+        host, _, port = host_port.rpartition(":")
+        target = Target("", scheme, host, int(port) if port.isdigit() else 0, "")
+        for match, policy in self.routes:
+            if match.hosts and Match(match.hosts).matches(target) and policy.name is not None:
+                return policy.name
+        return self.default.pool_dependency(origin)
 
     def policy_for(self, target: Target) -> Policy:
         for match, policy in self.routes:

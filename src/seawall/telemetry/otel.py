@@ -511,17 +511,15 @@ class Telemetry:
                                   {"seawall.dependency": dependency})
 
     def _observe_pools(self, options: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[str, tuple[int, int]] = {}
         for policy in list(self._policies):
-            dependency = self.dependency(policy.name or OTHER)
-            active = idle = 0
-            seen = False
-            for count in policy.pool_counts():
-                seen = True
-                active += count[0]
-                idle += count[1]
-            if seen:
-                yield Observation(active, {"seawall.dependency": dependency, "state": "active"})
-                yield Observation(idle, {"seawall.dependency": dependency, "state": "idle"})
+            for name, (active, idle) in policy.pool_counts().items():
+                dependency = self.dependency(name)
+                before = totals.get(dependency, (0, 0))
+                totals[dependency] = (before[0] + active, before[1] + idle)
+        for dependency, (active, idle) in totals.items():
+            yield Observation(active, {"seawall.dependency": dependency, "state": "active"})
+            yield Observation(idle, {"seawall.dependency": dependency, "state": "idle"})
 
 
 _ERROR = Status(StatusCode.ERROR)
