@@ -212,13 +212,12 @@ def _pool_counts(transport: Any) -> dict[str, tuple[int, int]] | None:
 def _setup(owner: Any, policy: PolicyLike | None, transport: Any, build: type,
            options: dict[str, Any]) -> tuple[PolicyLike, Any]:
     """The policy and the inner transport of a seawall transport (built with the policy's pool
-    limits unless one is given), registered for the pool gauge."""
+    limits unless one is given)."""
     chosen: PolicyLike = policy if policy is not None else Policy()
     if transport is not None and options:
         raise TypeError(f"{type(owner).__name__}: pass either transport= or options to build "
                         f"one, not both (got {sorted(options)})")
     options.setdefault("limits", limits(chosen))
-    chosen.track_pool(owner)
     return chosen, transport if transport is not None else build(**options)
 
 
@@ -245,6 +244,7 @@ class ResilientTransport(httpx.BaseTransport):
         self.policy, self.transport = _setup(self, policy, transport, httpx.HTTPTransport,
                                              transport_options)
         self.buffer_body = buffer_body
+        self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
 
     def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
@@ -273,6 +273,7 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         self.policy, self.transport = _setup(self, policy, transport, httpx.AsyncHTTPTransport,
                                              transport_options)
         self.buffer_body = buffer_body
+        self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
 
     def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
