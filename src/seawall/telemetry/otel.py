@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import events as ev
 from ..policies import _validate, retry
 from ..policies.breaker import State
+from ..policies.bulkhead import QUEUE_FULL, QUEUE_TIMEOUT
 from ..policies.classify import RETRY_STATUSES
 from .cardinality import FirstValues, LabelSets
 from .redact import SENSITIVE_QUERY_KEYS, query_keys, redact
@@ -46,8 +47,10 @@ OTHER_SERVER = "_OTHER"
 #: breaker's results: each dependency's counter series for them start at 0 (see `_zero`).
 AUTOMATIC_TRANSITIONS = ((State.CLOSED, State.OPEN), (State.OPEN, State.HALF_OPEN),
                          (State.HALF_OPEN, State.CLOSED), (State.HALF_OPEN, State.OPEN))
-BULKHEAD_REASONS = ("queue_full", "queue_timeout")
-BREAKER_RESULTS = ("success", "failure", "slow", "rejected")
+BULKHEAD_REASONS = (QUEUE_FULL, QUEUE_TIMEOUT)
+#: `seawall.breaker.result`: the breaker's verdicts, a slow call, and a call it refused
+SLOW = "slow"
+BREAKER_RESULTS = (ev.SUCCESS, ev.FAILURE, SLOW, ev.REJECTED)
 
 
 class _Request:
@@ -258,12 +261,12 @@ class Telemetry:
         its first event from `rate()` and `increase()`: 4 breaker openings would read as 3."""
         dependency = self.dependency(state.name)
         attributes = {"seawall.dependency": dependency}
-        retry = policy.retry
-        if retry is not None:
+        retried = policy.retry
+        if retried is not None:
             self.exhausted.add(0, attributes)
             if state.budget is not None:
                 self.budget_rejected.add(0, attributes)
-            for status in sorted(retry.statuses & RETRY_STATUSES):  # a few, known in advance
+            for status in sorted(retried.statuses & RETRY_STATUSES):  # a few, known in advance
                 self.retries.add(0, self._retry_attributes(dependency, str(status)))
         if policy.breaker is not None:
             for before, after in AUTOMATIC_TRANSITIONS:
@@ -355,7 +358,7 @@ class Telemetry:
             key, _metric_attributes(state.key, status, error_type, version))
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != ev.IGNORED:
-            self._count_call(state.key[0], "slow" if event.slow else event.breaker_result)
+            self._count_call(state.key[0], SLOW if event.slow else event.breaker_result)
         span.end()
         if state.attempt_token is not None:
             context.detach(state.attempt_token)
@@ -413,7 +416,7 @@ class Telemetry:
         dependency = self.dependency(event.dependency)
         self.bulkhead_rejections.add(1, {"seawall.dependency": dependency,
                                          "seawall.bulkhead.reason": event.reason})
-        if event.reason == "queue_timeout":  # a full queue turns the request away unqueued
+        if event.reason == QUEUE_TIMEOUT:  # a full queue turns the request away unqueued
             self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
         self._current_event("seawall.bulkhead.rejected", {
             "seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited})
@@ -438,7 +441,7 @@ class Telemetry:
                                                       "seawall.retry.stopped_because": event.why})
 
     def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
-        self._count_call(self.dependency(event.dependency), "rejected")
+        self._count_call(self.dependency(event.dependency), ev.REJECTED)
         self._current_event("seawall.circuit_breaker.rejected", {
             "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in})
 
