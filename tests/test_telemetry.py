@@ -415,3 +415,23 @@ def test_attempt_spans_name_the_peer_and_status_errors_carry_no_description(flav
         assert span.attributes["network.peer.address"] == "127.0.0.1"
         assert span.attributes["network.peer.port"] == upstream.port
     assert not any("network.peer.address" in a for a, _ in otel.metric("http.client.request.duration"))
+
+
+def test_each_breaker_transition_lands_on_the_span_of_what_caused_it(upstream, otel):
+    """An attempt's result moves the breaker on that attempt's span; open -> half_open happens
+    when a request asks for a permit after `open_for`, before its attempt: its logical span."""
+    import httpx
+    from seawall.httpx import ResilientTransport
+    now = [0.0]
+    upstream.script("/t", respond(500), respond(200))
+    policy = otel.policy(retry=None, clock=lambda: now[0],
+                         breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=5))
+    with httpx.Client(transport=ResilientTransport(policy)) as client:
+        assert client.get(upstream.url + "/t").status_code == 500  # closed -> open
+        now[0] += 6  # past open_for, on the policy's clock
+        assert client.get(upstream.url + "/t").status_code == 200  # -> half_open -> closed
+    landed = sorted(((e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"]),
+                     s.kind.name) for s in otel.spans.get_finished_spans() for e in s.events
+                    if e.name == "seawall.circuit_breaker.transition")
+    assert landed == [(("closed", "open"), "CLIENT"), (("half_open", "closed"), "CLIENT"),
+                      (("open", "half_open"), "INTERNAL")]
