@@ -178,8 +178,9 @@ def test_four_breaker_openings_fire_the_flapping_alert(prometheus, exported, ups
     (flapping,) = [r for r in rules["groups"][0]["rules"] if r["alert"] == "SeawallCircuitBreakerFlapping"]
     fired = {r["metric"]["seawall_dependency"]: float(r["value"][1])
              for r in query(prometheus, flapping["expr"]) if r["metric"].get("job") == "seawall-test"}
-    # increase() extrapolates a little past the last sample, never below the 0 it started at
-    assert set(fired) == {"flapping"} and 4 <= fired["flapping"] < 6, fired
+    # every opening counted (increase() extrapolates past the last sample, never below the 0
+    # the series started at, so it reads 4 or a little more: over the alert's 3)
+    assert set(fired) == {"flapping"} and fired["flapping"] >= 4, fired
     # and Prometheus's own evaluation of the rule has it pending (its `for` is 5 minutes)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
