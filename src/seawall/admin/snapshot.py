@@ -63,7 +63,7 @@ def dependency(policy: Policy, state: DependencyState) -> dict[str, Any]:
     """The snapshot of one dependency of `policy`."""
     now, wall = policy.now(), policy._wall_clock()
     tally = registry.tally(policy)
-    pools = policy.pool_counts()
+    pool = policy.pool_counts().get(state.name)  # this dependency's connections
     return {
         "name": _safe(state.name),
         "policy": registry.number(policy),
@@ -75,8 +75,7 @@ def dependency(policy: Policy, state: DependencyState) -> dict[str, Any]:
             "ratio": state.budget.config.ratio,
             "floor_per_second": state.budget.config.min_per_second,
             "ttl": state.budget.config.ttl},
-        "pool": None if not pools else {"active": sum(p[0] for p in pools),
-                                        "idle": sum(p[1] for p in pools)},
+        "pool": None if pool is None else {"active": pool[0], "idle": pool[1]},
         "config": {part: config(getattr(policy, part))
                    for part in ("retry", "timeouts", "breaker", "bulkhead", "pool")},
     }
