@@ -51,3 +51,14 @@ def test_no_metric_holds_more_label_sets_than_its_cap_and_totals_stay_exact():
         assert len(found) == 21, (name, len(found))  # 20 sets and the overflow one
         assert {"otel.metric.overflow": True} in [a for a, _ in found]
         assert sum(count for _, count in found) == HOSTS + 40
+
+
+def test_the_caps_and_the_key_list_are_checked_when_built():
+    import pytest
+
+    from seawall.telemetry.otel import Telemetry
+    for bad, kind in (({"max_servers": 0}, ValueError), ({"max_label_sets": "2000"}, TypeError),
+                      ({"max_label_sets": True}, TypeError),
+                      ({"sensitive_query_keys": "token"}, TypeError)):
+        with pytest.raises(kind, match=next(iter(bad))):
+            Telemetry(**bad)
