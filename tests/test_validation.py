@@ -389,7 +389,9 @@ def test_good_arguments_are_kept_in_their_canonical_form():
     assert retry.errors == frozenset({ErrorKind.CONNECT})
     assert CircuitBreaker(failure_statuses=range(500, 505)).failure_statuses == frozenset(
         range(500, 505))
-    assert Telemetry(redact_query=["token"])._redact == ("token",)
+    # query keys as redaction compares them: the given list and the added names, lower case
+    assert Telemetry(redact_query=["Tenant-Key"], sensitive_query_keys=["sig"])._redact == \
+        frozenset({"tenant-key", "sig"})
     assert CircuitBreaker(window=10.0, window_type="count").window == 10.0  # a whole float
 
 
