@@ -104,3 +104,18 @@ def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, ups
         page.wait_for_selector(card("search"), timeout=5000)
         page.wait_for_selector("#mode:has-text('live')", timeout=5000)
         assert page.locator("button[data-action]").count() == 0
+
+
+def test_without_the_event_stream_the_page_falls_back_to_polling(browser, upstream):
+    policy = seawall.Policy("polled", retry=None)
+    with seawall.admin.serve(port=0, read_token=READ, policies=[policy],
+                             routes={"health", "status", "page"}) as server:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.fill("#token", READ)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector(card("polled", "closed"), timeout=5000)
+        assert page.inner_text("#mode") == "polling every 3 s"
+        policy.dependency("polled").breaker().isolate(policy.now())  # type: ignore[union-attr]
+        page.wait_for_selector(card("polled", "isolated"), timeout=5000)  # the next poll
+        assert "isolated (held open)" in page.inner_text(card("polled")).lower()

@@ -133,3 +133,17 @@ def test_seawall_status_prints_a_running_process_snapshot_as_a_table(upstream, m
     monkeypatch.delenv("MY_TOKEN")
     assert main(["status", "--token-env", "MY_TOKEN"]) == 2
     assert "$MY_TOKEN holds no token" in capsys.readouterr().err
+
+
+def test_a_dependency_marked_critical_joins_the_health_rules():
+    config = load({"dependencies": {"payments": {"critical": True, "match": {"path": "/pay"}},
+                                    "search": {"critical": False, "match": {"path": "/s"}}},
+                   "admin": {"health": {"critical": ["ledger"]}}})
+    assert config.admin is not None
+    assert config.admin.health.critical == {"payments", "ledger"}
+    assert load({"dependencies": {"payments": {"critical": True, "match": {"path": "/p"}}},
+                 "admin": True}).admin.health.critical == {"payments"}  # type: ignore[union-attr]
+    with pytest.raises(ConfigError) as caught:
+        load({"dependencies": {"payments": {"critical": "yes", "match": {"path": "/p"}}},
+              "admin": True})
+    assert caught.value.problems == ["dependencies.payments.critical: 'yes'; expected true or false"]

@@ -9,12 +9,15 @@ docs/operations.md), started by `seawall.instrument()` / `opentelemetry-instrume
       max_event_clients: 5
       service: checkout                              # default: $OTEL_SERVICE_NAME
       health: {critical: [payments], critical_share: 0.5, rejecting_within: 10s}
+    dependencies:
+      payments: {critical: true, match: ...}         # the same as listing it in health.critical
 
 Problems are reported with the rest of the file's (`ConfigError`), each with its key path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -49,8 +52,24 @@ class AdminSettings:
     health: HealthRules = field(default_factory=HealthRules)
 
 
-def parse(raw: Any, problems: list[str]) -> AdminSettings | None:
-    """The settings of an `admin:` section (None when there is none, or it is `false`)."""
+def critical(dependencies: Mapping[str, Any], problems: list[str]) -> frozenset[str]:
+    """The dependencies marked `critical: true`: their breaker open makes the health critical."""
+    marked = set()
+    for name, raw in dependencies.items():
+        if not isinstance(raw, Mapping) or "critical" not in raw:
+            continue
+        if not isinstance(raw["critical"], bool):
+            problems.append(f"dependencies.{name}.critical: {_show(raw['critical'])}; expected "
+                            "true or false")
+        elif raw["critical"]:
+            marked.add(str(name))
+    return frozenset(marked)
+
+
+def parse(raw: Any, problems: list[str],
+          critical: frozenset[str] = frozenset()) -> AdminSettings | None:
+    """The settings of an `admin:` section (None when there is none, or it is `false`);
+    `critical`: the dependencies marked so, joined to `admin.health.critical`."""
     if raw is None or raw is False:
         return None
     if raw is True:
@@ -100,10 +119,9 @@ def parse(raw: Any, problems: list[str]) -> AdminSettings | None:
             problems.append(f"admin.service: {_show(raw['service'])}; expected a name")
         else:
             settings["service"] = raw["service"]
-    if "health" in raw:
-        rules = _health(raw["health"], problems)
-        if rules is not None:
-            settings["health"] = rules
+    rules = _health(raw["health"], problems) if "health" in raw else HealthRules()
+    if rules is not None:
+        settings["health"] = dataclasses.replace(rules, critical=rules.critical | critical)
     return AdminSettings(**settings) if len(problems) == start else None
 
 

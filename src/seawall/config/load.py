@@ -257,8 +257,8 @@ def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | No
         where = f"dependencies.{name}"
         raw = _mapping(raw, where, problems)
         for key in raw:
-            if key != "match" and key not in POLICY_KEYS:
-                problems.append(f"{where}.{key}: unknown key; expected match, "
+            if key not in ("match", "critical") and key not in POLICY_KEYS:
+                problems.append(f"{where}.{key}: unknown key; expected match, critical, "
                                 f"{', '.join(POLICY_KEYS)}")
         match = _match(raw.get("match"), f"{where}.match", problems)
         merged = {key: _merge(raw_defaults.get(key), raw.get(key)) for key in POLICY_KEYS
@@ -272,7 +272,8 @@ def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | No
     if isinstance(max_dependencies, bool) or not isinstance(max_dependencies, int) or max_dependencies < 1:
         problems.append(f"max_dependencies: {_show(max_dependencies)}; expected a whole number >= 1")
         max_dependencies = 100
-    admin = admin_section.parse(data.get("admin"), problems)
+    admin = admin_section.parse(data.get("admin"), problems,
+                                admin_section.critical(raw_dependencies, problems))
     if problems:
         raise ConfigError(source, problems)
     return Config(source, defaults, dependencies, max_dependencies, admin)
