@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .deadletters import DeadLetters
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
 from .pipeline import FallbackContext, Policy, Target
@@ -61,7 +62,7 @@ def status(policies: Iterable[Policy] | None = None, *, service: str | None = No
 
 __all__ = [
     "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
-    "CircuitOpenError", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Policy", "Pool",
+    "CircuitOpenError", "DeadLetters", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Policy", "Pool",
     "ResilienceError", "Retry", "RetryBudget", "RetryBudgetExhausted", "Target", "Timeouts",
     "__version__", "instrument", "status",
 ]

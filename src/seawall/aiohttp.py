@@ -122,6 +122,18 @@ class _Exchange:
     def set_header(self, name: str, value: str) -> None:
         self.request.headers[name] = value
 
+    def headers(self) -> list[tuple[str, str]]:
+        return list(self.request.headers.items())
+
+    def body(self) -> bytes | None:
+        body = self.request.body
+        if isinstance(body, (bytes, bytearray)):
+            return bytes(body)
+        if isinstance(body, aiohttp.payload.BytesPayload):
+            value = body._value  # aiohttp keeps the bytes there, unread
+            return bytes(value) if isinstance(value, (bytes, bytearray)) else None
+        return None  # a stream, a file, an async generator: not in memory
+
     def protocol(self, response: ClientResponse) -> str | None:
         version = response.version
         return f"{version.major}.{version.minor}" if version is not None else None

@@ -4,7 +4,8 @@ An adapter presents each logical request as an `Exchange` (threads) or an `Async
 (asyncio) and hands it to a `PolicyLike` (a `Policy`, or a `seawall.config.Router` that picks
 one per request). The pipeline decides through these members only; telemetry reads a few more
 (`url()`, `set_header()`, `protocol()`, `peer()`, `telemetry`), declared here too so that every member an
-adapter must provide is in one place.
+adapter must provide is in one place. Dead letters (`seawall.deadletters`) read `headers()`
+and `body()`, only when a request is recorded.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Exchange(Protocol[R]):
     def set_header(self, name: str, value: str) -> None: ...  # e.g. traceparent, per attempt
     def protocol(self, response: R) -> str | None: ...  # HTTP version, "1.1", "2"; None: unknown
     def peer(self, response: R) -> tuple[str, int] | None: ...  # the socket's (address, port)
+    # -- for dead letters
+    def headers(self) -> list[tuple[str, str]]: ...  # the request's headers, as they were sent
+    def body(self) -> bytes | None: ...  # the request's body in memory; None: streamed/unknown
 
 
 class AsyncExchange(Protocol[R]):
@@ -86,6 +90,8 @@ class AsyncExchange(Protocol[R]):
     def set_header(self, name: str, value: str) -> None: ...
     def protocol(self, response: R) -> str | None: ...
     def peer(self, response: R) -> tuple[str, int] | None: ...
+    def headers(self) -> list[tuple[str, str]]: ...
+    def body(self) -> bytes | None: ...
 
 
 class PolicyLike(Protocol):

@@ -98,6 +98,12 @@ class _Exchange:
         stream = response.extensions.get("network_stream")
         address = stream.get_extra_info("server_addr") if stream is not None else None
         return (address[0], address[1]) if address else None
+    def headers(self) -> list[tuple[str, str]]:
+        return list(self.request.headers.multi_items())
+
+    def body(self) -> bytes | None:
+        # httpx reads a ByteStream body when the request is built; anything else streams
+        return self.request.content if isinstance(self.request.stream, httpx.ByteStream) else None
 
     def origin(self) -> str:
         url = self.request.url

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, cast
 
 from . import _attempt_timer, registry
 from . import events as ev
+from .deadletters import DeadLetters
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
 from .events import CANCELLED, FAILURE, FALLBACK, IGNORED, REJECTED, SUCCESS
@@ -74,6 +75,9 @@ class Policy:
     when `opentelemetry-api` is installed; a `seawall.telemetry.otel.Telemetry` to choose the
     providers; False for none. The `seawall` logger always reports retries, rejections and
     breaker transitions (`seawall.telemetry.logs`).
+
+    `dead_letters`: a `seawall.DeadLetters` that keeps the requests that fail for good, to be
+    replayed later (docs/dead-letters.md); None (default) keeps none.
     """
 
     #: What each argument must be (checked, types first, when the policy is built).
@@ -86,6 +90,8 @@ class Policy:
         "pool": _validate.Instance(Pool, "a seawall.Pool"),
         "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
         "telemetry": _validate.TELEMETRY,
+        "dead_letters": _validate.Instance(DeadLetters, "a seawall.DeadLetters",
+                                           optional=True),
         "max_dependencies": _validate.Count(),
         "clock": _validate.Function("a callable returning monotonic seconds"),
         "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
@@ -103,6 +109,7 @@ class Policy:
         pool: Pool = Pool(),
         fallback: Fallback | None = None,
         telemetry: Any = True,
+        dead_letters: DeadLetters | None = None,
         max_dependencies: int = 100,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -111,8 +118,8 @@ class Policy:
         _validate.arguments("Policy", self.RULES, {
             "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
             "timeouts": timeouts, "pool": pool, "fallback": fallback, "telemetry": telemetry,
-            "max_dependencies": max_dependencies, "clock": clock, "wall_clock": wall_clock,
-            "random": random})
+            "dead_letters": dead_letters, "max_dependencies": max_dependencies, "clock": clock,
+            "wall_clock": wall_clock, "random": random})
         if breaker is not None and timeouts is not None:
             problem = breaker.window_problem(timeouts.attempt)
             if problem is not None:
@@ -139,6 +146,9 @@ class Policy:
         self._pools: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = \
             weakref.WeakKeyDictionary()
         self.subscribe(logs.log_event, *logs.LOGGED)
+        self.dead_letters = dead_letters
+        if dead_letters is not None:  # before telemetry: it reads the request's span at the end
+            dead_letters.watch(self)
         #: The OpenTelemetry listener, or None: adapters ask it whether seawall reports the
         #: HTTP spans itself (and so must keep the official instrumentations from doubling them).
         self.telemetry = _default_telemetry() if telemetry is True else (telemetry or None)

@@ -165,6 +165,18 @@ class _Exchange:
     def set_header(self, name: str, value: str) -> None:
         self.request.headers[name] = value
 
+    def headers(self) -> list[tuple[str, str]]:
+        return [(name, value if isinstance(value, str) else value.decode("latin-1"))
+                for name, value in self.request.headers.items()]
+
+    def body(self) -> bytes | None:
+        body = self.request.body
+        if body is None:
+            return b""
+        if isinstance(body, str):
+            return body.encode("utf-8")
+        return body if isinstance(body, bytes) else None  # a file or a generator: streamed
+
     def protocol(self, response: requests.Response) -> str | None:
         version = getattr(response.raw, "version", None)  # urllib3: 11, 10, 20
         return {10: "1.0", 11: "1.1", 20: "2"}.get(version) if isinstance(version, int) else None

@@ -1,0 +1,217 @@
+"""`DeadLetters`: record the requests of a policy that failed for good, off the request path.
+
+The policy's terminal event (`RequestFinished`) is read on the request's thread; a letter to
+keep is put on one bounded queue, and one writer thread stores it. A full queue never holds a
+request: the letter is counted as dropped and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from .. import events as ev
+from ..policies.classify import FAILURE_STATUSES, IDEMPOTENCY_KEY, IDEMPOTENT_METHODS
+from . import letter as letters
+from .letter import Letter, Reason
+from .sqlite import SQLiteStore
+from .store import Store
+
+logger = logging.getLogger("seawall.deadletters")
+
+DAY: Final = 86_400.0
+#: Recorded by default: all but a full bulkhead (load shedding the caller asked for).
+DEFAULT_RECORD_ON: Final[frozenset[Reason]] = frozenset({"failure", "breaker", "budget",
+                                                        "deadline"})
+_STOP = object()
+_BATCH = 100  # letters per transaction at most
+
+
+class DeadLetters:
+    """Keep the requests that failed for good, to replay once the dependency heals.
+
+    `store`: a `seawall.deadletters.SQLiteStore` (or a path for one) or a `PostgresStore`.
+    `record_on`: which endings are kept, of "failure" (a failing status or an error after the
+    last allowed attempt), "breaker", "budget", "deadline", "bulkhead". `statuses`: the failing
+    statuses kept (by default the failure statuses: 408, 429 and 5xx; a 4xx that is not
+    retried never ends as a failure). `max_entries` and `max_age` (seconds) cap the store on
+    every insert, oldest first. `body_cap`: larger bodies are kept as their size only, and
+    are not replayable. `header_denylist` adds to the headers never stored (Authorization,
+    Proxy-Authorization, Cookie, X-Api-Key); `query_denylist` to the query keys whose values
+    are removed. `generate_keys`: a request of a method that is not idempotent and has no
+    Idempotency-Key is sent with one that seawall made, so the upstream can recognise a replay
+    (the key also lets the retry policy retry it, as a key of the caller's would).
+    `queue_size`: letters waiting for the writer; beyond it they are dropped.
+    """
+
+    def __init__(self, store: Store | str | os.PathLike[str], *,
+                 record_on: Iterable[Reason] = DEFAULT_RECORD_ON,
+                 statuses: Iterable[int] = FAILURE_STATUSES,
+                 max_entries: int = 10_000, max_age: float = 7 * DAY,
+                 body_cap: int = 1 << 20, header_denylist: Iterable[str] = (),
+                 query_denylist: Iterable[str] = (), generate_keys: bool = True,
+                 queue_size: int = 1000, clock: Callable[[], float] = time.time) -> None:
+        if isinstance(store, (str, os.PathLike)):
+            store = SQLiteStore(store)
+        elif not all(hasattr(store, name) for name in ("insert", "get", "list", "move")):
+            raise TypeError(f"DeadLetters: store must be a dead-letter store (SQLiteStore, "
+                            f"PostgresStore) or a path, not {type(store).__name__}")
+        self.record_on = frozenset(_texts("record_on", record_on))
+        unknown = self.record_on - letters.REASONS
+        if unknown:
+            raise ValueError(f"DeadLetters: record_on must be among {sorted(letters.REASONS)}, "
+                             f"not {sorted(unknown)}")
+        self.statuses = frozenset(_statuses(statuses))
+        for name, value, least in (("max_entries", max_entries, 1), ("body_cap", body_cap, 0),
+                                   ("queue_size", queue_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"DeadLetters: {name} must be an int, not {type(value).__name__}")
+            if value < least:
+                raise ValueError(f"DeadLetters: {name} must be >= {least}, not {value}")
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+            raise TypeError(f"DeadLetters: max_age must be a number of seconds, not "
+                            f"{type(max_age).__name__}")
+        if not 0 < max_age < float("inf"):
+            raise ValueError(f"DeadLetters: max_age must be > 0 seconds and finite, not {max_age!r}")
+        if not isinstance(generate_keys, bool):
+            raise TypeError(f"DeadLetters: generate_keys must be a bool, not "
+                            f"{type(generate_keys).__name__}")
+        self.store: Store = store
+        self.max_entries = max_entries
+        self.max_age = float(max_age)
+        self.body_cap = body_cap
+        self.denied_headers = letters.DENIED_HEADERS | {
+            name.lower() for name in _texts("header_denylist", header_denylist)}
+        self.query_keys = letters.SENSITIVE_QUERY_KEYS | frozenset(
+            _texts("query_denylist", query_denylist))
+        self.generate_keys = generate_keys
+        self._clock = clock
+        self._queue: queue.Queue[Any] = queue.Queue(queue_size)
+        self.recorded = 0  # letters stored
+        self.dropped = 0  # letters lost to a full queue (or a failing store)
+        self.replayed = 0  # replay attempts made
+        self._last_drop_log = 0.0
+        self._policies: list[Any] = []
+        self._writer = threading.Thread(target=self._write, name="seawall-dead-letters",
+                                        daemon=True)
+        self._writer.start()
+
+    def __repr__(self) -> str:
+        return f"DeadLetters({self.store!r}, record_on={sorted(self.record_on)})"
+
+    # -- on the request path ---------------------------------------------------------------
+    def watch(self, policy: Any) -> None:
+        """Record the requests of `policy` (the Policy does this for `Policy(dead_letters=)`)."""
+        self._policies.append(policy)
+        if self.generate_keys:
+            policy.subscribe(self._started, ev.RequestStarted)
+        policy.subscribe(self._finished, ev.RequestFinished)
+
+    def _started(self, event: ev.Event) -> None:
+        exchange = event.exchange  # type: ignore[union-attr]
+        if exchange.method not in IDEMPOTENT_METHODS and not exchange.has_header(IDEMPOTENCY_KEY):
+            exchange.set_header("Idempotency-Key", uuid.uuid4().hex)
+
+    def _finished(self, event: ev.Event) -> None:
+        assert isinstance(event, ev.RequestFinished)
+        reason = letters.reason_for(event.outcome, event.error)
+        if reason is None or reason not in self.record_on:
+            return
+        if event.status is not None and event.status not in self.statuses:
+            return
+        now = self._clock()
+        trace_id, span_id = _current_span_ids()
+        letter = letters.take(
+            event.exchange, dependency=event.dependency, reason=reason, status=event.status,
+            error=event.error, attempts=event.attempts, first_at=now - event.duration,
+            last_at=now, denied_headers=self.denied_headers, query_keys=self.query_keys,
+            body_cap=self.body_cap, trace_id=trace_id, span_id=span_id)
+        try:
+            self._queue.put_nowait(letter)
+        except queue.Full:
+            self._drop(1, "the writer's queue is full")
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:  # at most one line a second under a flood
+            self._last_drop_log = now
+            logger.warning("dead letters dropped (%d so far): %s", self.dropped, why)
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _write(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in batch)
+            found: list[Letter] = [item for item in batch if item is not _STOP]
+            if found:
+                try:
+                    self.store.insert(found, max_entries=self.max_entries,
+                                      oldest=self._clock() - self.max_age)
+                    self.recorded += len(found)
+                except Exception as error:  # noqa: BLE001 - the writer must outlive a bad store
+                    self._drop(len(found), f"the store refused them: {type(error).__name__}")
+            for _ in batch:
+                self._queue.task_done()
+            if stop:
+                return
+
+    def flush(self) -> None:
+        """Wait until every letter recorded so far is stored (or dropped)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        """Store what is queued, stop the writer, close the store."""
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join()
+        self.store.close()
+
+
+def _current_span_ids() -> tuple[str | None, str | None]:
+    """The trace and span ids of the current OpenTelemetry span (the request's own, while its
+    terminal event is handled), or None when OpenTelemetry is not there or not recording."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None, None
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def _texts(name: str, values: Iterable[str]) -> list[str]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise TypeError(f"DeadLetters: {name} must be a collection of str, not "
+                        f"{type(values).__name__}")
+    found = list(values)
+    for value in found:
+        if not isinstance(value, str):
+            raise TypeError(f"DeadLetters: {name} must hold str, not {type(value).__name__}")
+    return found
+
+
+def _statuses(values: Iterable[int]) -> list[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"DeadLetters: statuses must be a collection of int, not "
+                        f"{type(values).__name__}")
+    found = list(values)
+    for value in found:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"DeadLetters: statuses must hold int, not {type(value).__name__}")
+        if not 100 <= value <= 599:
+            raise ValueError(f"DeadLetters: statuses must be HTTP statuses (100-599), not {value}")
+    return found
