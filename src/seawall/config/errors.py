@@ -1,9 +1,11 @@
-"""The one error a configuration problem raises, and how a bad value is shown in it."""
+"""The one error a configuration problem raises (bad values are shown by `show`, the policy
+classes' own)."""
 
 from __future__ import annotations
 
-import reprlib
-from typing import Any
+from ..policies._validate import show
+
+__all__ = ["ConfigError", "show"]
 
 
 class ConfigError(ValueError):
@@ -14,20 +16,3 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(f"{source}: {len(problems)} problem(s) in the seawall configuration:\n{lines}")
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 2, 4, 4, 4
-_REPR.maxset = _REPR.maxfrozenset = 4
-_REPR.maxstring = _REPR.maxlong = _REPR.maxother = 50
-_SHOWN = 60
-
-
-def show(value: Any) -> str:
-    """A bad value as a message shows it: at most 60 characters, built without walking all of a
-    big or shared structure (an alias bomb's repr alone would take seconds)."""
-    try:
-        text = _REPR.repr(value)
-    except ValueError:  # an int over Python's 4300-digit str() limit
-        text = f"<a number of {value.bit_length()} bits>" if isinstance(value, int) else "<?>"
-    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."

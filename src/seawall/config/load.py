@@ -4,7 +4,7 @@ Every problem is reported at once, each naming the file, the key path, the bad v
 was expected; nothing from YAML's internals reaches the user.
 
     defaults:
-      retry: {max_attempts: 3, backoff: {type: exponential, base: 0.2, cap: 10, jitter: full}}
+      retry: {max_attempts: 3, backoff: {kind: exponential, base: 0.2, cap: 10, jitter: full}}
       timeouts: {attempt: 10s, total: 30s}
       breaker: {failure_rate: 0.5, window: 30s, min_calls: 20, open_for: 5s}
       bulkhead: {max_concurrent: 100, max_queued: 0}
@@ -18,23 +18,24 @@ was expected; nothing from YAML's internals reaches the user.
 
 from __future__ import annotations
 
-import math
+import difflib
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..policies import _validate
 from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
 from ..policies.pool import Pool
-from ..policies.retry import Backoff, Retry, RetryBudget
+from ..policies.retry import Retry
 from ..policies.timeouts import Timeouts
 from . import admin as admin_section
 from . import reader
 from .errors import ConfigError
 from .errors import show as _show
+from .schema import POLICY, Bad, Key, Section, parse_duration, unknown_key
 
 __all__ = [
     "Config",
@@ -44,133 +45,7 @@ __all__ = [
     "load",
     "load_file",
     "parse_duration",
-    "substitute",
 ]
-
-
-# -- values --------------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-DURATION_HELP = "a duration >= 0: seconds as a number, or a string like 250ms, 2s, 1m"
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string with a unit (`250ms`, `2s`, `1.5m`, `1h`)."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        seconds = float(value)  # OverflowError (a ValueError's kin) for an int past float's range
-    elif isinstance(value, str) and (found := _DURATION.match(value)):
-        seconds = float(found.group(1)) * _UNITS[found.group(2)]
-    else:
-        raise ValueError(value)
-    if not math.isfinite(seconds) or seconds < 0:  # "1" * 400 + "s" reads as inf
-        raise ValueError(value)
-    return seconds
-
-
-@dataclass(frozen=True)
-class _Field:
-    expected: str
-    convert: Callable[[Any], Any]
-    target: str = ""  # the constructor argument (default: the key)
-
-
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
-def _optional_duration(value: Any) -> float | None:
-    return None if value is None else parse_duration(value)
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(value)
-    return value
-
-
-def _ratio(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(value)
-    return float(value)
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(value)
-    return value
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in options:
-            raise ValueError(value)
-        return str(value)
-    return convert
-
-
-def _statuses(value: Any) -> frozenset[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and 100 <= v <= 599 for v in value):
-        raise ValueError(value)
-    return frozenset(value)
-
-
-def _methods(value: Any) -> frozenset[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(value)
-    return frozenset(v.upper() for v in value)
-
-
-DURATION = _Field(DURATION_HELP, _duration)
-OPTIONAL_DURATION = _Field(DURATION_HELP + ", or null", _optional_duration)
-COUNT = _Field("a whole number >= 0", _count)
-RATIO = _Field("a number from 0 to 1", _ratio)
-BOOLEAN = _Field("true or false", _boolean)
-
-SECTIONS: dict[str, dict[str, _Field]] = {
-    "retry": {
-        "max_attempts": COUNT, "statuses": _Field("a list of HTTP status codes", _statuses),
-        "methods": _Field("a list of HTTP methods", _methods),
-        "unsafe_methods": BOOLEAN, "respect_retry_after": BOOLEAN,
-        "max_retry_after": DURATION,
-    },
-    "backoff": {
-        "type": _Field("one of exponential, linear, constant",
-                       _choice("exponential", "linear", "constant"), "kind"),
-        "base": DURATION, "cap": DURATION,
-        "multiplier": _Field("a number >= 1", lambda v: float(v) if isinstance(v, (int, float))
-                             and not isinstance(v, bool) and v >= 1 else _fail(v)),
-        "jitter": _Field("one of none, full, equal, decorrelated",
-                         _choice("none", "full", "equal", "decorrelated")),
-    },
-    "budget": {"ratio": RATIO, "min_per_second": _Field("a number >= 0", lambda v: float(_count(v))
-                                                        if isinstance(v, int) else _nonneg(v)),
-               "ttl": DURATION},
-    "timeouts": {"attempt": OPTIONAL_DURATION, "total": OPTIONAL_DURATION},
-    "breaker": {
-        "failure_rate": RATIO, "window": DURATION,
-        "window_type": _Field("one of time, count", _choice("time", "count")),
-        "min_calls": COUNT, "consecutive_failures": _Field("a whole number >= 1, or null",
-                                                           lambda v: None if v is None else _count(v)),
-        "slow_call_duration": OPTIONAL_DURATION, "slow_call_rate": RATIO, "open_for": DURATION,
-        "half_open_calls": COUNT, "success_threshold": COUNT,
-    },
-    "bulkhead": {"max_concurrent": COUNT, "max_queued": COUNT, "queue_timeout": OPTIONAL_DURATION},
-    "pool": {"max_connections": COUNT, "max_keepalive": COUNT, "keepalive_expiry": DURATION},
-}
-POLICY_KEYS = ("retry", "timeouts", "breaker", "bulkhead", "pool")
-MATCH_KEYS = ("host", "path", "methods")
-
-
-def _fail(value: Any) -> Any:
-    raise ValueError(value)
-
-
-def _nonneg(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(value)
-    return float(value)
 
 
 # -- the result ----------------------------------------------------------------------------
@@ -206,20 +81,59 @@ class Config:
 
 
 # -- loading -------------------------------------------------------------------------------
-_VARIABLE = re.compile(r"\$\$|\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+TOP_LEVEL = ("defaults", "dependencies", "max_dependencies", "admin")  # admin: config/admin.py
+MATCH_KEYS = ("host", "path", "methods")
+
+#: Environment overrides of the common knobs, applied to `defaults`: variable -> section, key.
+ENVIRONMENT = {
+    "SEAWALL_RETRY_MAX_ATTEMPTS": ("retry", "max_attempts"),
+    "SEAWALL_TIMEOUT_ATTEMPT": ("timeouts", "attempt"),
+    "SEAWALL_TIMEOUT_TOTAL": ("timeouts", "total"),
+    "SEAWALL_BREAKER_FAILURE_RATE": ("breaker", "failure_rate"),
+    "SEAWALL_BREAKER_OPEN_FOR": ("breaker", "open_for"),
+    "SEAWALL_BULKHEAD_MAX_CONCURRENT": ("bulkhead", "max_concurrent"),
+    "SEAWALL_BULKHEAD_MAX_QUEUED": ("bulkhead", "max_queued"),
+    "SEAWALL_POOL_MAX_CONNECTIONS": ("pool", "max_connections"),
+}
+#: The other SEAWALL_* variables seawall reads (a misspelling of any of these is a problem).
+VARIABLES = ("SEAWALL_CONFIG", "SEAWALL_DISABLED", *ENVIRONMENT)
 
 
-def substitute(text: str, environ: Mapping[str, str]) -> str:
-    """`${VAR}`, `${env:VAR}` and `${VAR:-default}` as in OpenTelemetry's declarative config;
-    an unset variable with no default becomes empty; `$$` is a literal `$`."""
-    def replace(found: re.Match[str]) -> str:
-        if found.group(0) == "$$":
-            return "$"
-        value = environ.get(found.group(1))
-        if value is None or (value == "" and found.group(2) is not None):
-            return found.group(2) or ""
-        return value
-    return _VARIABLE.sub(replace, text)
+class Problems:
+    """Every problem found, each naming its key path and, when a variable set the value there,
+    that variable (`origins`: key path -> `$VAR` or `${VAR}` names)."""
+
+    def __init__(self, origins: Mapping[str, list[str]] | None = None) -> None:
+        self.found: list[str] = []
+        self.origins: dict[str, list[str]] = dict(origins or {})
+
+    def add(self, where: str, problem: str) -> None:
+        named = self.origins.get(where)
+        if named:
+            where = f"{where} (set by {', '.join(named)})"
+        else:
+            inside = [f"{path[len(where) + 1:]} set by {', '.join(names)}"
+                      for path, names in self.origins.items() if path.startswith(where + ".")]
+            if inside:
+                where = f"{where} ({'; '.join(inside)})"
+        self.found.append(f"{where}: {problem}")
+
+    def inherit(self, defaults: str, where: str, own: Mapping[str, Any]) -> None:
+        """A dependency's values taken from the defaults keep their variables."""
+        for path, names in list(self.origins.items()):
+            if path.startswith(defaults + "."):
+                rest = path[len(defaults) + 1:]
+                if not _set_in(own, rest.split(".")):
+                    self.origins.setdefault(f"{where}.{rest}", names)
+
+
+def _set_in(raw: Mapping[str, Any], keys: list[str]) -> bool:
+    value: Any = raw
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            return False
+        value = value[key]
+    return True
 
 
 def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -230,222 +144,201 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
     except OSError as error:
         raise ConfigError(source, [f"cannot read the file: {error.strerror or error}"]) from None
     environ = os.environ if environ is None else environ
-    document = reader.parse(data, source, lambda text: substitute(text, environ))
-    return load(document if document is not None else {}, source=source, environ=environ)
+    document = reader.parse(data, source, environ)
+    variables = {path: [f"${{{name}}}" for name in names]
+                 for path, names in document.variables.items()}
+    return load(document.data if document.data is not None else {}, source=source,
+                environ=environ, origins=variables)
 
 
-def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
-    """Validate a configuration given as a dict; raises ConfigError listing every problem."""
-    problems: list[str] = []
+def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | None = None,
+         origins: Mapping[str, list[str]] | None = None) -> Config:
+    """Validate a configuration given as a dict; raises ConfigError listing every problem.
+    `origins` (key path -> variables) lets a problem name the variable that set its value."""
+    problems = Problems(origins)
     if not isinstance(data, Mapping):
         raise ConfigError(source, [f"the top level must be a mapping, got {_show(data)}"])
     for key in data:
-        if key not in ("defaults", "dependencies", "max_dependencies", "admin"):
-            problems.append(f"{key}: unknown key; expected defaults, dependencies, "
-                            "max_dependencies or admin")
+        if key not in TOP_LEVEL:
+            problems.add(str(key), unknown_key(key, TOP_LEVEL))
     environ = os.environ if environ is None else environ
     raw_defaults = _mapping(data.get("defaults", {}), "defaults", problems)
     raw_defaults = _apply_environment(raw_defaults, environ, problems)
-    before = len(problems)
-    defaults = _parts(raw_defaults, "defaults", None, problems)
+    before = len(problems.found)
+    defaults = _parts(raw_defaults, "defaults", problems)
     # A dependency inherits the defaults' values: their problems are said once, at defaults.
-    inherited = {problem.split(":", 1)[0].removeprefix("defaults") + ":" +
-                 problem.split(":", 1)[1] for problem in problems[before:]}
+    inherited = {_relative(problem, "defaults") for problem in problems.found[before:]}
     dependencies: list[Dependency] = []
     raw_dependencies = _mapping(data.get("dependencies", {}), "dependencies", problems)
     for name, raw in raw_dependencies.items():
         where = f"dependencies.{name}"
         raw = _mapping(raw, where, problems)
         for key in raw:
-            if key not in ("match", "critical") and key not in POLICY_KEYS:
-                problems.append(f"{where}.{key}: unknown key; expected match, critical, "
-                                f"{', '.join(POLICY_KEYS)}")
+            if key not in ("match", "critical") and key not in POLICY:
+                problems.add(f"{where}.{key}", unknown_key(key, ["match", "critical", *POLICY]))
         match = _match(raw.get("match"), f"{where}.match", problems)
-        merged = {key: _merge(raw_defaults.get(key), raw.get(key)) for key in POLICY_KEYS
+        merged = {key: _merge(raw_defaults.get(key), raw.get(key)) for key in POLICY
                   if key in raw or key in raw_defaults}
-        own: list[str] = []
-        dependencies.append(Dependency(str(name), match, _parts(merged, where, raw, own)))
-        problems += [problem for problem in own
-                     if problem.removeprefix(where).split(":", 1)[0] + ":" +
-                     problem.split(":", 1)[1] not in inherited]
+        problems.inherit("defaults", where, {k: v for k, v in raw.items() if k != "match"})
+        own = Problems(problems.origins)
+        dependencies.append(Dependency(str(name), match, _parts(merged, where, own)))
+        problems.found += [problem for problem in own.found
+                           if _relative(problem, where) not in inherited]
     max_dependencies = data.get("max_dependencies", 100)
     if isinstance(max_dependencies, bool) or not isinstance(max_dependencies, int) or max_dependencies < 1:
-        problems.append(f"max_dependencies: {_show(max_dependencies)}; expected a whole number >= 1")
+        problems.add("max_dependencies", f"must be a whole number >= 1, got "
+                                         f"{_show(max_dependencies)}")
         max_dependencies = 100
-    admin = admin_section.parse(data.get("admin"), problems,
-                                admin_section.critical(raw_dependencies, problems))
-    if problems:
-        raise ConfigError(source, problems)
+    admin = admin_section.parse(data.get("admin"), problems.found,
+                                admin_section.critical(raw_dependencies, problems.found))
+    if problems.found:
+        raise ConfigError(source, problems.found)
     return Config(source, defaults, dependencies, max_dependencies, admin)
 
 
-#: Environment overrides of the common knobs, applied to `defaults`.
-ENVIRONMENT = {
-    "SEAWALL_RETRY_MAX_ATTEMPTS": ("retry", "max_attempts", int),
-    "SEAWALL_TIMEOUT_ATTEMPT": ("timeouts", "attempt", str),
-    "SEAWALL_TIMEOUT_TOTAL": ("timeouts", "total", str),
-    "SEAWALL_BREAKER_FAILURE_RATE": ("breaker", "failure_rate", float),
-    "SEAWALL_BREAKER_OPEN_FOR": ("breaker", "open_for", str),
-    "SEAWALL_BULKHEAD_MAX_CONCURRENT": ("bulkhead", "max_concurrent", int),
-    "SEAWALL_BULKHEAD_MAX_QUEUED": ("bulkhead", "max_queued", int),
-    "SEAWALL_POOL_MAX_CONNECTIONS": ("pool", "max_connections", int),
-}
+def _relative(problem: str, where: str) -> str:
+    """A problem without its section's prefix (and without the variables named)."""
+    path, _, message = problem.partition(": ")
+    return path.split(" (", 1)[0].removeprefix(where) + ": " + message
 
 
 def _apply_environment(defaults: dict[str, Any], environ: Mapping[str, str],
-                       problems: list[str]) -> dict[str, Any]:
+                       problems: Problems) -> dict[str, Any]:
     result = {key: dict(value) if isinstance(value, Mapping) else value
               for key, value in defaults.items()}
-    for variable, (section, key, kind) in ENVIRONMENT.items():
-        value = environ.get(variable)
-        if value is None:
-            continue
-        try:
-            converted: Any = kind(value)
-        except ValueError:
-            problems.append(f"${variable}: {value!r}; expected {kind.__name__}")
-            continue
+    for variable in environ:
+        if variable.startswith("SEAWALL_") and variable not in VARIABLES:
+            nearest = difflib.get_close_matches(variable, VARIABLES, n=1, cutoff=0.8)
+            if nearest:  # other SEAWALL_* names may be another program's
+                problems.found.append(f"${variable}: unknown variable (did you mean "
+                                      f"${nearest[0]}?); expected one of "
+                                      f"{', '.join(VARIABLES)}")
+    for variable, (section, key) in ENVIRONMENT.items():
+        text = environ.get(variable, "")
+        if not text:
+            continue  # unset, or set to nothing
         if result.get(section) is False:
             continue  # that part is switched off in the file
         section_values = result.setdefault(section, {})
         if isinstance(section_values, dict):
-            section_values[key] = converted
+            section_values[key] = reader.scalar(text)
+            problems.origins[f"defaults.{section}.{key}"] = [f"${variable}"]
     return result
 
 
-def _parts(raw: Mapping[str, Any], where: str, own: Mapping[str, Any] | None,
-           problems: list[str]) -> PolicyParts:
+def _parts(raw: Mapping[str, Any], where: str, problems: Problems) -> PolicyParts:
     parts = PolicyParts(retry=Retry(), timeouts=Timeouts(), breaker=CircuitBreaker(),
                         bulkhead=Bulkhead())
     for key in raw:
-        if key not in POLICY_KEYS and own is None:
-            problems.append(f"{where}.{key}: unknown key; expected one of {', '.join(POLICY_KEYS)}")
-    for key in POLICY_KEYS:
+        if key not in POLICY and where == "defaults":
+            problems.add(f"{where}.{key}", unknown_key(key, POLICY))
+    for key, section in POLICY.items():
         value = raw.get(key)
         if value is None:
             continue
-        if value is False and key != "pool":
+        if value is False and section.can_be_off:
             setattr(parts, key, None)
             continue
-        section = _mapping(value, f"{where}.{key}", problems)
-        built = _build(key, section, f"{where}.{key}", problems)
+        built = _build(section, value, f"{where}.{key}", problems)
         if built is not None:
             setattr(parts, key, built)
     _check_fit(parts, where, problems)
     return parts
 
 
-def _build(key: str, section: Mapping[str, Any], where: str, problems: list[str]) -> Any:
-    before = len(problems)
-    args = _fields(SECTIONS[key], section, where, problems,
-                   nested=("backoff", "budget") if key == "retry" else ())
-    if key == "retry":
-        backoff = section.get("backoff")
-        if isinstance(backoff, Mapping):
-            args["backoff"] = _construct(Backoff, _fields(SECTIONS["backoff"], backoff,
-                                                          f"{where}.backoff", problems),
-                                         f"{where}.backoff", problems)
-        elif backoff is not None:
-            problems.append(f"{where}.backoff: {_show(backoff)}; expected a mapping")
-        budget = section.get("budget")
-        if budget is False:
-            args["budget"] = None
-        elif isinstance(budget, Mapping):
-            args["budget"] = _construct(RetryBudget, _fields(SECTIONS["budget"], budget,
-                                                             f"{where}.budget", problems),
-                                        f"{where}.budget", problems)
-        elif budget is not None:
-            problems.append(f"{where}.budget: {_show(budget)}; expected a mapping or false")
-    if len(problems) > before:
+def _build(section: Section, value: Any, where: str, problems: Problems) -> Any:
+    """The instance of `section.kind` that `value` (a mapping) describes, or None after adding
+    its problems: each key checked by the class's own rule, then the class built."""
+    if not isinstance(value, Mapping):
+        off = " or false" if section.can_be_off else ""
+        problems.add(where, f"must be a mapping of {', '.join(section.known())}{off}, "
+                            f"got {_show(value)}")
         return None
-    kinds = {"retry": Retry, "timeouts": Timeouts, "breaker": CircuitBreaker,
-             "bulkhead": Bulkhead, "pool": Pool}
-    return _construct(kinds[key], args, where, problems)
-
-
-def _fields(spec: Mapping[str, _Field], section: Mapping[str, Any], where: str,
-            problems: list[str], nested: tuple[str, ...] = ()) -> dict[str, Any]:
+    before = len(problems.found)
     args: dict[str, Any] = {}
-    for key, value in section.items():
-        if key in nested:
-            continue
-        found = spec.get(key)
-        if found is None:
-            known = ", ".join([*spec, *nested])
-            problems.append(f"{where}.{key}: unknown key; expected one of {known}")
-            continue
-        try:
-            args[found.target or key] = found.convert(value)
-        except (ValueError, TypeError, OverflowError):
-            problems.append(f"{where}.{key}: {_show(value)}; expected {found.expected}")
-    return args
-
-
-def _construct(kind: type, args: dict[str, Any], where: str, problems: list[str]) -> Any:
+    for name, given in value.items():
+        key = section.key(name)
+        if key is None:
+            problems.add(f"{where}.{name}", unknown_key(name, section.known()))
+        elif key.nested is not None:
+            if given is False and key.nested.can_be_off:
+                args[key.name] = None
+            elif given is not None:
+                args[key.name] = _build(key.nested, given, f"{where}.{name}", problems)
+        else:
+            try:
+                args[key.name] = key.convert(given)
+            except Bad as bad:
+                problems.add(f"{where}.{name}", str(bad))
+    if len(problems.found) > before:
+        return None
     try:
-        return kind(**args)
-    except (ValueError, TypeError, OverflowError) as error:
-        problems.append(f"{where}: {str(error).split(': ', 1)[-1]}")
+        return section.kind(**args)
+    except (ValueError, TypeError, OverflowError) as error:  # a rule across keys
+        problems.add(where, str(error).split(": ", 1)[-1])
         return None
 
 
-def _check_fit(parts: PolicyParts, where: str, problems: list[str]) -> None:
+def _check_fit(parts: PolicyParts, where: str, problems: Problems) -> None:
     """Retries whose first delay can never fit the total timeout, and a breaker window too
     short for the attempt timeout (as `Policy` checks it), are configuration errors."""
     retry, timeouts = parts.retry, parts.timeouts
     if parts.breaker is not None and timeouts is not None:
         problem = parts.breaker.window_problem(timeouts.attempt)
         if problem is not None:
-            problems.append(f"{where}.breaker: {problem}")
+            problems.add(f"{where}.breaker", problem)
     if retry is None or timeouts is None or timeouts.total is None or retry.max_attempts < 2:
         return
     backoff = retry.backoff
     smallest = {"none": backoff.base, "equal": backoff.base / 2, "full": 0.0,
                 "decorrelated": backoff.base}[backoff.jitter]
     if smallest >= timeouts.total:  # even after an instant failure, no retry could start
-        problems.append(
-            f"{where}.retry: a retry waits at least {smallest:g} s but the total timeout is "
+        problems.add(
+            f"{where}.retry", f"a retry waits at least {smallest:g} s but the total timeout is "
             f"{timeouts.total:g} s: retry delays can never fit in it (lower backoff.base, raise "
             f"timeouts.total, or set retry.max_attempts: 1)")
 
 
-def _match(raw: Any, where: str, problems: list[str]) -> dict[str, Any]:
+_METHODS = Key("methods", _validate.METHODS)
+
+
+def _match(raw: Any, where: str, problems: Problems) -> dict[str, Any]:
     if raw is None:
-        problems.append(f"{where}: missing; expected a mapping with host, path and/or methods")
+        problems.add(where, "missing; expected a mapping with host, path and/or methods")
         return {}
     raw = _mapping(raw, where, problems)
     match: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in MATCH_KEYS:
-            problems.append(f"{where}.{key}: unknown key; expected one of {', '.join(MATCH_KEYS)}")
+            problems.add(f"{where}.{key}", unknown_key(key, MATCH_KEYS))
         elif key == "host":
             hosts = [value] if isinstance(value, str) else value
             if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
-                problems.append(f"{where}.host: {_show(value)}; expected a host glob or a list of them")
+                problems.add(f"{where}.host", f"must be a host glob or a list of them, got "
+                                              f"{_show(value)}")
             else:
                 match["host"] = [h.lower() for h in hosts]
         elif key == "path":
             if not isinstance(value, str) or not value.startswith("/"):
-                problems.append(f"{where}.path: {_show(value)}; expected a path prefix starting with /")
+                problems.add(f"{where}.path", f"must be a path prefix starting with /, got "
+                                              f"{_show(value)}")
             else:
                 match["path"] = value
         else:
             try:
-                match["methods"] = _methods(value)
-            except ValueError:
-                problems.append(f"{where}.methods: {_show(value)}; expected a list of HTTP methods")
-    if not match and raw:
-        return match
+                match["methods"] = _METHODS.convert(value)
+            except Bad as bad:
+                problems.add(f"{where}.methods", str(bad))
     if not raw:
-        problems.append(f"{where}: empty; expected host, path and/or methods")
+        problems.add(where, "empty; expected host, path and/or methods")
     return match
 
 
-def _mapping(value: Any, where: str, problems: list[str]) -> dict[str, Any]:
+def _mapping(value: Any, where: str, problems: Problems) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        problems.append(f"{where}: {_show(value)}; expected a mapping")
+        problems.add(where, f"must be a mapping, got {_show(value)}")
         return {}
     return dict(value)
 
@@ -460,5 +353,3 @@ def _merge(base: Any, override: Any) -> Any:
     for key, value in override.items():
         merged[key] = _merge(base.get(key), value) if isinstance(value, Mapping) else value
     return merged
-
-

@@ -1,6 +1,11 @@
 """Reading a configuration file's YAML safely: any file, however malformed or hostile, gives one
 ConfigError naming the file and where in it, quickly, never a traceback or a hang.
 
+`${VAR}`, `${env:VAR}` and `${VAR:-default}` are replaced in scalar values, as OpenTelemetry's
+declarative configuration does (never in keys or comments, and a variable cannot inject
+structure); an unquoted value is then read as YAML would read it (`${N:-3}` is the number 3).
+Each replaced value's key path remembers its variables, so a problem with it names them.
+
 Bounded before anything is built: the nesting depth (PyYAML's composer recurses once per
 level) and the number of values once aliases are expanded (an "alias bomb" of a few lines
 expands to billions of values).
@@ -9,7 +14,9 @@ expands to billions of values).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -20,6 +27,50 @@ from .errors import ConfigError
 MAX_DEPTH = 32  # a seawall configuration needs 5
 MAX_VALUES = 100_000  # with aliases expanded; 100 dependencies need about 3,000
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a seawall configuration needs 5"
+
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """`text` with its variables replaced, the variables used, and those unset with no
+    default (an empty value counts as unset where a default is given); `$$` is a literal `$`."""
+    used: list[str] = []
+    unset: list[str] = []
+
+    def replace(found: re.Match[str]) -> str:
+        if found.group(0) == "$$":
+            return "$"
+        name, default = found.group(1), found.group(2)
+        used.append(name)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                unset.append(name)
+            return default or ""
+        return value
+
+    return _VARIABLE.sub(replace, text), used, unset
+
+
+def scalar(text: str) -> Any:
+    """`text` read as YAML reads an unquoted value (`3` an int, `0.5` a float, `5s` a str)."""
+    loader = _Loader("", {})
+    try:
+        tag = loader.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+        return loader.construct_object(ScalarNode(tag, text))
+    except _Refused:
+        return text
+    finally:
+        loader.dispose()
+
+
+@dataclass
+class Document:
+    """A file's data, and which variables set the value at each key path."""
+
+    data: Any
+    variables: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Refused(Exception):
@@ -54,8 +105,11 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that counts depth and expanded values while composing, and remembers each
     node's key path for the messages."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, environ: Mapping[str, str]) -> None:
         super().__init__(text)
+        self._environ = environ
+        self.variables: dict[str, list[str]] = {}
+        self.unset: list[str] = []
         self._path: list[str] = []
         self._values = 0
         self._deepest = 0  # the deepest level seen inside the node being composed
@@ -90,10 +144,24 @@ class _Loader(yaml.SafeLoader):
         self._deepest = depth
         node: Node = super().compose_node(parent, index)  # type: ignore[assignment]
         self.paths.setdefault(id(node), self._where())
+        if isinstance(node, ScalarNode) and "$" in node.value and not (
+                isinstance(parent, MappingNode) and index is None):  # not in keys
+            self._substitute(node)
         if getattr(event, "anchor", None) is not None:
             self._sizes[id(node)] = (self._values - values_before + 1, self._deepest - depth)
         self._deepest = max(self._deepest, deepest_before)
         return node
+
+    def _substitute(self, node: ScalarNode) -> None:
+        text, used, unset = substitute(node.value, self._environ)
+        where = "".join(self._path) or "<top level>"
+        self.unset += [f"{where}: ${{{name}}} is not set and has no default; set it, or give "
+                       f"one: ${{{name}:-value}}" for name in unset]
+        if used:
+            self.variables[where] = used
+        node.value = text
+        if node.style is None:  # unquoted: read the result as YAML reads a plain scalar
+            node.tag = self.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:
         # The scanner reads ahead of the composer, in time quadratic in the bracket depth:
@@ -132,19 +200,26 @@ def _line(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
-def parse(data: bytes, source: str, substitute: Callable[[str], str]) -> Any:
-    """The YAML document in `data` (None when empty), `substitute` applied to the text first."""
+def parse(data: bytes, source: str, environ: Mapping[str, str]) -> Document:
+    """The YAML document in `data` (None when empty), variables replaced from `environ`."""
     loader: _Loader | None = None
     try:
-        text = substitute(decode(data))
-        loader = _Loader(text)
-        return loader.get_single_data()
+        text = decode(data)
+        loader = _Loader(text, environ)
+        document = Document(loader.get_single_data(), loader.variables)
+        if loader.unset:
+            raise ConfigError(source, loader.unset)
+        return document
     except _Refused as refused:
         raise ConfigError(source, [refused.problem]) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{_line(mark)}: " if mark else ""
         problem = error.problem or error.context or "not valid YAML"
+        lines = text.splitlines()
+        line = lines[mark.line] if mark and mark.line < len(lines) else ""
+        if "${" in line:  # YAML reads { as structure inside {...}
+            problem += ' (inside {...} or [...], quote a variable: "${VAR}")'
         raise ConfigError(source, [f"{where}not valid YAML: {problem}"]) from None
     except yaml.reader.ReaderError as error:  # a control character YAML does not allow
         where = _position(text, error.position)

@@ -16,13 +16,24 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 2, 4, 4, 4
+_REPR.maxset = _REPR.maxfrozenset = 4
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = 60
+
+
 def show(value: Any) -> str:
-    """The value as messages show it: its repr, cut to a readable length."""
-    text = repr(value)
+    """The value as messages show it: its repr, cut to a readable length, built without walking
+    all of a big or shared structure (a YAML alias bomb's full repr would take seconds)."""
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int over Python's 4300-digit str() limit
+        text = f"<a number of {value.bit_length()} bits>" if isinstance(value, int) else "<?>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
