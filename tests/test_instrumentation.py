@@ -167,3 +167,65 @@ def test_the_instrumentor_is_reachable_where_the_docs_name_it():
     entry_points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
     (ours,) = [ep for ep in entry_points if ep.name == "seawall"]
     assert ours.load() is SeawallInstrumentor
+
+
+# A bad configuration stops the program at start-up, with one message and a non-zero status.
+BAD_CONFIGS = {
+    "typo in a key": ("defaults:\n  retry: {max_attempt: 2}\n", {},
+                      "defaults.retry.max_attempt: unknown key (did you mean max_attempts?)"),
+    "bad duration": ("defaults:\n  timeouts: {total: 10 sec}\n", {},
+                     "defaults.timeouts.total: must be a duration"),
+    "bad YAML": ("defaults: {retry: [\n", {}, "not valid YAML"),
+    "missing file": (None, {}, "cannot read the file: No such file or directory"),
+    "bad override": ("defaults: {}\n", {"SEAWALL_TIMEOUT_TOTAL": "5s"},
+                     "defaults.timeouts (total set by $SEAWALL_TIMEOUT_TOTAL): attempt (10.0 s) "
+                     "must not exceed total (5.0 s)"),
+}
+STARTS = """
+import sys
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+print("app ran; httpx instrumented:", HTTPXClientInstrumentor().is_instrumented_by_opentelemetry)
+"""
+
+
+def _start(tmp_path: Path, case: str, command: list[str], **env: str):
+    text, extra, _ = BAD_CONFIGS[case]
+    config = tmp_path / "seawall.yaml"
+    if text is not None:
+        config.write_text(text)
+    program = tmp_path / "app.py"
+    program.write_text(STARTS)
+    environment = {**os.environ, "SEAWALL_CONFIG": str(config), "OTEL_TRACES_EXPORTER": "none",
+                   "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", **extra, **env}
+    return subprocess.run([*command, str(program)], capture_output=True, text=True,
+                          env=environment, timeout=60)
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_a_bad_configuration_stops_opentelemetry_instrument_with_one_message(tmp_path, case):
+    done = _start(tmp_path, case, [str(BIN / "opentelemetry-instrument"), sys.executable])
+    expected = BAD_CONFIGS[case][2]
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "app ran" not in done.stdout
+    assert done.stderr.count(expected) == 1, done.stderr
+    assert done.stderr.startswith("seawall: not started, the program is stopped: ")
+    assert "Traceback" not in done.stderr and "SEAWALL_DISABLED=true" in done.stderr
+
+
+@pytest.mark.parametrize("case", ["typo in a key", "missing file"])
+def test_a_bad_configuration_stops_seawall_instrument_with_one_message(tmp_path, case):
+    program = tmp_path / "calls_instrument.py"
+    program.write_text("import seawall\nseawall.instrument()\nprint('app ran')\n")
+    done = _start(tmp_path, case, [sys.executable, str(program)])
+    assert done.returncode == 1 and "app ran" not in done.stdout
+    assert done.stderr.count(BAD_CONFIGS[case][2]) == 1 and "Traceback" not in done.stderr
+
+
+def test_continuing_without_seawall_is_opt_in_and_keeps_other_instrumentations(tmp_path):
+    done = _start(tmp_path, "typo in a key", [str(BIN / "opentelemetry-instrument"),
+                                              sys.executable], SEAWALL_ON_CONFIG_ERROR="continue")
+    assert done.returncode == 0, done.stderr
+    assert "app ran; httpx instrumented: True" in done.stdout
+    warnings = [line for line in done.stderr.splitlines() if "seawall" in line]
+    assert len(warnings) == 1 and "seawall is NOT applied" in warnings[0], done.stderr
+    assert "Traceback" not in done.stderr

@@ -17,26 +17,33 @@ What is patched (with wrapt; `uninstrument()` takes every patch back):
 
 `SEAWALL_DISABLED=true` (or `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=seawall` under
 `opentelemetry-instrument`) turns it all off.
+
+A configuration that cannot be used stops the process at start-up with one message and exit
+status 1: running without the resilience the file asks for is the failure nobody notices.
+`SEAWALL_ON_CONFIG_ERROR=continue` opts into running without seawall instead (one warning).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from .config import Router, load, load_file
 from .admin.fronts import AdminServer
+from .config import ConfigError, Router, load, load_file
 from .config import admin as admin_section
 from .config.load import Config
 from .policies import _validate
 
 _TRUE = ("1", "true", "yes", "on")
+_logger = logging.getLogger("seawall")
 
 
 def router_from(config: Any = None) -> Router:
@@ -74,7 +81,14 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         if os.environ.get("SEAWALL_DISABLED", "").strip().lower() in _TRUE:
             return
-        router = router_from(kwargs.get("config"))
+        try:
+            router = router_from(kwargs.get("config"))
+        except ConfigError as error:
+            if os.environ.get("SEAWALL_ON_CONFIG_ERROR", "").strip().lower() == "continue":
+                _logger.warning("seawall is NOT applied (SEAWALL_ON_CONFIG_ERROR=continue): %s",
+                                " ".join(str(error).split()))
+                return  # other instrumentations go on
+            _stop(error)
         self.router = router
         patches: list[tuple[Any, str]] = []
         for patch in (_patch_httpx, _patch_requests, _patch_aiohttp):
@@ -90,6 +104,30 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         server, type(self).admin_server = type(self).admin_server, None
         if server is not None:
             server.close()
+
+
+def _stop(error: ConfigError) -> NoReturn:
+    """End the process at start-up with one message (the file, every problem, the way out)."""
+    message = (f"seawall: not started, the program is stopped: {error}\n"
+               f"Fix the configuration (`seawall check-config {error.source}` checks it), or set "
+               f"SEAWALL_DISABLED=true to run without seawall.")
+    if _in_auto_instrumentation():
+        # opentelemetry-instrument runs us from sitecustomize, where an exception becomes two
+        # logged tracebacks and the program runs anyway, and SystemExit a fatal-error dump.
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        os._exit(1)
+    raise SystemExit(message)
+
+
+def _in_auto_instrumentation() -> bool:
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(
+                "opentelemetry.instrumentation.auto_instrumentation"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _patch_httpx(router: Router) -> list[tuple[Any, str]]:

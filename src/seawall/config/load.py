@@ -96,7 +96,7 @@ ENVIRONMENT = {
     "SEAWALL_POOL_MAX_CONNECTIONS": ("pool", "max_connections"),
 }
 #: The other SEAWALL_* variables seawall reads (a misspelling of any of these is a problem).
-VARIABLES = ("SEAWALL_CONFIG", "SEAWALL_DISABLED", *ENVIRONMENT)
+VARIABLES = ("SEAWALL_CONFIG", "SEAWALL_DISABLED", "SEAWALL_ON_CONFIG_ERROR", *ENVIRONMENT)
 
 
 class Problems:
