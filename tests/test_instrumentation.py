@@ -229,3 +229,32 @@ def test_continuing_without_seawall_is_opt_in_and_keeps_other_instrumentations(t
     warnings = [line for line in done.stderr.splitlines() if "seawall" in line]
     assert len(warnings) == 1 and "seawall is NOT applied" in warnings[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _run_launched(tmp_path, upstream, launcher, **env):
+    upstream.script("/launch", respond(503), respond(200))
+    program = tmp_path / "httpx_app.py"
+    program.write_text(PROGRAMS["httpx"])
+    config = tmp_path / "seawall.yaml"
+    config.write_text(CONFIG)
+    # No OTEL_*_EXPORTER: OpenTelemetry's start-up wants an OTLP gRPC exporter that is not
+    # installed, as on a machine that followed only `pip install seawall[all]`.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environment.update(SEAWALL_CONFIG=str(config), **env)
+    return subprocess.run([*launcher, sys.executable, str(program), upstream.url + "/launch"],
+                          capture_output=True, text=True, env=environment, timeout=60)
+
+
+@pytest.mark.parametrize("launcher", [["seawall", "run"],
+                                      ["opentelemetry-instrument", "seawall", "run"]])
+def test_seawall_run_applies_it_with_no_opentelemetry_set_up(tmp_path, upstream, launcher):
+    done = _run_launched(tmp_path, upstream, [str(BIN / name) if name != "run" else name
+                                              for name in launcher])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200"] and upstream.hits("/launch") == 2  # retried
+
+
+def test_seawall_run_stops_on_a_bad_configuration(tmp_path, upstream):
+    done = _start(tmp_path, "typo in a key", [str(BIN / "seawall"), "run", sys.executable])
+    assert done.returncode == 1 and "app ran" not in done.stdout
+    assert done.stderr.count("did you mean max_attempts?") == 1 and "Traceback" not in done.stderr

@@ -1,19 +1,31 @@
 """The `seawall` command (also `python -m seawall`).
 
-    seawall check-config FILE   print the effective policy of every dependency; exit 1 on errors
+    seawall run COMMAND...       run COMMAND with seawall applied to its Python programs
+                                 (configured by $SEAWALL_CONFIG; no OpenTelemetry set-up needed)
+    seawall check-config [FILE]  print the effective policy of every dependency (default:
+                                 $SEAWALL_CONFIG); exit 1 on errors
     seawall status [--url URL] [--token-env VAR] [--json]
-                                print a running process's snapshot, from its admin URL
-    seawall demo                run the demo (from a checkout of the repository)
+                                 print a running process's snapshot, from its admin URL
+    seawall --version
+
+The demo runs from a checkout of the repository (`make demo`): it is not part of the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from . import __version__
 
-def check_config(path: str) -> int:
+
+def check_config(path: str | None) -> int:
     from .config import ConfigError, Router, load_file
+    path = path or os.environ.get("SEAWALL_CONFIG")
+    if not path:
+        print("seawall check-config: give a file, or set SEAWALL_CONFIG", file=sys.stderr)
+        return 2
     try:
         router = Router(load_file(path), telemetry=False)
     except ConfigError as error:
@@ -26,7 +38,6 @@ def check_config(path: str) -> int:
 
 def status(url: str, token_env: str, as_json: bool) -> int:
     import json
-    import os
     import urllib.error
     import urllib.request
 
@@ -56,38 +67,28 @@ def status(url: str, token_env: str, as_json: bool) -> int:
     return 0
 
 
-def demo(speed: float) -> int:
-    try:
-        from integrations import demo as module
-    except ImportError:
-        print("seawall demo: the demo lives in the repository's integrations/ folder; run it "
-              "from a checkout (make demo)", file=sys.stderr)
-        return 1
-    import asyncio
-    asyncio.run(module.main(speed))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seawall", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"seawall {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a command with seawall applied")
+    run.add_argument("program", nargs=argparse.REMAINDER)
     check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="default: $SEAWALL_CONFIG")
     show = commands.add_parser("status", help="print a running process's snapshot")
     show.add_argument("--url", default="http://127.0.0.1:9901",
                       help="the admin surface (default: %(default)s)")
     show.add_argument("--token-env", default="SEAWALL_ADMIN_READ_TOKEN",
                       help="the environment variable holding the token (default: %(default)s)")
     show.add_argument("--json", action="store_true", help="the snapshot as JSON")
-    run_demo = commands.add_parser("demo", help="run the demo")
-    run_demo.add_argument("--speed", type=float, default=1.0)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        from ._startup import run as run_program
+        return run_program(args.program)
     if args.command == "check-config":
         return check_config(args.file)
-    if args.command == "status":
-        return status(args.url, args.token_env, args.json)
-    return demo(args.speed)
+    return status(args.url, args.token_env, args.json)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _logger.warning("seawall is NOT applied (SEAWALL_ON_CONFIG_ERROR=continue): %s",
                                 " ".join(str(error).split()))
                 return  # other instrumentations go on
-            _stop(error)
+            _stop(error, at_start_up=kwargs.get("at_start_up", False))
         self.router = router
         patches: list[tuple[Any, str]] = []
         for patch in (_patch_httpx, _patch_requests, _patch_aiohttp):
@@ -106,14 +106,15 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             server.close()
 
 
-def _stop(error: ConfigError) -> NoReturn:
-    """End the process at start-up with one message (the file, every problem, the way out)."""
+def _stop(error: ConfigError, *, at_start_up: bool) -> NoReturn:
+    """End the process with one message (the file, every problem, the way out)."""
     message = (f"seawall: not started, the program is stopped: {error}\n"
                f"Fix the configuration (`seawall check-config {error.source}` checks it), or set "
                f"SEAWALL_DISABLED=true to run without seawall.")
-    if _in_auto_instrumentation():
-        # opentelemetry-instrument runs us from sitecustomize, where an exception becomes two
-        # logged tracebacks and the program runs anyway, and SystemExit a fatal-error dump.
+    if at_start_up or _in_auto_instrumentation():
+        # opentelemetry-instrument and `seawall run` run us from sitecustomize, where an
+        # exception becomes logged tracebacks and the program runs anyway, and SystemExit a
+        # fatal-error dump.
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
         os._exit(1)
