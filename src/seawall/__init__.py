@@ -1,7 +1,8 @@
 """seawall: resilient, observable HTTP clients (httpx, requests, aiohttp).
 
 The public API, re-exported here; the adapters live in `seawall.httpx`, `seawall.requests` and
-`seawall.aiohttp`.
+`seawall.aiohttp`, loaded on first use (`seawall.httpx.ResilientTransport` works after `import
+seawall`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _lazy
 from .deadletters import DeadLetters
 from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
                      RetryBudgetExhausted)
@@ -50,6 +52,11 @@ class _Instrument:
 
 
 instrument = _Instrument()
+
+# `seawall.httpx.ResilientTransport` works after a plain `import seawall` (PEP 562).
+__getattr__, __dir__ = _lazy.submodules(__name__, (
+    "aiohttp", "config", "errors", "events", "exchange", "httpx", "instrumentation", "pipeline",
+    "policies", "pool", "requests", "state", "telemetry"), globals())
 
 
 def status(policies: Iterable[Policy] | None = None, *, service: str | None = None) -> dict[str, Any]:
