@@ -82,6 +82,17 @@ def test_every_runbook_link_has_a_section():
         assert alert.anchor in anchors, alert.anchor
 
 
+def test_the_workload_image_is_built_once_from_files_that_exist():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    workload = compose["services"]["workload"]
+    build = workload["build"]
+    dockerfile = ROOT / build["context"] / build["dockerfile"]
+    sources = [source for line in dockerfile.read_text().splitlines()
+               if line.startswith("COPY ") for source in line.split()[1:-1]]
+    assert sources and [s for s in sources if not (ROOT / build["context"] / s).exists()] == []
+    assert "pip install" not in str(workload.get("command", ""))  # not at every start
+
+
 def test_compose_file_is_valid_and_mounts_files_that_exist():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     missing = []
