@@ -135,3 +135,33 @@ def test_unnamed_policy_keys_dependencies_by_origin_and_caps_them(upstream):
 def test_transport_options_and_wrapped_transport_are_exclusive():
     with pytest.raises(TypeError, match="either transport= or options"):
         ResilientTransport(transport=httpx.HTTPTransport(), verify=False)
+
+
+def test_under_trio_requests_pass_through_with_one_warning_per_client(upstream, caplog):
+    import trio
+    upstream.script("/trio", respond(503), respond(200), respond(503))
+    policy = seawall.Policy("trio", telemetry=False)
+
+    async def main() -> list[int]:
+        statuses = []
+        for _ in range(2):  # two clients, so two warnings, whatever each one sends
+            transport = AsyncResilientTransport(policy)
+            async with httpx.AsyncClient(transport=transport) as client:
+                statuses.append((await client.get(upstream.url + "/trio")).status_code)
+                if not statuses[1:]:
+                    statuses.append((await client.get(upstream.url + "/trio")).status_code)
+        return statuses
+
+    with caplog.at_level("WARNING", logger="seawall"):
+        statuses = trio.run(main)
+    assert statuses == [503, 200, 503]  # untouched: no retry, and no "no running event loop"
+    assert upstream.hits("/trio") == 3
+    warnings = [r.getMessage() for r in caplog.records if "other than asyncio" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    # the same transport under asyncio retries the 503
+    upstream.script("/asyncio", respond(503), respond(200))
+
+    async def on_asyncio() -> int:
+        async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as client:
+            return (await client.get(upstream.url + "/asyncio")).status_code
+    assert asyncio.run(on_asyncio()) == 200 and upstream.hits("/asyncio") == 2

@@ -9,7 +9,9 @@ read bodies inside the attempt, so that such failures are retried too (and strea
 
 from __future__ import annotations
 
+import logging
 import math
+from asyncio import _get_running_loop as _running_loop  # C-fast; None outside asyncio
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
@@ -19,6 +21,8 @@ from . import errors
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
+
+_logger = logging.getLogger("seawall")
 
 
 # seawall's rejections as httpx errors: `except httpx.TransportError` still catches them, and
@@ -263,7 +267,8 @@ class ResilientTransport(httpx.BaseTransport):
 
 
 class AsyncResilientTransport(httpx.AsyncBaseTransport):
-    """The asyncio twin of `ResilientTransport`, for `httpx.AsyncClient` (asyncio only)."""
+    """The asyncio twin of `ResilientTransport`, for `httpx.AsyncClient`. Under another event
+    loop (Trio), requests pass through to the wrapped transport untouched, with one warning."""
 
     RULES: ClassVar[_validate.Rules] = {
         **ResilientTransport.RULES,
@@ -286,8 +291,24 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
 
     def handle_async_request(  # type: ignore[override]
             self, request: httpx.Request) -> Awaitable[httpx.Response]:
+        if _running_loop() is None:  # not asyncio: Trio, or anyio's Trio backend
+            return self._pass_through(request)
         # The pipeline's coroutine itself, awaited by httpx: no wrapping layer.
         return self.policy.run_async(_AsyncExchange(request, self.transport, self.buffer_body))
+
+    _warned = False
+
+    def _pass_through(self, request: httpx.Request) -> Awaitable[httpx.Response]:
+        """seawall's async driver waits, queues and times out on asyncio's loop: under another
+        event loop the request goes to the wrapped transport untouched, said once per client."""
+        if not self._warned:
+            self._warned = True
+            _logger.warning(
+                "seawall: httpx.AsyncClient under an event loop other than asyncio (Trio?): its "
+                "requests pass through without seawall's retries, breaker, bulkhead and "
+                "timeouts (seawall's async driver needs asyncio)")
+        passed: Awaitable[httpx.Response] = self.transport.handle_async_request(request)
+        return passed
 
     async def aclose(self) -> None:
         await self.transport.aclose()
