@@ -116,6 +116,9 @@ class _Exchange:
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
 
+    def caller_timeout(self) -> bool:
+        return False  # the middleware cannot see a session's or request's ClientTimeout
+
     def url(self) -> str:
         return str(self.request.url)
 

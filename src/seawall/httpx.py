@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import httpx
 
 from . import errors
+from ._layers import warn_if_retrying
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
@@ -75,6 +76,9 @@ def limits(policy: PolicyLike) -> httpx.Limits:
                         keepalive_expiry=pool.keepalive_expiry)
 
 
+_HTTPX_DEFAULT_TIMEOUT = httpx.Timeout(5.0).as_dict()  # httpx.Client()'s own, not the caller's
+
+
 class _Exchange:
     """One request, as the pipeline sees it (shared by the sync and async flavours)."""
 
@@ -120,6 +124,10 @@ class _Exchange:
 
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
+
+    def caller_timeout(self) -> bool:
+        # httpx puts a timeout on every request: only one other than its default was chosen
+        return self._timeouts is not None and self._timeouts != _HTTPX_DEFAULT_TIMEOUT
 
     def status(self, response: httpx.Response) -> int:
         return response.status_code
@@ -228,6 +236,8 @@ def _setup(owner: Any, policy: PolicyLike | None, transport: Any, build: type,
         raise TypeError(f"{type(owner).__name__}: pass either transport= or options to build "
                         f"one, not both (got {sorted(options)})")
     options.setdefault("limits", limits(chosen))
+    if transport is not None:
+        warn_if_retrying(type(owner).__name__, transport)
     return chosen, transport if transport is not None else build(**options)
 
 

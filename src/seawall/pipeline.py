@@ -37,6 +37,7 @@ from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_
                                 UNSENT, ErrorKind)
 from .policies.retry import AttemptInfo, Retry
 from .policies.pool import Pool
+from .policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
 from .policies.timeouts import Timeouts
 from .state import DependencyState
 from .telemetry import logs
@@ -105,7 +106,7 @@ class Policy:
         retry: Retry | None = Retry(),
         breaker: CircuitBreaker | None = CircuitBreaker(),
         bulkhead: Bulkhead | None = Bulkhead(),
-        timeouts: Timeouts | None = Timeouts(),
+        timeouts: Timeouts | None = DEFAULT_TIMEOUTS,
         pool: Pool = Pool(),
         fallback: Fallback | None = None,
         telemetry: Any = True,
@@ -132,6 +133,8 @@ class Policy:
         # inf for "no limit", so the per-request arithmetic needs no None checks
         self._total = math.inf if self.timeouts.total is None else self.timeouts.total
         self._attempt = math.inf if self.timeouts.attempt is None else self.timeouts.attempt
+        # seawall's own defaults give way to a timeout the calling code set on the request
+        self._caller_first = self.timeouts.caller_first
         self.pool = pool
         self.fallback = fallback
         self.max_dependencies = max_dependencies
@@ -428,8 +431,8 @@ class _Run(Generic[R]):
     """The decisions of one logical request, from its start to its one terminal event
     (no I/O, no waiting: the drivers do that)."""
 
-    __slots__ = ("policy", "dep", "ex", "on", "started", "deadline", "attempt", "delay",
-                 "breaker", "permit", "attempt_started", "clipped", "error", "last_status",
+    __slots__ = ("policy", "dep", "ex", "on", "started", "deadline", "attempt_limit", "attempt",
+                 "delay", "breaker", "permit", "attempt_started", "clipped", "error", "last_status",
                  "finished")
 
     def __init__(self, policy: Policy, exchange: Exchange[Any] | AsyncExchange[Any]) -> None:
@@ -440,6 +443,9 @@ class _Run(Generic[R]):
         self.dep = dep = policy._deps.get(name) or policy.dependency(name)
         self.ex = exchange
         self.deadline = started + policy._total  # when the whole request must be done by
+        self.attempt_limit = policy._attempt
+        if policy._caller_first and exchange.caller_timeout():
+            self.deadline = self.attempt_limit = math.inf  # the caller's own timeouts rule
         self.attempt = 0
         self.delay = 0.0
         self.breaker = dep.breaker_for(exchange.target()) if dep.keyed else dep.shared_breaker
@@ -478,9 +484,9 @@ class _Run(Generic[R]):
         now = policy._clock()
         timeout = self.deadline - now
         # the attempt timeout, unless the total deadline comes first (then the attempt is clipped)
-        self.clipped = timeout < policy._attempt
+        self.clipped = timeout < self.attempt_limit
         if not self.clipped:
-            timeout = policy._attempt
+            timeout = self.attempt_limit
         elif timeout <= 0:
             self.error = self._rejection(
                 DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out before "

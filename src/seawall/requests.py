@@ -27,6 +27,7 @@ from urllib3.exceptions import (EmptyPoolError, MaxRetryError, NewConnectionErro
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from . import errors
+from ._layers import warn_if_retrying
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
 from .policies.classify import ErrorKind
@@ -159,6 +160,9 @@ class _Exchange:
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
 
+    def caller_timeout(self) -> bool:
+        return self._timeout is not None  # requests' default is no timeout at all
+
     def url(self) -> str:
         return self.request.url or ""
 
@@ -255,6 +259,8 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
         self.policy: PolicyLike = policy if policy is not None else Policy()
         #: An adapter to wrap (its sends go through the policy), instead of our own pool.
         self.inner = adapter
+        if adapter is not None:
+            warn_if_retrying(type(self).__name__, adapter)
         super().__init__(pool_connections=pool_connections,
                          pool_maxsize=self.policy.pool.max_connections,
                          max_retries=0, pool_block=True)

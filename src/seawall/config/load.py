@@ -30,6 +30,7 @@ from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
 from ..policies.pool import Pool
 from ..policies.retry import Retry
+from ..policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
 from ..policies.timeouts import Timeouts
 from . import admin as admin_section
 from . import reader
@@ -227,7 +228,7 @@ def _apply_environment(defaults: dict[str, Any], environ: Mapping[str, str],
 
 
 def _parts(raw: Mapping[str, Any], where: str, problems: Problems) -> PolicyParts:
-    parts = PolicyParts(retry=Retry(), timeouts=Timeouts(), breaker=CircuitBreaker(),
+    parts = PolicyParts(retry=Retry(), timeouts=DEFAULT_TIMEOUTS, breaker=CircuitBreaker(),
                         bulkhead=Bulkhead())
     for key in raw:
         if key not in POLICY and where == "defaults":
