@@ -164,8 +164,11 @@ def _install_sdk() -> None:
     dropped) every second, as a service shipping them off would."""
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import (MetricExporter, MetricExportResult,
-                                                  PeriodicExportingMetricReader)
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricExportResult,
+        PeriodicExportingMetricReader,
+    )
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 

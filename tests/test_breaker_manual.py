@@ -37,7 +37,7 @@ def test_isolate_holds_open_past_open_for_and_reset_closes_with_an_empty_window(
 def test_disable_lets_every_call_through_and_keeps_counting_but_never_opens():
     breaker, transitions = opened()
     breaker.disable(1, reason="flaky alarm")
-    for i in range(50):
+    for _ in range(50):
         permit = breaker.acquire(2)
         assert permit is not None
         breaker.record(permit, True, True, 2)

@@ -33,7 +33,7 @@ def test_transparent_without_faults(flavour, upstream):
     with flavour.client(policy()) as client:
         first = client.request("GET", upstream.url + "/t")
         second = client.request("GET", upstream.url + "/t")
-        posted = client.request("POST", upstream.url + "/echo-me", content=b"payload")
+        client.request("POST", upstream.url + "/echo-me", content=b"payload")
     assert (first.status, first.body, first.headers["x-thing"]) == (201, b"created", "1")
     assert (second.status, second.body) == (404, b"nope")
     assert upstream.hits("/t") == 2  # a 404 is not retried
@@ -301,7 +301,7 @@ def test_fallback_turns_failure_and_rejection_into_a_response(flavour, upstream)
     calls = []
 
     def fallback(ctx: seawall.FallbackContext):
-        calls.append((type(ctx.error).__name__ if ctx.error else ctx.response is not None))
+        calls.append(type(ctx.error).__name__ if ctx.error else ctx.response is not None)
         return flavour.response(200, b"from cache")
 
     p = policy(retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=30),

@@ -198,6 +198,7 @@ def test_queue_duration_counts_the_requests_that_queued_only(flavour, upstream, 
 
 def test_duration_histogram_uses_the_semconv_buckets(upstream, otel):
     import httpx
+
     from seawall.httpx import ResilientTransport
     with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
         client.get(upstream.url + "/h")
@@ -207,6 +208,7 @@ def test_duration_histogram_uses_the_semconv_buckets(upstream, otel):
 
 def test_pool_connections_gauge(upstream, otel):
     import httpx
+
     from seawall.httpx import ResilientTransport
     transport = ResilientTransport(otel.policy())
     with httpx.Client(transport=transport) as client:
@@ -240,6 +242,7 @@ def test_each_pool_connection_is_labelled_with_its_own_dependency(upstream, otel
 
 def test_async_logical_span_is_a_child_of_the_callers_span(upstream, otel):
     import httpx
+
     from seawall.httpx import AsyncResilientTransport
     tracer = otel.tracer_provider.get_tracer("test")
 
@@ -275,6 +278,7 @@ def test_no_duplicate_spans_with_the_official_instrumentations(flavour, upstream
 
 def test_logs_say_what_happened_without_secrets(upstream, caplog, otel):
     import httpx
+
     from seawall.httpx import ResilientTransport
     upstream.script("/l", respond(503), then=respond(500))
     policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30))
@@ -353,6 +357,7 @@ def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, 
     """A series that first appears at 1 hides its first event from increase(): each counter
     the alerts and panels read is there at 0 from the dependency's first request."""
     import httpx
+
     from seawall.httpx import ResilientTransport
     policy = otel.policy(breaker=seawall.CircuitBreaker(), retry=seawall.Retry(
         backoff=FAST, budget=seawall.RetryBudget()))
@@ -392,6 +397,7 @@ def test_breaker_calls_are_not_counted_without_a_breaker(flavour, upstream, otel
 
 def test_request_duration_buckets_cover_the_total_timeout(upstream, otel):
     import httpx
+
     from seawall.httpx import ResilientTransport
     with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
         client.get(upstream.url + "/h")
@@ -421,6 +427,7 @@ def test_each_breaker_transition_lands_on_the_span_of_what_caused_it(upstream, o
     """An attempt's result moves the breaker on that attempt's span; open -> half_open happens
     when a request asks for a permit after `open_for`, before its attempt: its logical span."""
     import httpx
+
     from seawall.httpx import ResilientTransport
     now = [0.0]
     upstream.script("/t", respond(500), respond(200))

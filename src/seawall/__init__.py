@@ -10,10 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import _lazy
+from . import (
+    _lazy,
+    admin,  # seawall.admin: status, health, controls, the admin surface
+)
 from .deadletters import DeadLetters
-from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
-                     RetryBudgetExhausted)
+from .errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    ResilienceError,
+    RetryBudgetExhausted,
+)
 from .pipeline import FallbackContext, Policy, Target
 from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
@@ -22,7 +30,6 @@ from .policies.classify import ErrorKind
 from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts
-from . import admin  # noqa: E402 (seawall.admin: status, health, controls, the admin surface)
 
 if TYPE_CHECKING:
     from .instrumentation import SeawallInstrumentor
@@ -56,7 +63,7 @@ instrument = _Instrument()
 # `seawall.httpx.ResilientTransport` works after a plain `import seawall` (PEP 562).
 __getattr__, __dir__ = _lazy.submodules(__name__, (
     "aiohttp", "config", "errors", "events", "exchange", "httpx", "instrumentation", "pipeline",
-    "policies", "pool", "requests", "state", "telemetry"), globals())
+    "policies", "registry", "requests", "state", "telemetry"), globals())
 
 
 def status(policies: Iterable[Policy] | None = None, *, service: str | None = None) -> dict[str, Any]:

@@ -13,12 +13,12 @@ def submodules(package: str, names: Iterable[str],
     """The `__getattr__` and `__dir__` of `package` (its globals: `namespace`)."""
     lazy = frozenset(names)
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> Any:  # noqa: N807 (PEP 562's names)
         if name in lazy:
             return importlib.import_module(f"{package}.{name}")
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
-    def __dir__() -> list[str]:
+    def __dir__() -> list[str]:  # noqa: N807
         return sorted({*namespace, *lazy})
 
     return __getattr__, __dir__

@@ -8,7 +8,7 @@ Every event names its `dependency`; times are the policy clock's (monotonic seco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Literal
 
 from .policies.breaker import State
 from .policies.bulkhead import RejectReason
@@ -157,9 +157,9 @@ class ManualChange:
     at: float
 
 
-Event = Union[DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
-              RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
-              ManualChange]
+Event = (DependencyAdded | RequestStarted | BulkheadAdmitted | BulkheadRejected | AttemptStarted
+         | AttemptEnded | RetryScheduled | RetryStopped | CircuitRejected | CircuitTransition
+         | RequestFinished | ManualChange)
 
 #: Every event class, for subscribers that want them all.
 ALL: tuple[type[Event], ...] = (DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,

@@ -24,19 +24,36 @@ from typing import Any, ClassVar, Generic, cast
 from . import _attempt_timer, registry
 from . import events as ev
 from .deadletters import DeadLetters
-from .errors import (BulkheadFullError, CircuitOpenError, DeadlineExceeded, ResilienceError,
-                     RetryBudgetExhausted)
+from .errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    ResilienceError,
+    RetryBudgetExhausted,
+)
 from .events import CANCELLED, FAILURE, FALLBACK, IGNORED, REJECTED, SUCCESS
 from .exchange import AsyncExchange, Exchange, PolicyLike, R, Target
 from .policies import _validate
 from .policies import retry as retry_mod
 from .policies.breaker import CircuitBreaker, State
-from .policies.bulkhead import (QUEUE_FULL, QUEUE_TIMEOUT, Admission, Bulkhead, BulkheadState,
-                                RejectReason)
-from .policies.classify import (BREAKER_FAILURES, FAILURE_STATUSES, IDEMPOTENCY_KEY, TIMEOUTS,
-                                UNSENT, ErrorKind)
-from .policies.retry import AttemptInfo, Retry
+from .policies.bulkhead import (
+    QUEUE_FULL,
+    QUEUE_TIMEOUT,
+    Admission,
+    Bulkhead,
+    BulkheadState,
+    RejectReason,
+)
+from .policies.classify import (
+    BREAKER_FAILURES,
+    FAILURE_STATUSES,
+    IDEMPOTENCY_KEY,
+    TIMEOUTS,
+    UNSENT,
+    ErrorKind,
+)
 from .policies.pool import Pool
+from .policies.retry import AttemptInfo, Retry
 from .policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
 from .policies.timeouts import Timeouts
 from .state import DependencyState

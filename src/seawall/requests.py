@@ -22,8 +22,13 @@ import requests
 import requests.adapters
 import urllib3
 from requests.utils import rewind_body
-from urllib3.exceptions import (EmptyPoolError, MaxRetryError, NewConnectionError,
-                                ProtocolError, ReadTimeoutError)
+from urllib3.exceptions import (
+    EmptyPoolError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from . import errors

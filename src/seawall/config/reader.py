@@ -163,7 +163,7 @@ class _Loader(yaml.SafeLoader):
         if node.style is None:  # unquoted: read the result as YAML reads a plain scalar
             node.tag = self.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
 
-    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's)
         # The scanner reads ahead of the composer, in time quadratic in the bracket depth:
         # 1,000 brackets take a second, so refuse them here, before the composer sees them.
         if self.flow_level >= MAX_DEPTH:

@@ -20,7 +20,6 @@ import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 2, 4, 4, 4
 _REPR.maxset = _REPR.maxfrozenset = 4
