@@ -322,3 +322,69 @@ def test_fallback_returning_none_keeps_the_original_outcome(flavour, upstream):
     p = policy(retry=None, fallback=lambda ctx: None)
     with flavour.client(p) as client:
         assert client.request("GET", upstream.url + "/keep").status == 500
+
+
+# -- a decision that raises --------------------------------------------------------------
+# One connection and a short attempt timeout: a response left unclosed would make the next
+# request wait for the pool and fail within a second.
+ONE_CONNECTION = dict(pool=seawall.Pool(max_connections=1, max_keepalive=1),
+                      timeouts=seawall.Timeouts(attempt=1.0, total=3.0))
+
+
+def _finished(p: seawall.Policy) -> list[ev.RequestFinished]:
+    seen: list[ev.RequestFinished] = []
+    p.subscribe(seen.append, ev.RequestFinished)
+    return seen
+
+
+def test_an_unreadable_retry_after_is_absent_and_leaks_nothing(flavour, upstream):
+    upstream.script("/ra", retry_after(503, "\u00b2"), retry_after(503, "\uff11"),
+                    then=respond(200, body=b"done"))
+    p = policy(**ONE_CONNECTION)
+    finished = _finished(p)
+    with flavour.client(p) as client:
+        first = client.request("GET", upstream.url + "/ra")  # retried with its own backoff
+        second = client.request("GET", upstream.url + "/ra")  # the connection came back
+    assert (first.status, first.body, second.status) == (200, b"done", 200)
+    assert [e.outcome for e in finished] == ["success", "success"]
+    assert upstream.hits("/ra") == 4
+
+
+class PredicateBug(Exception):
+    pass
+
+
+def test_a_raising_predicate_propagates_after_the_response_is_closed(flavour, upstream):
+    upstream.script("/p", respond(503, body=b"x" * 50_000), then=respond(200))
+    bug = PredicateBug("the user's predicate failed")
+
+    def predicate(info: seawall.AttemptInfo) -> bool | None:
+        if info.status == 503:
+            raise bug
+        return None
+
+    p = policy(retry=seawall.Retry(max_attempts=3, backoff=FAST, predicate=predicate),
+               **ONE_CONNECTION)
+    finished = _finished(p)
+    with flavour.client(p) as client:
+        with pytest.raises(PredicateBug):  # the user's own code: its own exception
+            client.request("GET", upstream.url + "/p")
+        assert client.request("GET", upstream.url + "/p").status == 200  # not a pool timeout
+    assert [(e.outcome, e.error) for e in finished] == [("failure", bug), ("success", None)]
+    assert upstream.hits("/p") == 2
+
+
+def test_a_raising_fallback_propagates_after_the_response_is_closed(flavour, upstream):
+    upstream.script("/fb", respond(500, body=b"x" * 50_000), then=respond(200))
+    bug = PredicateBug("the user's fallback failed")
+
+    def fallback(ctx: seawall.FallbackContext) -> None:
+        raise bug
+
+    p = policy(retry=None, fallback=fallback, **ONE_CONNECTION)
+    finished = _finished(p)
+    with flavour.client(p) as client:
+        with pytest.raises(PredicateBug):
+            client.request("GET", upstream.url + "/fb")
+        assert client.request("GET", upstream.url + "/fb").status == 200
+    assert [(e.outcome, e.error) for e in finished] == [("failure", bug), ("success", None)]

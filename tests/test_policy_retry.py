@@ -3,7 +3,7 @@
 import email.utils
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seawall import Backoff, ErrorKind, Retry, RetryBudget
@@ -114,6 +114,40 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("-5", now) is None
     assert parse_retry_after(None, now) is None
+
+
+#: 1994-11-06 08:49:37 UTC, the instant of RFC 9110's examples, as the fake wall clock's now.
+RFC_EXAMPLE = 784111777.0
+
+
+@pytest.mark.parametrize("value", [
+    "Sun, 06 Nov 1994 08:50:07 GMT",  # IMF-fixdate
+    "Sunday, 06-Nov-94 08:50:07 GMT",  # obsolete RFC 850
+    "Sun Nov  6 08:50:07 1994",  # asctime: no zone, read as UTC
+])
+def test_retry_after_reads_all_three_http_date_forms(value):
+    assert parse_retry_after(value, RFC_EXAMPLE) == 30.0
+    assert parse_retry_after(value, RFC_EXAMPLE + 60) == 0.0  # in the past: now
+
+
+@pytest.mark.parametrize("value", [
+    "\u00b2", "\u0665", "\uff11", "1\u00b2",  # digits to str.isdigit(), not to RFC 9110
+    "Mon, 01 Jan 2024 00:00:00 +99999999999999999999",  # OverflowError inside email.utils
+    "Mon, 01 Jan 2024 00:00:00 +9999",  # an offset datetime refuses
+    "Mon, 01 Jan 99999 00:00:00 GMT",  # a year datetime cannot hold
+    "", "1.5", "1e3", "0x10",
+])
+def test_retry_after_that_cannot_be_read_is_absent(value):
+    assert parse_retry_after(value, RFC_EXAMPLE) is None
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=500, deadline=None)
+def test_retry_after_never_raises(value):
+    found = parse_retry_after(value, RFC_EXAMPLE)
+    assert found is None or found >= 0
+    if found is not None and value.strip().isdigit():
+        assert value.strip().isascii()
 
 
 def test_budget_allows_ratio_of_requests_plus_floor():

@@ -128,7 +128,8 @@ class CircuitTransition:
 @dataclass(frozen=True, slots=True)
 class RequestFinished:
     """The one terminal event of a logical request. `outcome`: "success" (a response that is not
-    a failure), "failure" (a failing status or an error), "rejected" (refused by seawall:
+    a failure), "failure" (a failing status, an error, or an error raised while deciding: a
+    predicate or fallback of the user's), "rejected" (refused by seawall:
     breaker, bulkhead, budget, deadline), "fallback", or "cancelled" (interrupted by the
     caller, e.g. asyncio cancellation)."""
 

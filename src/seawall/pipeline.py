@@ -294,12 +294,16 @@ class Policy:
                         raise
                     else:
                         # A response: return it (or the fallback's), or the wait before a retry.
-                        delay = run.after_response(response)
-                        if delay is None:
-                            result, replaced = run.finish(response)
-                            if replaced:
-                                exchange.discard(response)
-                            return result
+                        try:
+                            delay = run.after_response(response)
+                            if delay is None:
+                                result, replaced = run.finish(response)
+                                if replaced:
+                                    exchange.discard(response)
+                                return result
+                        except BaseException:
+                            exchange.discard(response)  # deciding raised: close what is held
+                            raise
                         exchange.discard(response)  # its connection back to the pool first
                     time.sleep(delay)
             finally:
@@ -359,12 +363,16 @@ class Policy:
                         if key is not None and timers is not None:
                             timers.stop(key)
                         # A response: return it (or the fallback's), or the wait before a retry.
-                        delay = run.after_response(response)
-                        if delay is None:
-                            result, replaced = run.finish(response)
-                            if replaced:
-                                await exchange.discard(response)
-                            return result
+                        try:
+                            delay = run.after_response(response)
+                            if delay is None:
+                                result, replaced = run.finish(response)
+                                if replaced:
+                                    await exchange.discard(response)
+                                return result
+                        except BaseException:
+                            await exchange.discard(response)  # deciding raised: close what is held
+                            raise
                         await exchange.discard(response)  # its connection back to the pool first
                     await asyncio.sleep(delay)
             finally:
@@ -624,10 +632,13 @@ class _Run(Generic[R]):
         raise error
 
     def interrupted(self, error: BaseException) -> None:
-        """Anything that escaped the drivers (cancellation above all) still ends the request
-        with exactly one terminal event."""
+        """Anything that escaped the drivers still ends the request with exactly one terminal
+        event, and gives back a probe permit still held: "cancelled" for an interruption
+        (asyncio cancellation, KeyboardInterrupt), "failure" for an error raised while deciding
+        (a user's predicate or fallback, a listener)."""
         if not self.finished:
-            self._finished(CANCELLED, None, error)
+            self._release()
+            self._finished(FAILURE if isinstance(error, Exception) else CANCELLED, None, error)
 
     # -- internals -------------------------------------------------------------------------
     def _record(self, failed: bool, now: float) -> bool:

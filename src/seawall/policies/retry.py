@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import threading
 from collections.abc import Callable
@@ -285,17 +286,23 @@ class Retry:
 
 
 def parse_retry_after(value: str | None, wall_now: float) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), or None when it
-    is absent or unreadable. A date in the past means "now" (0)."""
+    """Seconds to wait from a `Retry-After` value, or None when it is absent or cannot be read
+    (never an error: the header is the upstream's input, not the caller's).
+
+    delta-seconds are ASCII digits only (`str.isdigit()` also takes "²" or "٥"). An HTTP-date
+    may come in any of the three forms of RFC 9110 section 5.6.7: IMF-fixdate
+    (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37
+    GMT`) and asctime (`Sun Nov  6 08:49:37 1994`, which has no zone: read as UTC, as urllib3
+    does). A date in the past means "now" (0); `wall_now` is the wall clock's time.time()."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - wall_now)
+        if when.tzinfo is None:  # asctime (or -0000): HTTP dates are always UTC
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return max(0.0, when.timestamp() - wall_now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # not a date, or one past what datetime can hold
