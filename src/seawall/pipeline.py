@@ -17,7 +17,7 @@ import random as _random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, cast
 
@@ -96,6 +96,10 @@ class Policy:
 
     `dead_letters`: a `seawall.DeadLetters` that keeps the requests that fail for good, to be
     replayed later (docs/dead-letters.md); None (default) keeps none.
+
+    `clock` (monotonic seconds), `wall_clock` (for `Retry-After` dates), `random` (jitter),
+    `sleep` and `async_sleep` (the waits between attempts, of `run` and `run_async`) are the
+    policy's only contacts with time and chance: tests and simulations replace them.
     """
 
     #: What each argument must be (checked, types first, when the policy is built).
@@ -114,6 +118,8 @@ class Policy:
         "clock": _validate.Function("a callable returning monotonic seconds"),
         "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
         "random": _validate.Function("a callable returning a float in [0, 1)"),
+        "sleep": _validate.Function("a callable(seconds) that waits"),
+        "async_sleep": _validate.Function("a callable(seconds) returning an awaitable wait"),
     }
 
     def __init__(
@@ -132,12 +138,14 @@ class Policy:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         random: Callable[[], float] = _random.random,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         _validate.arguments("Policy", self.RULES, {
             "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
             "timeouts": timeouts, "pool": pool, "fallback": fallback, "telemetry": telemetry,
             "dead_letters": dead_letters, "max_dependencies": max_dependencies, "clock": clock,
-            "wall_clock": wall_clock, "random": random})
+            "wall_clock": wall_clock, "random": random, "sleep": sleep, "async_sleep": async_sleep})
         if breaker is not None and timeouts is not None:
             problem = breaker.window_problem(timeouts.attempt)
             if problem is not None:
@@ -158,6 +166,8 @@ class Policy:
         self._clock = clock
         self._wall_clock = wall_clock
         self._random = random
+        self._sleep = sleep
+        self._async_sleep = async_sleep
         self._failure_statuses = breaker.failure_statuses if breaker else FAILURE_STATUSES
         self._on: dict[type[ev.Event], tuple[Listener, ...]] = {}  # event class -> listeners
         self._subscribing = threading.Lock()  # requests read `_on` without it: tuples swap whole
@@ -305,7 +315,7 @@ class Policy:
                             exchange.discard(response)  # deciding raised: close what is held
                             raise
                         exchange.discard(response)  # its connection back to the pool first
-                    time.sleep(delay)
+                    self._sleep(delay)
             finally:
                 # The slot goes back whatever happened.
                 if bulkhead is not None:
@@ -374,7 +384,7 @@ class Policy:
                             await exchange.discard(response)  # deciding raised: close what is held
                             raise
                         await exchange.discard(response)  # its connection back to the pool first
-                    await asyncio.sleep(delay)
+                    await self._async_sleep(delay)
             finally:
                 # The slot goes back whatever happened.
                 if bulkhead is not None:
