@@ -205,7 +205,8 @@ policies = st.fixed_dictionaries({
     "max_attempts": st.integers(1, 4),
     "backoff": st.sampled_from([seawall.Backoff.constant(0.05),
                                 seawall.Backoff.exponential(base=0.1, cap=0.5),
-                                seawall.Backoff.exponential(base=0.1, cap=0.3, jitter="decorrelated")]),
+                                seawall.Backoff.exponential(base=0.1, cap=0.3,
+                                                            jitter="decorrelated")]),
     "budget": st.sampled_from([None, seawall.RetryBudget(ratio=0.1, min_per_second=0.5)]),
     "max_retry_after": st.sampled_from([1.5, 60.0]),
     "attempt": st.sampled_from([None, 0.5, 1.0]),
@@ -279,8 +280,9 @@ def check(policy: seawall.Policy, world: World, exchange: ScriptedExchange,
     # at most max_attempts attempts
     assert end.attempts <= options["max_attempts"]
     # each wait: within its cap (the backoff's, or a readable Retry-After's) and the time left
-    ceiling = max([options["backoff"].cap] + [
-        most for _, most in RETRY_AFTERS if most is not None and most <= options["max_retry_after"]])
+    readable = [most for _, most in RETRY_AFTERS if most is not None]
+    ceiling = max([options["backoff"].cap]
+                  + [most for most in readable if most <= options["max_retry_after"]])
     for delay, left in world.sleeps[sleeps_before:]:
         assert 0 <= delay <= ceiling
         assert delay < left
