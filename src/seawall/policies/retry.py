@@ -302,7 +302,7 @@ def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:  # asctime (or -0000): HTTP dates are always UTC
-            when = when.replace(tzinfo=datetime.timezone.utc)
+            when = when.replace(tzinfo=datetime.UTC)
         return max(0.0, when.timestamp() - wall_now)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None  # not a date, or one past what datetime can hold
