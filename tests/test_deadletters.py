@@ -206,6 +206,10 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
         DeadLetters(store, max_entries=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="statuses must be HTTP statuses"):
         DeadLetters(store, statuses=[42])
+    with pytest.raises(ValueError, match="replay_rate must be > 0 and finite, not 0"):
+        DeadLetters(store, replay_rate=0)
+    with pytest.raises(TypeError, match="on_replay must be a callable"):
+        DeadLetters(store, on_replay="add-token")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="dead_letters must be a seawall.DeadLetters"):
         seawall.Policy(dead_letters="letters.db")  # type: ignore[arg-type]
 

@@ -13,15 +13,17 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .. import events as ev
 from ..policies.classify import FAILURE_STATUSES, IDEMPOTENCY_KEY, IDEMPOTENT_METHODS
 from . import letter as letters
-from .letter import Letter, Reason
+from .letter import FAILED, PENDING, RESOLVED, Letter, Reason, ReplayOutcome
+from .replay import REPLAYING_NOW, BulkReplay, Replayer, ReplayRefused, ReplayRequest
 from .sqlite import SQLiteStore
-from .store import Store
+from .store import EVERYTHING, Query, Store
 
 logger = logging.getLogger("seawall.deadletters")
 
@@ -48,6 +50,11 @@ class DeadLetters:
     Idempotency-Key is sent with one that seawall made, so the upstream can recognise a replay
     (the key also lets the retry policy retry it, as a key of the caller's would).
     `queue_size`: letters waiting for the writer; beyond it they are dropped.
+
+    Replay (`replay`, `replay_many`): `on_replay(ReplayRequest)` is called before each replay
+    is sent, to put back the credentials that were never stored; `replay_rate` is the most
+    replays a second in bulk; `replay_max_wait` how long (seconds) a replay waits for an open
+    breaker before it counts as failed.
     """
 
     def __init__(self, store: Store | str | os.PathLike[str], *,
@@ -56,7 +63,10 @@ class DeadLetters:
                  max_entries: int = 10_000, max_age: float = 7 * DAY,
                  body_cap: int = 1 << 20, header_denylist: Iterable[str] = (),
                  query_denylist: Iterable[str] = (), generate_keys: bool = True,
-                 queue_size: int = 1000, clock: Callable[[], float] = time.time) -> None:
+                 queue_size: int = 1000,
+                 on_replay: Callable[[ReplayRequest], None] | None = None,
+                 replay_rate: float = 10.0, replay_max_wait: float = 300.0,
+                 clock: Callable[[], float] = time.time) -> None:
         if isinstance(store, (str, os.PathLike)):
             store = SQLiteStore(store)
         elif not all(hasattr(store, name) for name in ("insert", "get", "list", "move")):
@@ -74,11 +84,16 @@ class DeadLetters:
                 raise TypeError(f"DeadLetters: {name} must be an int, not {type(value).__name__}")
             if value < least:
                 raise ValueError(f"DeadLetters: {name} must be >= {least}, not {value}")
-        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
-            raise TypeError(f"DeadLetters: max_age must be a number of seconds, not "
-                            f"{type(max_age).__name__}")
-        if not 0 < max_age < float("inf"):
-            raise ValueError(f"DeadLetters: max_age must be > 0 seconds and finite, not {max_age!r}")
+        for name, number in (("max_age", max_age), ("replay_rate", replay_rate),
+                             ("replay_max_wait", replay_max_wait)):
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise TypeError(f"DeadLetters: {name} must be a number, not "
+                                f"{type(number).__name__}")
+            if not 0 < number < float("inf"):
+                raise ValueError(f"DeadLetters: {name} must be > 0 and finite, not {number!r}")
+        if on_replay is not None and not callable(on_replay):
+            raise TypeError(f"DeadLetters: on_replay must be a callable taking a ReplayRequest, "
+                            f"not {type(on_replay).__name__}")
         if not isinstance(generate_keys, bool):
             raise TypeError(f"DeadLetters: generate_keys must be a bool, not "
                             f"{type(generate_keys).__name__}")
@@ -97,7 +112,9 @@ class DeadLetters:
         self.dropped = 0  # letters lost to a full queue (or a failing store)
         self.replayed = 0  # replay attempts made
         self._last_drop_log = 0.0
-        self._policies: list[Any] = []
+        self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._replayer = Replayer(self, on_replay=on_replay, rate=float(replay_rate),
+                                  max_wait=float(replay_max_wait))
         self._writer = threading.Thread(target=self._write, name="seawall-dead-letters",
                                         daemon=True)
         self._writer.start()
@@ -108,13 +125,15 @@ class DeadLetters:
     # -- on the request path ---------------------------------------------------------------
     def watch(self, policy: Any) -> None:
         """Record the requests of `policy` (the Policy does this for `Policy(dead_letters=)`)."""
-        self._policies.append(policy)
+        self._policies.add(policy)
         if self.generate_keys:
             policy.subscribe(self._started, ev.RequestStarted)
         policy.subscribe(self._finished, ev.RequestFinished)
 
     def _started(self, event: ev.Event) -> None:
         exchange = event.exchange  # type: ignore[union-attr]
+        if REPLAYING_NOW.get():
+            return  # a replay carries its stored key (or, allowed explicitly, none)
         if exchange.method not in IDEMPOTENT_METHODS and not exchange.has_header(IDEMPOTENCY_KEY):
             exchange.set_header("Idempotency-Key", uuid.uuid4().hex)
 
@@ -125,6 +144,8 @@ class DeadLetters:
             return
         if event.status is not None and event.status not in self.statuses:
             return
+        if REPLAYING_NOW.get():
+            return  # a failed replay stays the same entry, marked failed
         now = self._clock()
         trace_id, span_id = _current_span_ids()
         letter = letters.take(
@@ -167,6 +188,57 @@ class DeadLetters:
                 self._queue.task_done()
             if stop:
                 return
+
+    # -- reading, replaying, resolving ------------------------------------------------------
+    def get(self, letter_id: str) -> Letter | None:
+        return self.store.get(letter_id)
+
+    def list(self, query: Query = EVERYTHING, limit: int = 100) -> list[Letter]:
+        return self.store.list(query, limit)
+
+    def policy_for(self, dependency: str) -> Any:
+        """The watched policy whose requests to `dependency` are recorded."""
+        policies = list(self._policies)
+        named = [policy for policy in policies if policy.name == dependency]
+        unnamed = [policy for policy in policies if policy.name is None]
+        found = named or unnamed
+        if len(found) != 1:
+            raise LookupError(f"DeadLetters: {len(found)} policies record {dependency!r}; "
+                              f"give the one to replay through: replay(..., policy=)")
+        return found[0]
+
+    def replay(self, letter_id: str, *, allow_unsafe: bool = False,
+               policy: Any = None) -> ReplayOutcome:
+        """Send the entry again through its policy (waiting while its breaker is open); the
+        outcome is kept and the entry becomes resolved or failed. Raises `ReplayRefused` for
+        an entry resolved or being replayed, without a body, or of a method that is not
+        idempotent with no Idempotency-Key (unless `allow_unsafe`); KeyError for no entry."""
+        return self._replayer.replay(letter_id, allow_unsafe=allow_unsafe, policy=policy)
+
+    def replay_many(self, *, dependency: str | None = None, since: float | None = None,
+                    until: float | None = None, dry_run: bool = False,
+                    allow_unsafe: bool = False, limit: int = 1000) -> BulkReplay:
+        """Replay the pending and failed entries matching (oldest first, at most
+        `replay_rate` a second); with `dry_run`, only count them."""
+        return self._replayer.replay_many(Query(dependency, None, since, until), dry_run=dry_run,
+                                          allow_unsafe=allow_unsafe, limit=limit)
+
+    def resolve(self, letter_id: str, reason: str) -> None:
+        """Mark the entry resolved by hand, saying why (it will not be replayed)."""
+        if not isinstance(reason, str):
+            raise TypeError(f"DeadLetters.resolve: reason must be a str, not "
+                            f"{type(reason).__name__}")
+        if not reason.strip():
+            raise ValueError("DeadLetters.resolve: reason must say why, not be empty")
+        if not self.store.move(letter_id, (PENDING, FAILED), RESOLVED, reason):
+            found = self.store.get(letter_id)
+            if found is None:
+                raise KeyError(f"no dead letter {letter_id!r}")
+            raise ReplayRefused(f"dead letter {letter_id} is {found.state}")
+
+    def purge(self, query: Query = EVERYTHING) -> int:
+        """Delete the entries matching `query` (all of them by default); how many."""
+        return self.store.purge(query)
 
     def flush(self) -> None:
         """Wait until every letter recorded so far is stored (or dropped)."""
