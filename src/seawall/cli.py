@@ -6,6 +6,8 @@
                                  $SEAWALL_CONFIG); exit 1 on errors
     seawall status [--url URL] [--token-env VAR] [--json]
                                  print a running process's snapshot, from its admin URL
+    seawall dlq --db FILE list|show|replay|resolve|purge ...
+                                 dead letters (docs/dead-letters.md)
     seawall --version
 
 The demo runs from a checkout of the repository (`make demo`): it is not part of the package.
@@ -82,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--token-env", default="SEAWALL_ADMIN_READ_TOKEN",
                       help="the environment variable holding the token (default: %(default)s)")
     show.add_argument("--json", action="store_true", help="the snapshot as JSON")
+    from .deadletters import cli as dlq
+    dlq.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         from ._startup import run as run_program
         return run_program(args.program)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "dlq":
+        return dlq.run(args)
     return status(args.url, args.token_env, args.json)
 
 

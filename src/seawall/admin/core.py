@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 READ, CONTROL = "read", "control"
 #: The route groups a deployment may switch on (`routes=`): all of them by default.
-ROUTES = frozenset({"health", "status", "breakers", "bulkheads", "controls", "events", "page"})
+ROUTES = frozenset({"health", "status", "breakers", "bulkheads", "controls", "events", "page",
+                    "dead-letters"})
 MAX_BODY = 16 * 1024
 _JSON = "application/json"
 _COMMON = [("cache-control", "no-store"), ("x-content-type-options", "nosniff")]
@@ -89,6 +90,7 @@ class Admin:
     names to tokens; the control token may read too. `policies`: what to show (default: every
     live policy). `critical` etc.: the health rules. `routes`: which groups of `ROUTES` answer.
     `max_event_clients`: /events streams at once (the next gets 503, as Hystrix's stream does).
+    `dead_letters`: a `seawall.DeadLetters` to serve at /dead-letters (`seawall.deadletters.admin`).
     """
 
     read_token: Tokens = None
@@ -99,6 +101,7 @@ class Admin:
     routes: Iterable[str] = ROUTES
     max_event_clients: int = 5
     event_interval: float = 1.0
+    dead_letters: Any = None
 
     def __post_init__(self) -> None:
         self._tokens = [*_named(self.read_token, READ, "read_token"),
@@ -165,6 +168,8 @@ class Admin:
             why = ("the admin API is off: no token is configured" if not self._tokens
                    else "this route needs a bearer token in the Authorization header")
             return _error(401, "unauthorized", why, [("www-authenticate", 'Bearer realm="seawall"')])
+        if group == "dead-letters":
+            return self._dead_letters(args, role, query, body)
         if group == "controls" and role != CONTROL:
             return _error(403, "forbidden", "changes need the control token; this is a read token")
         try:
@@ -208,6 +213,22 @@ class Admin:
         else:
             after = controls.retry_budget(self.policies, dependency, reason=reason, by=who)
         return _json(200, after)
+
+    def _dead_letters(self, args: list[str], role: str, query: str, body: bytes) -> Answer:
+        from ..deadletters import admin as dlq
+        changes = args[0] == "POST"
+        if changes and role != CONTROL:
+            return _error(403, "forbidden", "changes need the control token; this is a read token")
+        if self.dead_letters is None:
+            return _error(404, "not_found", "no dead letters are kept by this admin surface")
+        if len(body) > MAX_BODY:
+            return _error(413, "too_large", f"the body must be at most {MAX_BODY} bytes")
+        try:
+            result = _json(200, dlq.answer(self.dead_letters, args[1], query, body))
+        except dlq.Refused as refused:
+            result = _error(refused.status, refused.code, str(refused))
+        result.headers.append(("x-seawall-role", role))
+        return result
 
     def _events(self, query: str) -> Answer | EventStream:
         raw = parse_qs(query).get("count", [None])[0]
@@ -274,6 +295,11 @@ def _route(path: str) -> tuple[str, frozenset[str], list[str]] | None:
     if path in simple:
         return simple[path], get, []
     top, _, rest = path[1:].partition("/")
+    if top == "dead-letters":
+        from ..deadletters.admin import route
+        found = route(rest)
+        return None if found is None else (
+            "dead-letters", found[0], ["POST" if found[1] else "GET", rest])
     if top not in _ACTIONS or not rest:
         return None
     dependency, _, action = rest.rpartition("/")
