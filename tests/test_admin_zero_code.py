@@ -98,7 +98,7 @@ def test_the_admin_section_is_validated_with_the_rest_of_the_file():
         "admin.read_token_env: 'my secret token'; expected the name of an environment variable "
         "(the token itself never goes in the file)",
         "admin.routes: ['health', 'everything']; expected a list of some of breakers, "
-        "bulkheads, controls, events, health, page, status",
+        "bulkheads, controls, dead-letters, events, health, page, status",
         "admin.max_event_clients: -1; expected a whole number >= 0",
         "admin.health.critical_share: 2; expected a number from 0 to below 1",
         "admin.health.colour: unknown key; expected critical, critical_share, rejecting_within"]

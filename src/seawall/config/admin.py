@@ -5,7 +5,7 @@ docs/operations.md), started by `seawall.instrument()` / `opentelemetry-instrume
       listen: 127.0.0.1:9901                        # the standalone server; default shown
       read_token_env: SEAWALL_ADMIN_READ_TOKEN      # where the tokens are (never in the file)
       control_token_env: SEAWALL_ADMIN_CONTROL_TOKEN
-      routes: [health, status, breakers, bulkheads, controls, events, page]
+      routes: [health, status, breakers, bulkheads, controls, events, page, dead-letters]
       max_event_clients: 5
       service: checkout                              # default: $OTEL_SERVICE_NAME
       health: {critical: [payments], critical_share: 0.5, rejecting_within: 10s}
