@@ -55,6 +55,10 @@ class DeadLetters:
     is sent, to put back the credentials that were never stored; `replay_rate` is the most
     replays a second in bulk; `replay_max_wait` how long (seconds) a replay waits for an open
     breaker before it counts as failed.
+
+    `telemetry`: True reports the entries (by dependency and state) and the recorded, dropped
+    and replayed counts to the global OpenTelemetry meter provider when opentelemetry-api is
+    installed (`seawall.deadletters.metrics`); a MeterProvider to choose it; False for none.
     """
 
     def __init__(self, store: Store | str | os.PathLike[str], *,
@@ -66,7 +70,7 @@ class DeadLetters:
                  queue_size: int = 1000,
                  on_replay: Callable[[ReplayRequest], None] | None = None,
                  replay_rate: float = 10.0, replay_max_wait: float = 300.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 telemetry: Any = True, clock: Callable[[], float] = time.time) -> None:
         if isinstance(store, (str, os.PathLike)):
             store = SQLiteStore(store)
         elif not all(hasattr(store, name) for name in ("insert", "get", "list", "move")):
@@ -118,6 +122,13 @@ class DeadLetters:
         self._writer = threading.Thread(target=self._write, name="seawall-dead-letters",
                                         daemon=True)
         self._writer.start()
+        if telemetry is not False and telemetry is not None:
+            try:
+                from . import metrics
+            except ImportError:  # no opentelemetry-api: nothing to report to
+                pass
+            else:
+                metrics.instrument(self, None if telemetry is True else telemetry)
 
     def __repr__(self) -> str:
         return f"DeadLetters({self.store!r}, record_on={sorted(self.record_on)})"

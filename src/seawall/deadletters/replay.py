@@ -141,7 +141,7 @@ class Replayer:
         keys = self.letters.query_keys
         token = REPLAYING_NOW.set(True)
         try:
-            with _linked_span(letter), httpx.Client(transport=ResilientTransport(policy),
+            with _linked_span(letter, policy), httpx.Client(transport=ResilientTransport(policy),
                                                     timeout=None) as client:
                 waited = 0.0
                 while True:
@@ -163,9 +163,10 @@ class Replayer:
             REPLAYING_NOW.reset(token)
 
 
-def _linked_span(letter: Letter) -> Any:
-    """A span around the replay linked to the original request's trace (a no-op context when
-    OpenTelemetry is not installed or the entry has no trace)."""
+def _linked_span(letter: Letter, policy: Any) -> Any:
+    """A span around the replay (the parent of the policy's own spans for it) linked to the
+    original request's trace; a no-op context when OpenTelemetry is not installed. The policy's
+    tracer when its telemetry has one, else the global provider's."""
     import contextlib
     try:
         from opentelemetry import trace
@@ -176,6 +177,7 @@ def _linked_span(letter: Letter) -> Any:
         original = trace.SpanContext(int(letter.trace_id, 16), int(letter.span_id, 16),
                                      is_remote=True, trace_flags=trace.TraceFlags(1))
         links.append(trace.Link(original))
-    return trace.get_tracer("seawall").start_as_current_span(
+    tracer = getattr(getattr(policy, "telemetry", None), "tracer", None) or trace.get_tracer("seawall")
+    return tracer.start_as_current_span(
         f"seawall replay {letter.dependency}", links=links,
         attributes={"seawall.dead_letter.id": letter.id})
