@@ -22,6 +22,7 @@ from .errors import (
     ResilienceError,
     RetryBudgetExhausted,
 )
+from .fleet import Fleet
 from .pipeline import FallbackContext, Policy, Target
 from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
@@ -76,7 +77,7 @@ def status(policies: Iterable[Policy] | None = None, *, service: str | None = No
 
 __all__ = [
     "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
-    "CircuitOpenError", "DeadLetters", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Policy", "Pool",
+    "CircuitOpenError", "DeadLetters", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Fleet", "Policy", "Pool",
     "ResilienceError", "Retry", "RetryBudget", "RetryBudgetExhausted", "Target", "Timeouts",
     "__version__", "instrument", "status",
 ]

@@ -56,7 +56,7 @@ from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Retry
 from .policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
 from .policies.timeouts import Timeouts
-from .state import DependencyState
+from .state import LOCAL, DependencyState, Store
 from .telemetry import logs
 
 OTHER_DEPENDENCY = "_other"
@@ -100,6 +100,9 @@ class Policy:
     `clock` (monotonic seconds), `wall_clock` (for `Retry-After` dates), `random` (jitter),
     `sleep` and `async_sleep` (the waits between attempts, of `run` and `run_async`) are the
     policy's only contacts with time and chance: tests and simulations replace them.
+
+    `store` keeps breaker and retry-budget state (`seawall.state`): this process only by
+    default; a `seawall.Fleet` shares breaker verdicts with the other processes of a service.
     """
 
     #: What each argument must be (checked, types first, when the policy is built).
@@ -120,6 +123,8 @@ class Policy:
         "random": _validate.Function("a callable returning a float in [0, 1)"),
         "sleep": _validate.Function("a callable(seconds) that waits"),
         "async_sleep": _validate.Function("a callable(seconds) returning an awaitable wait"),
+        "store": _validate.HasMembers(("breaker", "budget"),
+                                      "a state store (seawall.state.Store, e.g. seawall.Fleet)"),
     }
 
     def __init__(
@@ -140,12 +145,14 @@ class Policy:
         random: Callable[[], float] = _random.random,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        store: Store = LOCAL,
     ) -> None:
         _validate.arguments("Policy", self.RULES, {
             "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
             "timeouts": timeouts, "pool": pool, "fallback": fallback, "telemetry": telemetry,
             "dead_letters": dead_letters, "max_dependencies": max_dependencies, "clock": clock,
-            "wall_clock": wall_clock, "random": random, "sleep": sleep, "async_sleep": async_sleep})
+            "wall_clock": wall_clock, "random": random, "sleep": sleep, "async_sleep": async_sleep,
+            "store": store})
         if breaker is not None and timeouts is not None:
             problem = breaker.window_problem(timeouts.attempt)
             if problem is not None:
@@ -168,6 +175,7 @@ class Policy:
         self._random = random
         self._sleep = sleep
         self._async_sleep = async_sleep
+        self._store = store  # where breaker and retry-budget state lives (seawall.state)
         self._failure_statuses = breaker.failure_statuses if breaker else FAILURE_STATUSES
         self._on: dict[type[ev.Event], tuple[Listener, ...]] = {}  # event class -> listeners
         self._subscribing = threading.Lock()  # requests read `_on` without it: tuples swap whole
@@ -233,7 +241,7 @@ class Policy:
             found = self._deps[name] = DependencyState(
                 name, bulkhead=self.bulkhead, breaker=self.breaker,
                 budget=self.retry.budget if self.retry else None,
-                on_transition=self._transitioned)
+                on_transition=self._transitioned, store=self._store)
         if ev.DependencyAdded in self._on:
             self._emit(ev.DependencyAdded(name, self, found, self._clock()))
         return found

@@ -1,0 +1,218 @@
+"""Fleet mode (issue 16) on a real redis-server the test starts, with real processes calling
+the real upstream: the fleet opens where no process would alone, half-opens with one probe
+fleet-wide, closes for all, and falls back to local breakers while Redis is away."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis as redis_py
+from redis.crc import key_slot
+
+import seawall
+from integrations.upstream import respond
+from seawall.fleet import BreakerKeys
+from tests.redis_server import RedisServer
+
+MIN_CALLS = 20
+
+
+class Worker:
+    """One fleet process (tests/fleet_worker.py) and the calls it reported."""
+
+    def __init__(self, mode: str, upstream: str, redis: str, namespace: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fleet_worker", mode, upstream, redis, namespace],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.calls: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.calls.append(json.loads(line))
+
+    def first(self, test: Callable[[dict[str, Any]], bool], after: float = 0.0) -> float | None:
+        for call in list(self.calls):
+            if call["t"] >= after and test(call):
+                return float(call["t"])
+        return None
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fleet_of_four(upstream: Any, redis_server: RedisServer) -> Iterator[list[Worker]]:
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    workers = [Worker(mode, upstream.url, redis_server.url, namespace)
+               for mode in ("sync", "sync", "async", "async")]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def test_four_processes_open_together_probe_once_and_close_together(
+        upstream: Any, fleet_of_four: list[Worker]) -> None:
+    upstream.default = respond(503)
+    wait_for(lambda: all(w.first(lambda c: c["outcome"] == "rejected") for w in fleet_of_four),
+             15.0, "every process rejects calls")
+    failures = sorted(c["t"] for w in fleet_of_four for c in list(w.calls)
+                      if c["outcome"] == "fail")
+    crossed = failures[MIN_CALLS - 1]  # the fleet total reached min_calls (all calls fail)
+    for worker in fleet_of_four:
+        opened = worker.first(lambda c: c["outcome"] == "rejected")
+        assert opened is not None
+        alone = sum(1 for c in worker.calls if c["outcome"] == "fail" and c["t"] < opened)
+        assert alone < MIN_CALLS, f"one process saw {alone} failures: it opened on its own"
+        assert opened - crossed < 2.0, f"opened {opened - crossed:.2f} s after the crossing"
+
+    upstream.default = respond(200)
+    all_open = max(w.first(lambda c: c["outcome"] == "rejected") or 0 for w in fleet_of_four)
+    wait_for(lambda: all(w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok",
+                                 after=all_open) for w in fleet_of_four),
+             15.0, "every process closed again")
+    first_closed = min(w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok",
+                               after=all_open) or 0 for w in fleet_of_four)
+    probes = [c for w in fleet_of_four for c in list(w.calls)
+              if all_open <= c["t"] < first_closed and c["outcome"] != "rejected"]
+    assert len(probes) == 1, f"the fleet sent {len(probes)} half-open probes: {probes}"
+    assert probes[0]["before"] == "half_open" and probes[0]["outcome"] == "ok"
+
+
+def test_redis_killed_mid_run_each_process_falls_back_then_rejoins(
+        upstream: Any, redis_server: RedisServer, fleet_of_four: list[Worker]) -> None:
+    wait_for(lambda: all(len(w.calls) >= 5 for w in fleet_of_four), 15.0, "calls flow")
+    redis_server.stop()
+    killed = time.monotonic()
+    wait_for(lambda: all(w.first(lambda c: c["degraded"], after=killed) for w in fleet_of_four),
+             5.0, "every process reports degraded")
+    # requests kept going, and never waited on Redis: no call is slower than the upstream's own
+    wait_for(lambda: all(w.first(lambda c: True, after=killed + 1.0) for w in fleet_of_four),
+             5.0, "calls keep flowing while Redis is down")
+    down = [c for w in fleet_of_four for c in list(w.calls) if c["t"] > killed]
+    assert all(c["outcome"] == "ok" for c in down)
+    gaps = [b["t"] - a["t"] for w in fleet_of_four
+            for a, b in zip(w.calls, w.calls[1:]) if a["t"] > killed]
+    assert max(gaps) < 0.5, f"a call waited {max(gaps):.2f} s while Redis was down"
+
+    with RedisServer(redis_server.port):  # the same port: the fleet comes back
+        back = time.monotonic()
+        wait_for(lambda: all(w.first(lambda c: not c["degraded"], after=back)
+                             for w in fleet_of_four), 10.0, "every process rejoins the fleet")
+        assert redis_py.Redis(port=redis_server.port).keys("{sw:*"), "nothing flushed again"
+
+
+def test_keys_never_collide_and_one_breaker_stays_in_one_slot() -> None:
+    triples = [("a", "b:c", ""), ("a:b", "c", ""), ("a", "b", "c"), ("ab", "c", ""),
+               ("a", "bc", ""), ("a}", "b", ""), ("a", "}b", ""), ("ns", "dep", "k")]
+    tags = {BreakerKeys(*t).tag for t in triples}
+    assert len(tags) == len(triples)
+    keys = [k for t in triples for k in BreakerKeys(*t).all()]
+    assert len(set(keys)) == len(keys)
+    for triple in triples:
+        slots = {key_slot(k.encode()) for k in BreakerKeys(*triple).all()}
+        assert len(slots) == 1, f"{triple}: keys spread over slots {slots}"
+
+
+def test_two_breakers_of_different_names_keep_separate_fleet_state(
+        redis_server: RedisServer) -> None:
+    clock = [0.0]
+    fleets = [seawall.Fleet(redis_server.url, namespace="ns", start=False, clock=lambda: clock[0])
+              for _ in range(2)]
+    config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=5.0)
+    failing = [f.breaker("failing", "failing", config, lambda *a: None) for f in fleets]
+    healthy = [f.breaker("healthy", "healthy", config, lambda *a: None) for f in fleets]
+    for breaker in failing + healthy:
+        for _ in range(2):  # two failures each: four in the fleet, none alone at min_calls
+            permit = breaker.acquire(0.0)
+            assert permit is not None
+            breaker.record(permit, breaker in failing, False, 0.0)
+    for fleet in fleets:
+        fleet.flush()
+    for fleet in fleets:
+        fleet.flush()  # the first flusher saw only its own counts: the second one tripped it
+    assert [b.state(0.0) for b in failing] == [seawall.BreakerState.OPEN] * 2
+    assert [b.state(0.0) for b in healthy] == [seawall.BreakerState.CLOSED] * 2
+    assert failing[0].fleet is not None and failing[0].fleet.reporters == 2
+
+
+def test_one_reporter_alone_never_trips_the_fleet(redis_server: RedisServer) -> None:
+    fleet = seawall.Fleet(redis_server.url, namespace="solo", start=False, clock=lambda: 0.0)
+    config = seawall.CircuitBreaker(min_calls=10, failure_rate=0.5, window=10, open_for=5.0)
+    breaker = fleet.breaker("dep", "dep", config, lambda *a: None)
+    for _ in range(9):
+        permit = breaker.acquire(0.0)
+        assert permit is not None
+        breaker.record(permit, True, False, 0.0)
+    fleet.flush()
+    fleet.flush()
+    assert breaker.fleet is not None and breaker.fleet.failures == 9
+    assert breaker.fleet.state == "closed" and breaker.state(0.0) is seawall.BreakerState.CLOSED
+
+
+def test_a_local_isolate_wins_over_the_fleet(redis_server: RedisServer) -> None:
+    fleets = [seawall.Fleet(redis_server.url, namespace="manual", start=False,
+                            clock=lambda: 0.0) for _ in range(2)]
+    config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=5.0)
+    breakers = [f.breaker("dep", "dep", config, lambda *a: None) for f in fleets]
+    breakers[1].disable(0.0, reason="testing")
+    for breaker in breakers:
+        for _ in range(2):
+            permit = breaker.acquire(0.0)
+            assert permit is not None
+            breaker.record(permit, True, False, 0.0)
+    for fleet in fleets + fleets:
+        fleet.flush()
+    assert breakers[0].state(0.0) is seawall.BreakerState.OPEN
+    assert breakers[1].fleet is not None and breakers[1].fleet.state == "open"
+    assert breakers[1].state(0.0) is seawall.BreakerState.DISABLED
+
+
+def test_redis_down_at_start_is_not_an_error_but_a_bad_url_is() -> None:
+    from tests.redis_server import free_port
+    fleet = seawall.Fleet(f"redis://127.0.0.1:{free_port()}/0", start=False, clock=lambda: 0.0)
+    breaker = fleet.breaker("dep", "dep", seawall.CircuitBreaker(), lambda *a: None)
+    permit = breaker.acquire(0.0)
+    assert permit is not None
+    breaker.record(permit, True, False, 0.0)
+    fleet.flush()
+    assert fleet.degraded
+    with pytest.raises(ValueError, match="redis must be a URL"):
+        seawall.Fleet("http://example:6379", start=False)
+    with pytest.raises(TypeError, match="redis must be a str"):
+        seawall.Fleet(6379, start=False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="port that is not a number"):
+        seawall.Fleet("redis://127.0.0.1:port/0", start=False)
