@@ -27,10 +27,11 @@ class Case:
     measure: Measure
 
 
-def seawall_policy(telemetry: Any = False, backoff: Any = None) -> Any:
+def seawall_policy(telemetry: Any = False, backoff: Any = None, store: Any = None) -> Any:
     """Every policy on, none of them triggered (no faults): the cost of protection. Telemetry
     is off unless given, so the plain cases measure resilience alone; `backoff` replaces the
-    default one (a run with faults that must not spend its time asleep)."""
+    default one (a run with faults that must not spend its time asleep); `store` replaces the
+    in-process state store (the fleet case)."""
     import seawall
     return seawall.Policy(
         telemetry=telemetry,
@@ -40,6 +41,7 @@ def seawall_policy(telemetry: Any = False, backoff: Any = None) -> Any:
         bulkhead=seawall.Bulkhead(max_concurrent=100, max_queued=100, queue_timeout=1.0),
         timeouts=seawall.Timeouts(attempt=10.0, total=30.0),
         pool=seawall.Pool(**POOL),
+        **({} if store is None else {"store": store}),
     )
 
 
@@ -109,6 +111,15 @@ async def _aclose(client: httpx.AsyncClient) -> None:
 def _httpx_seawall() -> httpx.Client:
     from seawall.httpx import ResilientTransport
     return httpx.Client(transport=ResilientTransport(seawall_policy()))
+
+
+def _httpx_fleet_seawall() -> httpx.Client:
+    """Fleet mode's request path: its breakers, with the flusher not started (its work is per
+    second, not per request: docs/fleet.md gives its Redis calls)."""
+    import seawall
+    from seawall.httpx import ResilientTransport
+    fleet = seawall.Fleet("redis://127.0.0.1:1/0", namespace="bench", start=False)
+    return httpx.Client(transport=ResilientTransport(seawall_policy(store=fleet)))
 
 
 def _httpx_async_seawall() -> httpx.AsyncClient:
@@ -293,6 +304,8 @@ def all_cases() -> list[Case]:
     cases = [
         Case("httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)),
         Case("httpx.Client + seawall seq", "httpx.Client seq", sync_case(_httpx_seawall, _httpx_get)),
+        Case("httpx.Client + seawall fleet seq", "httpx.Client seq",
+             sync_case(_httpx_fleet_seawall, _httpx_get)),
     ]
     for mode, concurrency in (("seq", 1), ("c64", 64)):
         bare = f"httpx.AsyncClient {mode}"

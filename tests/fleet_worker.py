@@ -1,7 +1,8 @@
 """One process of a fleet (run by tests/test_fleet.py): calls the upstream's /dep about every
 `pace` seconds through a Policy whose store is a `seawall.Fleet`, and prints one JSON line per
 call: when, the breaker state before it, the outcome, and whether the fleet is degraded.
-Stops when stdin closes. Usage: python -m tests.fleet_worker sync|async UPSTREAM REDIS NS"""
+Stops when stdin closes. Usage: python -m tests.fleet_worker sync|async UPSTREAM REDIS NS
+[INTERVAL] (the flush interval, 0.2 s by default: tests stay short)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ PACE = 0.05
 
 def main() -> None:
     mode, upstream, redis, namespace = sys.argv[1:5]
-    fleet = seawall.Fleet(redis, namespace=namespace, interval=0.2, window=10)
+    interval = float(sys.argv[5]) if len(sys.argv) > 5 else 0.2
+    fleet = seawall.Fleet(redis, namespace=namespace, interval=interval, window=10)
     policy = seawall.Policy(
         "dep", retry=None, telemetry=False, store=fleet, timeouts=seawall.Timeouts(attempt=2, total=3),
         breaker=seawall.CircuitBreaker(min_calls=20, failure_rate=0.5, window=10, open_for=1.0))

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from types import TracebackType
+from typing import Self
 
 from tests.tools import require
 
@@ -50,7 +51,7 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
-    def __enter__(self) -> RedisServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,

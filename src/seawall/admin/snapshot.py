@@ -88,6 +88,7 @@ def breaker_view(breaker: Breaker, dependency: str, now: float, wall: float,
     cfg: CircuitBreaker = breaker.config
     open_until = None if view.retry_in in (0.0, math.inf) else wall + view.retry_in
     manual = view.manual
+    fleet = getattr(breaker, "fleet_status", None)  # a seawall.Fleet breaker (docs/fleet.md)
     return {
         "key": _safe(breaker.key),
         "state": view.state.value,
@@ -108,6 +109,7 @@ def breaker_view(breaker: Breaker, dependency: str, now: float, wall: float,
         "manual": None if manual is None else {
             "action": manual.action, "reason": manual.reason, "by": manual.by,
             "at": _iso(wall - (now - manual.at))},
+        **({} if fleet is None else {"fleet": _fleet(fleet(), now, wall)}),
     }
 
 
@@ -150,6 +152,12 @@ def _safe(name: str) -> str:
 
 def _wall_now(policies: list[Policy]) -> float:
     return policies[0]._wall_clock() if policies else datetime.datetime.now().timestamp()
+
+
+def _fleet(view: dict[str, Any], now: float, wall: float) -> dict[str, Any]:
+    """The fleet side of a breaker, its last flush as a time like the others."""
+    flushed = view["last_flush"]
+    return {**view, "last_flush": None if flushed is None else _iso(wall - (now - flushed))}
 
 
 def _iso(timestamp: float) -> str:

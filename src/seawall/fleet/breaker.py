@@ -48,16 +48,8 @@ class Pending(NamedTuple):
 class FleetBreaker(Breaker):
     """A local breaker whose outcomes are also counted for the fleet (see the module doc)."""
 
-    __slots__ = (
-        "__weakref__",
-        "_calls",
-        "_epoch",
-        "_failures",
-        "_held",
-        "_verdict",
-        "dependency",
-        "fleet",
-    )
+    __slots__ = ("__weakref__", "_calls", "_epoch", "_failures", "_held", "_verdict",
+                 "degraded", "dependency", "fleet")
 
     def __init__(self, config: CircuitBreaker, dependency: str, key: str,
                  on_transition: TransitionListener | None) -> None:
@@ -69,6 +61,7 @@ class FleetBreaker(Breaker):
         self._verdict = ""
         self._epoch = 0  # the fleet epoch this breaker last applied
         self.fleet: FleetView | None = None
+        self.degraded = False  # Redis unreachable at the last flush: deciding locally only
 
     def record(self, permit: int, failed: bool, slow: bool, now: float) -> None:
         # Plain increments: under the GIL a rare lost count only blurs an aggregate that is
@@ -93,11 +86,16 @@ class FleetBreaker(Breaker):
                     or (self.fleet is not None and self.fleet.state != "closed")
                     or self.counts(now)[0])
 
-    def apply(self, view: FleetView, probe_in: float, now: float) -> None:
-        """Take the fleet's state: `probe_in` seconds until the fleet's probe is due."""
-        self.fleet = view
+    def apply(self, view: FleetView, hold: float, now: float) -> None:
+        """Take the fleet's state. `hold`: how long a fleet that is open keeps this breaker
+        open when it is not the prober (past the fleet's probe time and the next flush, which
+        says who probes)."""
         change: tuple[State, State] | None = None
         with self._lock:
+            if view.epoch < self._epoch:
+                return  # older than what a transition message already applied
+            self.fleet = view
+            self.degraded = False
             self._epoch = view.epoch
             state = self._state
             if state in MANUAL_STATES:
@@ -110,12 +108,12 @@ class FleetBreaker(Breaker):
                 if state is OPEN:
                     self._opened_at = now - self.config.open_for  # probe at the next acquire
                 self._held = True
-            elif state is not OPEN or self._held:
+            else:
+                # Open fleet-wide and another process probes: so does this breaker even if its
+                # own window opened it (one probe for the whole fleet).
                 if state is not OPEN:
                     change = self._move(OPEN, now)
-                # Not this process's probe: stay open until the fleet's probe time, and at
-                # least until the next flush says how the probe went.
-                self._opened_at = now - self.config.open_for + max(probe_in, 1.0)
+                self._opened_at = now - self.config.open_for + hold
                 self._held = True
         Breaker._report(self, change, now)  # not a probe's end: no verdict to send
 
@@ -124,7 +122,21 @@ class FleetBreaker(Breaker):
         open it holds probes locally when its time is up)."""
         with self._lock:
             self._held = False
-        self.fleet = None
+            self._epoch = 0  # a Redis that comes back may have lost its state (epochs restart)
+        self.degraded = True
+
+    def fleet_status(self) -> dict[str, object]:
+        """The fleet side of this breaker for the status snapshot (`last_flush` on the policy
+        clock, or None before the first flush that worked)."""
+        view = self.fleet
+        return {"degraded": self.degraded, "held_open": self._held,
+                "state": None if view is None else view.state,
+                "epoch": None if view is None else view.epoch,
+                "calls": None if view is None else view.calls,
+                "failures": None if view is None else view.failures,
+                "reporters": None if view is None else view.reporters,
+                "prober": None if view is None else view.prober,
+                "last_flush": None if view is None else view.at}
 
     def _report(self, change: tuple[State, State] | None, now: float) -> None:
         if change is not None and change[0] is HALF_OPEN and self._held:

@@ -166,11 +166,21 @@ class Fleet:
             probe_in = int(probe_in_ms) / 1000.0
             shown = "half_open" if state == "open" and probe_in <= 0 else state
             breaker.apply(FleetView(shown, int(epoch), int(calls), int(failures),
-                                    int(reporters), bool(prober), now), probe_in, now)
+                                    int(reporters), bool(prober), now), self._hold(probe_in), now)
         self.last_flush = now
         if self.degraded:
             self.degraded = False
             log.warning("seawall fleet: Redis is back, breakers rejoin the fleet")
+
+    def _hold(self, probe_in: float) -> float:
+        """How long to keep a breaker open that the fleet holds open: until the fleet's probe
+        time and two flushes more, so it never half-opens before a flush says who probes."""
+        return probe_in + 2 * self.interval
+
+    def _probe_ms(self, config: CircuitBreaker) -> int:
+        """How long the fleet's probe stays with one process: long enough for its verdict to
+        come back with a later flush, short enough that a process that died hands it on."""
+        return round(max(config.open_for, 3 * self.interval) * 1000)
 
     def _send(self, breakers: list[tuple[str, FleetBreaker]]) -> list[Any]:
         from redis.exceptions import NoScriptError
@@ -185,7 +195,7 @@ class Fleet:
             calls.append((keys.all(), (
                 self.reporter, pending.calls, pending.failures, 1000, max(1, round(self.window)),
                 repr(config.failure_rate), config.min_calls, self.min_reporters,
-                round(config.open_for * 1000), max(1000, round(config.open_for * 1000)),
+                round(config.open_for * 1000), self._probe_ms(config),
                 pending.verdict, pending.verdict_epoch, self.channel, keys.tag)))
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
@@ -196,6 +206,8 @@ class Fleet:
             self.script_calls += len(calls)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
                 self._sha = client.script_load(FLUSH)  # Redis restarted or flushed its scripts
+                for _, breaker in breakers:
+                    breaker.release_fleet()  # its state may be gone too: epochs restart
                 continue
             for reply in replies:
                 if isinstance(reply, Exception):
@@ -238,7 +250,7 @@ class Fleet:
             return  # already applied by a flush
         now = self._clock()
         view = FleetView(state, int(epoch), 0, 0, before.reporters if before else 0, False, now)
-        breaker.apply(view, int(probe_in_ms) / 1000.0, now)
+        breaker.apply(view, self._hold(int(probe_in_ms) / 1000.0), now)
 
     def view(self) -> dict[str, Any]:
         """The fleet side of the status snapshot."""
