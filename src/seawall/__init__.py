@@ -24,6 +24,7 @@ from .errors import (
 )
 from .fleet import Fleet
 from .pipeline import FallbackContext, Policy, Target
+from .policies.adaptive import AdaptiveThreshold, Throttle
 from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
 from .policies.bulkhead import Bulkhead
@@ -76,8 +77,8 @@ def status(policies: Iterable[Policy] | None = None, *, service: str | None = No
 
 
 __all__ = [
-    "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead", "BulkheadFullError", "CircuitBreaker",
-    "CircuitOpenError", "DeadLetters", "DeadlineExceeded", "ErrorKind", "FallbackContext", "Fleet", "Policy", "Pool",
-    "ResilienceError", "Retry", "RetryBudget", "RetryBudgetExhausted", "Target", "Timeouts",
-    "__version__", "instrument", "status",
+    "AdaptiveThreshold", "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead",
+    "BulkheadFullError", "CircuitBreaker", "CircuitOpenError", "DeadLetters", "DeadlineExceeded",
+    "ErrorKind", "FallbackContext", "Fleet", "Policy", "Pool", "ResilienceError", "Retry", "RetryBudget",
+    "RetryBudgetExhausted", "Target", "Throttle", "Timeouts", "__version__", "instrument", "status",
 ]

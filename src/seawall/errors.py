@@ -24,10 +24,13 @@ class ResilienceError(Exception):
 
 
 class CircuitOpenError(ResilienceError):
-    """The dependency's circuit breaker is open (`key`, and `retry_in` seconds until a probe)."""
+    """The dependency's circuit breaker is open (`key`, and `retry_in` seconds until a probe).
+    `reason` says why the call was refused: "open", "half_open" (every probe is out) or
+    "throttled" (client-side throttling, `seawall.Throttle`)."""
 
     key: str = ""
     retry_in: float = 0.0
+    reason: str = "open"
 
 
 class BulkheadFullError(ResilienceError):

@@ -110,10 +110,14 @@ class RetryStopped:
 
 @dataclass(frozen=True, slots=True)
 class CircuitRejected:
+    """`reason`: "open", "half_open" (its probes are all out) or "throttled" (a closed
+    breaker's client-side throttling turned the call away)."""
+
     dependency: str
     key: str
     retry_in: float
     at: float
+    reason: str = "open"
 
 
 @dataclass(frozen=True, slots=True)

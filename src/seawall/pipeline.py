@@ -540,13 +540,19 @@ class _Run(Generic[R]):
             self.permit = breaker.acquire(now)
             if self.permit is None:
                 retry_in = breaker.retry_in(now)
+                reason = breaker.rejection_reason()
                 if ev.CircuitRejected in self.on:
-                    policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now))
-                why = "is isolated (held open by hand until reset)" if retry_in == math.inf \
-                    else f"is open; next probe in {retry_in:.3f} s"
+                    policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now,
+                                                    reason))
+                if reason == "throttled":
+                    why = "is throttling calls (client-side throttling)"
+                elif retry_in == math.inf:
+                    why = "is isolated (held open by hand until reset)"
+                else:
+                    why = f"is open; next probe in {retry_in:.3f} s"
                 self.error = self._rejection(
                     CircuitOpenError, f"circuit breaker {breaker.key!r} {why}",
-                    key=breaker.key, retry_in=retry_in)
+                    key=breaker.key, retry_in=retry_in, reason=reason)
                 return None
         if self.attempt == 0 and self.dep.budget is not None:
             self.dep.budget.deposit(now)  # one deposit per logical request that goes out

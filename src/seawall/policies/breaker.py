@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from . import _validate
+from .adaptive import AdaptiveThreshold, ThresholdAdjuster, Throttle, ThrottleState
 from .classify import FAILURE_STATUSES
 from .windows import CallWindow, TimedCallWindow
 
@@ -59,6 +60,10 @@ class CircuitBreaker:
 
     By default one breaker serves a whole dependency; `key(target) -> str` splits it (e.g. per
     endpoint). At most `max_keys` keys are kept per dependency (least recently used dropped).
+
+    Opt-in, one or the other: `adaptive=AdaptiveThreshold(...)` (experimental) moves
+    `failure_rate` with the error rate seen; `throttle=Throttle(...)` rejects a share of the
+    calls (client-side throttling) instead of opening on the rates (see `policies.adaptive`).
     """
 
     failure_rate: float = 0.5
@@ -74,6 +79,8 @@ class CircuitBreaker:
     failure_statuses: frozenset[int] = FAILURE_STATUSES
     key: Callable[[Any], str] | None = None
     max_keys: int = 1024
+    adaptive: AdaptiveThreshold | None = None
+    throttle: Throttle | None = None
 
     #: What each argument must be (checked, types first, when the breaker is built).
     RULES: ClassVar[_validate.Rules] = {
@@ -91,6 +98,9 @@ class CircuitBreaker:
         "failure_statuses": _validate.STATUSES,
         "key": _validate.Function("a callable taking a Target", optional=True),
         "max_keys": _validate.Count(),
+        "adaptive": _validate.Instance(AdaptiveThreshold, "a seawall.AdaptiveThreshold",
+                                       optional=True),
+        "throttle": _validate.Instance(Throttle, "a seawall.Throttle", optional=True),
     }
 
     def __post_init__(self) -> None:
@@ -102,6 +112,9 @@ class CircuitBreaker:
             # A window of N calls never holds more than N: a larger min_calls would keep the
             # breaker closed forever (resilience4j clamps it the same way).
             object.__setattr__(self, "min_calls", min(self.min_calls, int(self.window)))
+        if self.adaptive is not None and self.throttle is not None:
+            raise ValueError("CircuitBreaker: adaptive and throttle are alternatives; set one "
+                             "of them")
 
     def window_problem(self, attempt_timeout: float | None) -> str | None:
         """What is wrong with this breaker next to an attempt timeout, or None: a time window
@@ -146,7 +159,7 @@ class Breaker:
 
     __slots__ = ("config", "key", "_on_transition", "_lock", "_state", "_generation",
                  "_closed_permit", "_window", "_streak", "_opened_at", "_changed_at",
-                 "_manual", "_probes", "_successes")
+                 "_manual", "_probes", "_successes", "_failure_rate", "_tuner")
 
     def __init__(self, config: CircuitBreaker, key: str = "",
                  on_transition: TransitionListener | None = None) -> None:
@@ -169,6 +182,14 @@ class Breaker:
         self._manual: ManualAction | None = None
         self._probes = 0  # half-open probes in flight
         self._successes = 0  # successful probes since half-open
+        self._failure_rate = config.failure_rate  # the threshold in force (adaptive moves it)
+        self._tuner: ThresholdAdjuster | ThrottleState | None = None
+        if config.adaptive is not None:
+            self._tuner = ThresholdAdjuster(config.adaptive, config.failure_rate)
+            self._failure_rate = self._tuner.rate
+        elif config.throttle is not None:
+            self._tuner = ThrottleState(config.throttle)
+            self._closed_permit = None  # every closed-state permit is drawn under the lock
 
     # -- queries ---------------------------------------------------------------------------
     def state(self, now: float) -> State:
@@ -208,6 +229,9 @@ class Breaker:
         with self._lock:
             state = self._state
             if state is CLOSED:
+                tuner = self._tuner  # only a throttle brings a closed breaker here
+                if isinstance(tuner, ThrottleState) and not tuner.admit(now):
+                    return None
                 return self._generation
             if state is OPEN:
                 if not self._may_probe(now):
@@ -235,7 +259,8 @@ class Breaker:
                 return  # started before the last transition: says nothing about the present
             state = self._state
             if state is CLOSED:
-                if self._add(now, failed, slow):
+                if self._add(now, failed, slow) if self._tuner is None \
+                        else self._tuned(now, failed, slow):
                     change = self._move(OPEN, now)
             elif state is HALF_OPEN:
                 self._probes -= 1
@@ -286,6 +311,22 @@ class Breaker:
             change = self._move(state, now) if self._state is not state else None
         self._report(change, now)
 
+    # -- the opt-in tuners (policies.adaptive) ----------------------------------------------
+    @property
+    def failure_rate(self) -> float:
+        """The failure-rate threshold in force (the configured one unless adaptive)."""
+        return self._failure_rate
+
+    @property
+    def tuner(self) -> ThresholdAdjuster | ThrottleState | None:
+        """The live adaptive threshold or throttle, when configured."""
+        return self._tuner
+
+    def rejection_reason(self) -> str:
+        """Why `acquire` refuses now: "throttled" (closed, throttling) or the state's name."""
+        state = self._state
+        return "throttled" if state is CLOSED else state.value
+
     # -- internals (lock held) -------------------------------------------------------------
     def _retry_in(self, now: float) -> float:
         if self._state is ISOLATED:
@@ -293,6 +334,21 @@ class Breaker:
         if self._state is not OPEN:
             return 0.0
         return max(0.0, self._opened_at + self.config.open_for - now)
+
+    def _tuned(self, now: float, failed: bool, slow: bool) -> bool:
+        """`_add` with a tuner: whether the breaker must open now."""
+        tuner = self._tuner
+        if isinstance(tuner, ThresholdAdjuster):
+            self._failure_rate = tuner.observe(now, failed)
+            opens = self._add(now, failed, slow)
+            if opens:
+                tuner.hold()
+            return opens
+        assert tuner is not None
+        tuner.outcome(now, failed)
+        opens = self._add(now, failed, slow)  # the rates are counted (status) but do not open
+        streak = self.config.consecutive_failures
+        return opens and streak is not None and self._streak >= streak
 
     def _may_probe(self, now: float) -> bool:
         return now >= self._opened_at + self.config.open_for
@@ -312,7 +368,7 @@ class Breaker:
             return False
         # The ratio itself, as Polly and resilience4j compare it: 7 / 100 is the float nearest
         # 0.07, as the literal 0.07 is, while 0.07 * 100 is 7.000000000000001 (not <= 7).
-        return (failures / calls >= config.failure_rate
+        return (failures / calls >= self._failure_rate
                 or (config.slow_call_duration is not None
                     and slows / calls >= config.slow_call_rate))
 
@@ -324,7 +380,9 @@ class Breaker:
         change = (self._state, to)
         self._state = to
         self._generation += 1
-        self._closed_permit = self._generation if to is CLOSED else None
+        # (a throttle draws every closed-state permit under the lock)
+        self._closed_permit = (self._generation if to is CLOSED
+                               and not isinstance(self._tuner, ThrottleState) else None)
         self._probes = 0
         self._successes = 0
         self._changed_at = now

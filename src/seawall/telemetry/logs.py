@@ -42,10 +42,12 @@ def log_event(event: ev.Event) -> None:
                           "seawall.breaker.to": event.to_state.value})
     elif isinstance(event, ev.CircuitRejected):
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("circuit breaker %s of %s is open: request rejected", event.key,
-                         event.dependency, extra={"seawall.dependency": event.dependency,
-                                                  "seawall.breaker.key": event.key,
-                                                  "seawall.retry_in": event.retry_in})
+            logger.debug("circuit breaker %s of %s rejected a request (%s)", event.key,
+                         event.dependency, event.reason,
+                         extra={"seawall.dependency": event.dependency,
+                                "seawall.breaker.key": event.key,
+                                "seawall.breaker.reason": event.reason,
+                                "seawall.retry_in": event.retry_in})
     elif isinstance(event, ev.ManualChange):
         target = f"{event.part} {event.key}" if event.key else event.part
         logger.warning("manual %s of %s of %s by %s: %s", event.action, target, event.dependency,

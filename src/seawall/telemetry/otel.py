@@ -441,9 +441,11 @@ class Telemetry:
                                                       "seawall.retry.stopped_because": event.why})
 
     def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
-        self._count_call(self.dependency(event.dependency), ev.REJECTED)
+        throttled = event.reason == "throttled"
+        self._count_call(self.dependency(event.dependency), "throttled" if throttled else ev.REJECTED)
         self._current_event("seawall.circuit_breaker.rejected", {
-            "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in})
+            "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in,
+            "seawall.breaker.reason": event.reason})
 
     def _transition(self, event: ev.CircuitTransition) -> None:
         self.transitions.add(1, {"seawall.dependency": self.dependency(event.dependency),
