@@ -8,6 +8,8 @@
                                  print a running process's snapshot, from its admin URL
     seawall dlq --db FILE list|show|replay|resolve|purge ...
                                  dead letters (docs/dead-letters.md)
+    seawall simulate --preset NAME [--config FILE [--dependency NAME]] [--plot DIR]
+                                 what-if: the real policies on a virtual clock (docs/simulate.md)
     seawall --version
 
 The demo runs from a checkout of the repository (`make demo`): it is not part of the package.
@@ -69,6 +71,12 @@ def status(url: str, token_env: str, as_json: bool) -> int:
     return 0
 
 
+def simulate(args: argparse.Namespace) -> int:
+    from .simulate.cli import run
+    return run(args.preset, seed=args.seed, config=args.config, dependency=args.dependency,
+               plot_dir=args.plot, markdown=args.markdown)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seawall", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="the snapshot as JSON")
     from .deadletters import cli as dlq
     dlq.add_parser(commands)
+    sim = commands.add_parser("simulate", help="what-if: the policies against a simulated server")
+    from .simulate.presets import PRESETS
+    sim.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    sim.add_argument("--config", help="a seawall YAML file: its policy runs as one more variant")
+    sim.add_argument("--dependency", help="which dependency of --config (default: its defaults)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--plot", metavar="DIR", help="write DIR/PRESET.png (needs matplotlib)")
+    sim.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     if args.command == "run":
         from ._startup import run as run_program
@@ -94,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args.file)
     if args.command == "dlq":
         return dlq.run(args)
+    if args.command == "simulate":
+        return simulate(args)
     return status(args.url, args.token_env, args.json)
 
 
