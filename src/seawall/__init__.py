@@ -25,6 +25,7 @@ from .errors import (
 from .fleet import Fleet
 from .pipeline import FallbackContext, Policy, Target
 from .policies.adaptive import AdaptiveThreshold, Throttle
+from .policies.health import HealthCheck
 from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
 from .policies.bulkhead import Bulkhead
@@ -79,6 +80,6 @@ def status(policies: Iterable[Policy] | None = None, *, service: str | None = No
 __all__ = [
     "AdaptiveThreshold", "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead",
     "BulkheadFullError", "CircuitBreaker", "CircuitOpenError", "DeadLetters", "DeadlineExceeded",
-    "ErrorKind", "FallbackContext", "Fleet", "Policy", "Pool", "ResilienceError", "Retry", "RetryBudget",
+    "ErrorKind", "FallbackContext", "Fleet", "HealthCheck", "Policy", "Pool", "ResilienceError", "Retry", "RetryBudget",
     "RetryBudgetExhausted", "Target", "Throttle", "Timeouts", "__version__", "instrument", "status",
 ]

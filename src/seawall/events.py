@@ -162,11 +162,36 @@ class ManualChange:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class HealthProbed:
+    """A health probe of `dependency` ended: `passed`, the `status` it got (None when it
+    failed with an error, named by `error_type`), how long it took."""
+
+    dependency: str
+    passed: bool
+    status: int | None
+    error_type: str | None
+    duration: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """The health verdict of `dependency` changed (`source`: "probe" or "manual"). Unhealthy
+    holds its breaker open with `reason`; healthy only lets it half-open."""
+
+    dependency: str
+    healthy: bool
+    reason: str
+    source: str
+    at: float
+
+
 Event = (DependencyAdded | RequestStarted | BulkheadAdmitted | BulkheadRejected | AttemptStarted
          | AttemptEnded | RetryScheduled | RetryStopped | CircuitRejected | CircuitTransition
-         | RequestFinished | ManualChange)
+         | RequestFinished | ManualChange | HealthProbed | HealthChanged)
 
 #: Every event class, for subscribers that want them all.
 ALL: tuple[type[Event], ...] = (DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
        RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
-       ManualChange)
+       ManualChange, HealthProbed, HealthChanged)

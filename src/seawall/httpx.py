@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from . import errors
+from . import errors, probes
 from ._layers import warn_if_retrying
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
@@ -130,7 +130,7 @@ class _Exchange:
         return self._timeouts is not None and self._timeouts != _HTTPX_DEFAULT_TIMEOUT
 
     def status(self, response: httpx.Response) -> int:
-        return response.status_code
+        return int(response.status_code)
 
     def header(self, response: httpx.Response, name: str) -> str | None:
         value: str | None = response.headers.get(name)
@@ -265,6 +265,7 @@ class ResilientTransport(httpx.BaseTransport):
                                              transport_options)
         self.buffer_body = buffer_body
         self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
+        self._prober = probes.thread_for(self.policy, self._probe)
 
     def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
@@ -272,7 +273,18 @@ class ResilientTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self.policy.run(_SyncExchange(request, self.transport, self.buffer_body))
 
+    def _probe(self, url: str, timeout: float) -> int:
+        """One health probe, straight through the wrapped transport."""
+        response = self.transport.handle_request(_probe_request(url, timeout))
+        try:
+            response.read()
+        finally:
+            response.close()
+        return int(response.status_code)
+
     def close(self) -> None:
+        if self._prober is not None:
+            self._prober.stop()
         self.transport.close()
 
 
@@ -295,6 +307,7 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
                                              transport_options)
         self.buffer_body = buffer_body
         self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
+        self._prober = probes.task_for(self.policy, self._probe)
 
     def pool_counts(self) -> dict[str, tuple[int, int]] | None:
         return _pool_counts(self.transport)
@@ -303,6 +316,8 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             self, request: httpx.Request) -> Awaitable[httpx.Response]:
         if _running_loop() is None:  # not asyncio: Trio, or anyio's Trio backend
             return self._pass_through(request)
+        if self._prober is not None:
+            self._prober.ensure_started()  # a loop is running now
         # The pipeline's coroutine itself, awaited by httpx: no wrapping layer.
         return self.policy.run_async(_AsyncExchange(request, self.transport, self.buffer_body))
 
@@ -320,8 +335,24 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         passed: Awaitable[httpx.Response] = self.transport.handle_async_request(request)
         return passed
 
+    async def _probe(self, url: str, timeout: float) -> int:
+        """One health probe, straight through the wrapped transport."""
+        response = await self.transport.handle_async_request(_probe_request(url, timeout))
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return int(response.status_code)
+
     async def aclose(self) -> None:
+        if self._prober is not None:
+            await self._prober.stop()
         await self.transport.aclose()
+
+
+def _probe_request(url: str, timeout: float) -> httpx.Request:
+    limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+    return httpx.Request("GET", url, extensions={"timeout": limits})
 
 
 __all__ = ["AsyncResilientTransport", "BulkheadFullError", "CircuitOpenError",

@@ -52,6 +52,7 @@ from .policies.classify import (
     UNSENT,
     ErrorKind,
 )
+from .policies.health import HealthCheck
 from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Retry
 from .policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
@@ -89,6 +90,10 @@ class Policy:
     `fallback(FallbackContext) -> response | None` is called when a request would end in a
     failure or a rejection; a response it returns is returned instead (None keeps the failure).
 
+    `health`: a `seawall.HealthCheck` the httpx and requests adapters probe in the background
+    (a thread, or a task in asyncio) straight through their transport; failing probes hold
+    the breaker open, passing ones let it half-open (`update_health` does the same by hand).
+
     `telemetry`: True (default) reports spans and metrics to the global OpenTelemetry providers
     when `opentelemetry-api` is installed; a `seawall.telemetry.otel.Telemetry` to choose the
     providers; False for none. The `seawall` logger always reports retries, rejections and
@@ -114,6 +119,7 @@ class Policy:
         "timeouts": _validate.Instance(Timeouts, "a seawall.Timeouts", optional=True),
         "pool": _validate.Instance(Pool, "a seawall.Pool"),
         "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
+        "health": _validate.Instance(HealthCheck, "a seawall.HealthCheck", optional=True),
         "telemetry": _validate.TELEMETRY,
         "dead_letters": _validate.Instance(DeadLetters, "a seawall.DeadLetters",
                                            optional=True),
@@ -137,6 +143,7 @@ class Policy:
         timeouts: Timeouts | None = DEFAULT_TIMEOUTS,
         pool: Pool = Pool(),
         fallback: Fallback | None = None,
+        health: HealthCheck | None = None,
         telemetry: Any = True,
         dead_letters: DeadLetters | None = None,
         max_dependencies: int = 100,
@@ -149,7 +156,8 @@ class Policy:
     ) -> None:
         _validate.arguments("Policy", self.RULES, {
             "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
-            "timeouts": timeouts, "pool": pool, "fallback": fallback, "telemetry": telemetry,
+            "timeouts": timeouts, "pool": pool, "fallback": fallback, "health": health,
+            "telemetry": telemetry,
             "dead_letters": dead_letters, "max_dependencies": max_dependencies, "clock": clock,
             "wall_clock": wall_clock, "random": random, "sleep": sleep, "async_sleep": async_sleep,
             "store": store})
@@ -169,6 +177,8 @@ class Policy:
         self._caller_first = self.timeouts.caller_first
         self.pool = pool
         self.fallback = fallback
+        #: Probed in the background by the adapters that support it (`seawall.probes`).
+        self.health = health
         self.max_dependencies = max_dependencies
         self._clock = clock
         self._wall_clock = wall_clock
@@ -249,6 +259,14 @@ class Policy:
     def dependencies(self) -> list[DependencyState]:
         with self._deps_lock:
             return list(self._deps.values())
+
+    def update_health(self, healthy: bool, *, dependency: str | None = None,
+                      reason: str = "") -> None:
+        """Tell seawall a dependency's health (default: the policy's own): unhealthy holds its
+        breaker open, with `reason` in rejections; healthy lets it half-open, and real traffic
+        closes it. Health probes (`health=`) call the same."""
+        from .probes import update_health
+        update_health(self, healthy, dependency=dependency, reason=reason)
 
     def now(self) -> float:
         """The policy's clock (monotonic seconds): the `now` its state is read at."""
@@ -546,6 +564,8 @@ class _Run(Generic[R]):
                                                     reason))
                 if reason == "throttled":
                     why = "is throttling calls (client-side throttling)"
+                elif reason == "unhealthy":
+                    why = f"is held open by health checks ({breaker.unhealthy})"
                 elif retry_in == math.inf:
                     why = "is isolated (held open by hand until reset)"
                 else:

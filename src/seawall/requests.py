@@ -31,7 +31,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
-from . import errors
+from . import errors, probes
 from ._layers import warn_if_retrying
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
@@ -269,6 +269,7 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
         super().__init__(pool_connections=pool_connections,
                          pool_maxsize=self.policy.pool.max_connections,
                          max_retries=0, pool_block=True)
+        self._prober = probes.thread_for(self.policy, self._probe)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
                          **pool_kwargs: Any) -> None:
@@ -281,7 +282,18 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
         options = {"verify": verify, "cert": cert, "proxies": proxies}
         return self.policy.run(_Exchange(self, request, stream, timeout, options))
 
+    def _probe(self, url: str, timeout: float) -> int:
+        """One health probe, straight through the wrapped adapter (not the policy)."""
+        prepared = requests.Request("GET", url).prepare()
+        send = self.inner.send if self.inner is not None else super().send
+        response = send(prepared, timeout=timeout)
+        response.close()
+        return int(response.status_code)
+
     def close(self) -> None:
+        prober, self._prober = getattr(self, "_prober", None), None
+        if prober is not None:
+            prober.stop()
         super().close()
         if self.inner is not None:
             self.inner.close()

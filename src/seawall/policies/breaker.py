@@ -159,7 +159,8 @@ class Breaker:
 
     __slots__ = ("config", "key", "_on_transition", "_lock", "_state", "_generation",
                  "_closed_permit", "_window", "_streak", "_opened_at", "_changed_at",
-                 "_manual", "_probes", "_successes", "_failure_rate", "_tuner")
+                 "_manual", "_probes", "_successes", "_failure_rate", "_tuner",
+                 "_unhealthy")
 
     def __init__(self, config: CircuitBreaker, key: str = "",
                  on_transition: TransitionListener | None = None) -> None:
@@ -184,6 +185,7 @@ class Breaker:
         self._successes = 0  # successful probes since half-open
         self._failure_rate = config.failure_rate  # the threshold in force (adaptive moves it)
         self._tuner: ThresholdAdjuster | ThrottleState | None = None
+        self._unhealthy: str | None = None  # why health checks hold it open, while they do
         if config.adaptive is not None:
             self._tuner = ThresholdAdjuster(config.adaptive, config.failure_rate)
             self._failure_rate = self._tuner.rate
@@ -323,13 +325,36 @@ class Breaker:
         return self._tuner
 
     def rejection_reason(self) -> str:
-        """Why `acquire` refuses now: "throttled" (closed, throttling) or the state's name."""
+        """Why `acquire` refuses now: "throttled" (closed, throttling), "unhealthy" (held
+        open by health checks) or the state's name."""
         state = self._state
-        return "throttled" if state is CLOSED else state.value
+        if state is CLOSED:
+            return "throttled"
+        return "unhealthy" if state is OPEN and self._unhealthy is not None else state.value
+
+    # -- health checks: an input, not an override (policies.health) -------------------------
+    @property
+    def unhealthy(self) -> str | None:
+        """Why health checks hold the breaker open, or None."""
+        return self._unhealthy
+
+    def health_down(self, now: float, reason: str) -> None:
+        """The dependency is unhealthy: open, and no probe of real traffic until `health_up`."""
+        with self._lock:
+            self._unhealthy = reason
+            change = self._move(OPEN, now) if self._state in (CLOSED, HALF_OPEN) else None
+        self._report(change, now)
+
+    def health_up(self, now: float) -> None:
+        """Healthy again: an open breaker may half-open at once; only real traffic closes it."""
+        with self._lock:
+            if self._unhealthy is not None and self._state is OPEN:
+                self._opened_at = now - self.config.open_for  # the probe is due now
+            self._unhealthy = None
 
     # -- internals (lock held) -------------------------------------------------------------
     def _retry_in(self, now: float) -> float:
-        if self._state is ISOLATED:
+        if self._state is ISOLATED or self._state is OPEN and self._unhealthy is not None:
             return float("inf")
         if self._state is not OPEN:
             return 0.0
@@ -351,7 +376,7 @@ class Breaker:
         return opens and streak is not None and self._streak >= streak
 
     def _may_probe(self, now: float) -> bool:
-        return now >= self._opened_at + self.config.open_for
+        return self._unhealthy is None and now >= self._opened_at + self.config.open_for
 
     def _add(self, now: float, failed: bool, slow: bool) -> bool:
         """Count one outcome; whether the breaker must open now."""

@@ -20,6 +20,8 @@ from ..pipeline import Policy, _Run
 from ..policies.breaker import State
 from ..policies.bulkhead import Admission, BulkheadState
 from ..policies.classify import ErrorKind
+from ..policies.health import HealthCheck
+from ..probes import _Prober
 from ..telemetry import logs
 from .engine import Loop, Timer
 from .server import Job, Server
@@ -244,3 +246,19 @@ def make_policy(loop: Loop, rng: random.Random, name: str | None, **parts: Any) 
     """A real Policy on the virtual clock, with no telemetry."""
     return Policy(name, telemetry=False, clock=loop.time, wall_clock=loop.time,
                   random=rng.random, **parts)
+
+
+class SimProber(_Prober):
+    """Health probes on the virtual clock, fed to the real `HealthState` and `update_health`
+    (`seawall.probes`): only the sending is simulated (the server's health endpoint)."""
+
+    def __init__(self, policy: Policy, check: HealthCheck, loop: Loop, server: Server,
+                 rng: random.Random) -> None:
+        super().__init__(policy, check, rng.random)
+        self.loop = loop
+        self.server = server
+        loop.after(self._wait(), self._probe)
+
+    def _probe(self) -> None:
+        self._result(200 if self.server.healthy_probe() else 503, None, self.loop.now)
+        self.loop.after(self._wait(), self._probe)

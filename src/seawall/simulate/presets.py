@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from ..policies.adaptive import AdaptiveThreshold, Throttle
 from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
+from ..policies.health import HealthCheck
 from ..policies.retry import Backoff, Retry
 from ..policies.timeouts import Timeouts
-from .driver import Client
+from .driver import Client, SimProber
+from .engine import Loop
 from .scenario import Scenario, Variant
-from .server import ServerModel, ramp
+from .server import Server, ServerModel, ramp
 
 NO_BUDGET = Retry(budget=None)
 NO_JITTER = Retry(backoff=Backoff.exponential(jitter="none"), budget=None)
@@ -140,10 +143,43 @@ def fan_out() -> Scenario:
         ))
 
 
+def _probing(check: HealthCheck) -> Callable[[Loop, list[Client], dict[str, Server],
+                                              random.Random], None]:
+    """Probe the "api" host's health endpoint for every client, with the real HealthState."""
+    def start(loop: Loop, clients: list[Client], hosts: dict[str, Server],
+              rng: random.Random) -> None:
+        for client in clients:
+            SimProber(client.policy, check, loop, hosts["api"], random.Random(rng.random()))
+    return start
+
+
+def flapping_probe() -> Scenario:
+    """The health endpoint fails 30% of its probes at random all along, while traffic is fine;
+    from 60 s to 80 s the server is really down (traffic and probes fail). Trusting each probe
+    (unhealthy after 1 failure) holds the breaker open at every flap; the defaults (3 failures
+    in a row, 2 passes) ride the flaps out and still catch the real outage, and since a passing
+    probe only lets the breaker half-open, real traffic decides when it closes."""
+    server = ServerModel(workers=10, service_time=0.02, error_rate=((60.0, 80.0, 1.0),),
+                         health_failures=((0.0, 60.0, 0.3), (60.0, 80.0, 1.0),
+                                          (80.0, 120.0, 0.3)), failure_cost=0.05)
+    timeouts = Timeouts(attempt=1.0, total=10.0)
+    eager = HealthCheck("http://api/health", interval=1.0, unhealthy_after=1, healthy_after=1)
+    default = HealthCheck("http://api/health", interval=1.0)
+    return Scenario(
+        "flapping-probe", flapping_probe.__doc__ or "", {"api": server}, rate=50.0,
+        duration=120.0, trigger=(60.0, 80.0), samples={"breakers not closed": _breaker_states},
+        variants=(
+            Variant("no probe (traffic only)", {"timeouts": timeouts}),
+            Variant("probe, unhealthy after 1", {"timeouts": timeouts}, extra=_probing(eager)),
+            Variant("probe, defaults (3 / 2)", {"timeouts": timeouts}, extra=_probing(default)),
+        ))
+
+
 PRESETS: dict[str, Callable[[], Scenario]] = {
     "retry-storm": retry_storm,
     "half-open-herd": half_open_herd,
     "partial-outage": partial_outage,
     "adaptive-ramp": adaptive_ramp,
     "fan-out": fan_out,
+    "flapping-probe": flapping_probe,
 }

@@ -17,7 +17,7 @@ logger = logging.getLogger("seawall")
 #: The only events the logger listens to: none of them happens on a request that succeeds at
 #: once, so logging costs nothing on the happy path.
 LOGGED = (ev.RetryScheduled, ev.RetryStopped, ev.CircuitRejected, ev.CircuitTransition,
-          ev.BulkheadRejected, ev.ManualChange)
+          ev.BulkheadRejected, ev.ManualChange, ev.HealthChanged)
 
 
 def log_event(event: ev.Event) -> None:
@@ -56,6 +56,13 @@ def log_event(event: ev.Event) -> None:
                               "seawall.breaker.key": event.key,
                               "seawall.manual.action": event.action,
                               "seawall.manual.by": event.by, "seawall.reason": event.reason})
+    elif isinstance(event, ev.HealthChanged):
+        logger.log(logging.INFO if event.healthy else logging.WARNING,
+                   "%s is %s (%s: %s)", event.dependency,
+                   "healthy" if event.healthy else "unhealthy", event.source, event.reason,
+                   extra={"seawall.dependency": event.dependency,
+                          "seawall.health.source": event.source,
+                          "seawall.reason": event.reason})
     elif isinstance(event, ev.BulkheadRejected):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("bulkhead of %s full: request rejected (%s)", event.dependency,

@@ -213,6 +213,12 @@ class Telemetry:
         self.manual_changes = meter.create_counter(
             "seawall.manual.changes", unit="{change}",
             description="Changes made by hand (seawall.admin): reset, isolate, disable, by part.")
+        self.probes = meter.create_counter(
+            "seawall.health.probes", unit="{probe}",
+            description="Health probes sent, by result (pass / fail).")
+        self.health_changes = meter.create_counter(
+            "seawall.health.changes", unit="{change}",
+            description="Health verdict changes, by the new one (healthy / unhealthy) and source.")
         meter.create_observable_counter(
             "seawall.circuit_breaker.calls", [self._observe_calls], unit="{call}",
             description="Calls seen by the circuit breaker, by result.")
@@ -447,6 +453,16 @@ class Telemetry:
             "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in,
             "seawall.breaker.reason": event.reason})
 
+    def _probed(self, event: ev.HealthProbed) -> None:
+        self.probes.add(1, {"seawall.dependency": self.dependency(event.dependency),
+                            "seawall.health.result": "pass" if event.passed else "fail"})
+
+    def _health_changed(self, event: ev.HealthChanged) -> None:
+        self.health_changes.add(1, {
+            "seawall.dependency": self.dependency(event.dependency),
+            "seawall.health.state": "healthy" if event.healthy else "unhealthy",
+            "seawall.health.source": event.source})
+
     def _transition(self, event: ev.CircuitTransition) -> None:
         self.transitions.add(1, {"seawall.dependency": self.dependency(event.dependency),
                                  "seawall.breaker.from": event.from_state.value,
@@ -565,6 +581,8 @@ _HANDLERS: dict[type, Any] = {
     ev.CircuitRejected: Telemetry._circuit_rejected,
     ev.CircuitTransition: Telemetry._transition,
     ev.ManualChange: Telemetry._manual,
+    ev.HealthProbed: Telemetry._probed,
+    ev.HealthChanged: Telemetry._health_changed,
 }
 
 _default: Telemetry | None = None
