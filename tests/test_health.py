@@ -209,3 +209,15 @@ def test_probes_and_verdicts_are_counted_in_metrics(upstream, otel: Otel):  # no
     assert otel.total("seawall.health.probes", seawall_health_result="pass") >= 2
     assert otel.total("seawall.health.changes", seawall_health_state="unhealthy") == 1
     assert otel.total("seawall.health.changes", seawall_health_state="healthy") == 1
+
+
+def test_the_status_snapshot_shows_why_health_holds_a_breaker_open():
+    policy = seawall.Policy("held", retry=None, telemetry=False,
+                            breaker=seawall.CircuitBreaker(adaptive=seawall.AdaptiveThreshold()))
+    policy.dependency("held")
+    policy.update_health(False, reason="probe says no")
+    breaker = seawall.status([policy])["dependencies"][0]["breakers"][0]
+    assert breaker["state"] == "open"
+    assert breaker["unhealthy"] == "manual: probe says no"
+    assert breaker["thresholds"]["adaptive"] is True
+    assert breaker["thresholds"]["failure_rate"] == 0.5

@@ -101,11 +101,15 @@ def breaker_view(breaker: Breaker, dependency: str, now: float, wall: float,
                    "failure_rate": round(view.failures / view.calls, 4) if view.calls else 0.0,
                    "slow_rate": round(view.slow / view.calls, 4) if view.calls else 0.0},
         "last_rejected": None if last_rejected is None else _iso(wall - (now - last_rejected)),
-        "thresholds": {"failure_rate": cfg.failure_rate, "slow_call_rate": cfg.slow_call_rate,
+        # held open by health checks: why (policies.health), else None
+        "unhealthy": _safe(breaker.unhealthy) if breaker.unhealthy is not None else None,
+        # failure_rate: the one in force (an adaptive threshold moves it)
+        "thresholds": {"failure_rate": breaker.failure_rate, "slow_call_rate": cfg.slow_call_rate,
                        "slow_call_duration": cfg.slow_call_duration, "min_calls": cfg.min_calls,
                        "consecutive_failures": cfg.consecutive_failures,
                        "window": cfg.window, "window_type": cfg.window_type,
-                       "open_for": cfg.open_for},
+                       "open_for": cfg.open_for, "adaptive": cfg.adaptive is not None,
+                       "throttle": cfg.throttle is not None},
         "manual": None if manual is None else {
             "action": manual.action, "reason": manual.reason, "by": manual.by,
             "at": _iso(wall - (now - manual.at))},
