@@ -81,6 +81,15 @@ class SimExchange:
     def protocol(self, response: int) -> str | None:
         return "1.1"
 
+    def peer(self, response: int) -> tuple[str, int] | None:
+        return None
+
+    def headers(self) -> list[tuple[str, str]]:
+        return []
+
+    def body(self) -> bytes | None:
+        return None
+
 
 @dataclass
 class Outcome:

@@ -447,8 +447,13 @@ class Telemetry:
                                                       "seawall.retry.stopped_because": event.why})
 
     def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
-        throttled = event.reason == "throttled"
-        self._count_call(self.dependency(event.dependency), "throttled" if throttled else ev.REJECTED)
+        dependency = self.dependency(event.dependency)
+        if event.reason == "throttled":  # a series of its own, only where throttling is on
+            with self._calls_lock:
+                key = (dependency, "throttled")
+                self._calls[key] = self._calls.get(key, 0) + 1
+        else:
+            self._count_call(dependency, ev.REJECTED)
         self._current_event("seawall.circuit_breaker.rejected", {
             "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in,
             "seawall.breaker.reason": event.reason})
