@@ -25,11 +25,11 @@ from .errors import (
 from .fleet import Fleet
 from .pipeline import FallbackContext, Policy, Target
 from .policies.adaptive import AdaptiveThreshold, Throttle
-from .policies.health import HealthCheck
 from .policies.breaker import CircuitBreaker
 from .policies.breaker import State as BreakerState
 from .policies.bulkhead import Bulkhead
 from .policies.classify import ErrorKind
+from .policies.health import HealthCheck
 from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts

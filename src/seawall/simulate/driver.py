@@ -81,6 +81,9 @@ class SimExchange:
     def protocol(self, response: int) -> str | None:
         return "1.1"
 
+    def caller_timeout(self) -> bool:
+        return False
+
     def peer(self, response: int) -> tuple[str, int] | None:
         return None
 
