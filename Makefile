@@ -24,6 +24,7 @@ test: $(STAMP)
 # ruff's rule set is in pyproject.toml ([tool.ruff.lint]); mypy runs strict over src/seawall.
 lint: $(STAMP)
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/python -m mypy
 
 bench: $(STAMP)

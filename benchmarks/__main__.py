@@ -31,6 +31,7 @@ def versions() -> str:
             pass
     try:
         import sniffio  # noqa: F401
+
         parts.append("sniffio yes")
     except ImportError:
         parts.append("sniffio NO (async httpx pays an import search per call)")
@@ -70,8 +71,11 @@ def main() -> None:
         server_cpu, client_cpu = cores[0], cores[1]
         os.sched_setaffinity(0, {client_cpu})
     print(versions())
-    print(f"server on cpu {server_cpu}, client on cpu {client_cpu}; {args.requests} requests "
-          f"after {args.warmup} warm-up, {args.reps} reps, interleaved\n", flush=True)
+    print(
+        f"server on cpu {server_cpu}, client on cpu {client_cpu}; {args.requests} requests "
+        f"after {args.warmup} warm-up, {args.reps} reps, interleaved\n",
+        flush=True,
+    )
 
     server, url = start_server(server_cpu)
     started = time.perf_counter()
@@ -80,8 +84,10 @@ def main() -> None:
         for rep in range(args.reps):
             for case in cases:
                 samples[case.name].append(case.measure(url, args.warmup, args.requests))
-            print(f"rep {rep + 1}/{args.reps} done ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(
+                f"rep {rep + 1}/{args.reps} done ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     finally:
         assert server.stdin is not None
         server.stdin.close()
@@ -90,16 +96,23 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
-def report(cases: list[Case], samples: dict[str, list[tuple[float, float]]], n: int,
-           json_path: str | None) -> None:
+def report(
+    cases: list[Case], samples: dict[str, list[tuple[float, float]]], n: int, json_path: str | None
+) -> None:
     rows = {}
     for case in cases:
         cpu_us = [cpu / n * 1e6 for cpu, _ in samples[case.name]]
         rps = [n / wall for _, wall in samples[case.name]]
-        rows[case.name] = {"cpu_us": statistics.median(cpu_us), "cpu_min": min(cpu_us),
-                           "cpu_max": max(cpu_us), "rps": statistics.median(rps)}
-    print(f"\n{'case':42s} {'us CPU/req (min-max)':>24s} {'req/s':>9s} {'vs base':>8s} "
-          f"{'+us':>7s} {'min/min':>8s} {'paired':>7s}")
+        rows[case.name] = {
+            "cpu_us": statistics.median(cpu_us),
+            "cpu_min": min(cpu_us),
+            "cpu_max": max(cpu_us),
+            "rps": statistics.median(rps),
+        }
+    print(
+        f"\n{'case':42s} {'us CPU/req (min-max)':>24s} {'req/s':>9s} {'vs base':>8s} "
+        f"{'+us':>7s} {'min/min':>8s} {'paired':>7s}"
+    )
     for case in cases:
         row = rows[case.name]
         base = rows[case.baseline] if case.baseline in rows else row
@@ -110,22 +123,29 @@ def report(cases: list[Case], samples: dict[str, list[tuple[float, float]]], n: 
         # cancels the drift of the machine between reps
         pairs = samples[case.baseline] if case.baseline in rows else samples[case.name]
         row["ratio_paired"] = statistics.median(
-            cpu / base_cpu for (cpu, _), (base_cpu, _) in zip(samples[case.name], pairs))
+            cpu / base_cpu for (cpu, _), (base_cpu, _) in zip(samples[case.name], pairs)
+        )
         row["extra_us"] = row["cpu_us"] - base["cpu_us"]
         spread = f"{row['cpu_us']:.1f} ({row['cpu_min']:.1f}-{row['cpu_max']:.1f})"
-        print(f"{case.name:42s} {spread:>24s} {row['rps']:9.0f} {row['ratio']:7.2f}x "
-              f"{row['extra_us']:+7.1f} {row['ratio_min']:7.2f}x {row['ratio_paired']:6.2f}x")
+        print(
+            f"{case.name:42s} {spread:>24s} {row['rps']:9.0f} {row['ratio']:7.2f}x "
+            f"{row['extra_us']:+7.1f} {row['ratio_min']:7.2f}x {row['ratio_paired']:6.2f}x"
+        )
     print()
     for case in cases:
         if case.baseline is not None and case.baseline in rows:
             ratio = rows[case.name]["ratio"]
             target = OTEL_TARGET if "OTel" in case.name else TARGET
             verdict = "PASS" if ratio <= target else "FAIL"
-            print(f"{case.name:42s} ratio {ratio:.2f}x (min/min {rows[case.name]['ratio_min']:.2f}x, "
-                  f"paired {rows[case.name]['ratio_paired']:.2f}x; target <= {target:.2f}x): {verdict}")
+            print(
+                f"{case.name:42s} ratio {ratio:.2f}x (min/min {rows[case.name]['ratio_min']:.2f}x, "
+                f"paired {rows[case.name]['ratio_paired']:.2f}x; target <= {target:.2f}x): {verdict}"
+            )
     if SPANS_PER_REQUEST:
-        print("\nspans exported per request: " + ", ".join(
-            f"{name} {count:.2f}" for name, count in SPANS_PER_REQUEST.items()))
+        print(
+            "\nspans exported per request: "
+            + ", ".join(f"{name} {count:.2f}" for name, count in SPANS_PER_REQUEST.items())
+        )
         for name, count in SPANS_PER_REQUEST.items():
             rows[name]["spans_per_request"] = count
     if json_path:

@@ -53,14 +53,21 @@ def label_sets(reader: InMemoryMetricReader) -> Counter[str]:
     return counts
 
 
-def drive(hosts: int, ports: int, methods: int, **telemetry: Any) -> tuple[InMemoryMetricReader, Telemetry]:
+def drive(
+    hosts: int, ports: int, methods: int, **telemetry: Any
+) -> tuple[InMemoryMetricReader, Telemetry]:
     """Requests to `hosts` distinct hosts (one named dependency), `ports` distinct ports (an
     unnamed policy: each origin its own dependency, up to the caps) and `methods` extension
     methods; the reader and telemetry that recorded them."""
     reader = InMemoryMetricReader()
     watcher = Telemetry(meter_provider=MeterProvider(metric_readers=[reader]), **telemetry)
-    plain: dict[str, Any] = {"retry": None, "breaker": None, "bulkhead": None,
-                             "telemetry": watcher, "timeouts": seawall.Timeouts(attempt=1, total=2)}
+    plain: dict[str, Any] = {
+        "retry": None,
+        "breaker": None,
+        "bulkhead": None,
+        "telemetry": watcher,
+        "timeouts": seawall.Timeouts(attempt=1, total=2),
+    }
     spread = ResilientTransport(seawall.Policy("spread", **plain))
     with httpx.Client(transport=spread) as client:
         for number in range(hosts):
@@ -75,8 +82,12 @@ def drive(hosts: int, ports: int, methods: int, **telemetry: Any) -> tuple[InMem
             except httpx.ConnectError:
                 pass
     if methods:
-        with Upstream() as upstream, httpx.Client(
-                transport=ResilientTransport(seawall.Policy("methods", **plain))) as client:
+        with (
+            Upstream() as upstream,
+            httpx.Client(
+                transport=ResilientTransport(seawall.Policy("methods", **plain))
+            ) as client,
+        ):
             for number in range(methods):
                 client.request(f"X-METHOD-{number}", upstream.url + "/m")  # aiohttp says 400
     return reader, watcher

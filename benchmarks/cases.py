@@ -33,6 +33,7 @@ def seawall_policy(telemetry: Any = False, backoff: Any = None, store: Any = Non
     default one (a run with faults that must not spend its time asleep); `store` replaces the
     in-process state store (the fleet case)."""
     import seawall
+
     return seawall.Policy(
         telemetry=telemetry,
         name="bench",
@@ -56,21 +57,29 @@ def sync_case(make_client: Callable[[], Any], get: Callable[[Any, str], None]) -
     def measure(url: str, warmup: int, n: int) -> tuple[float, float]:
         client = make_client()
         try:
+
             def run(count: int) -> None:
                 for _ in range(count):
                     get(client, url)
+
             return _timed(run, warmup, n)
         finally:
             client.close()
+
     return measure
 
 
-def async_case(make_client: Callable[[], Any], get: Callable[[Any, str], Any],
-               close: Callable[[Any], Any], concurrency: int) -> Measure:
+def async_case(
+    make_client: Callable[[], Any],
+    get: Callable[[Any, str], Any],
+    close: Callable[[Any], Any],
+    concurrency: int,
+) -> Measure:
     def measure(url: str, warmup: int, n: int) -> tuple[float, float]:
         async def main() -> tuple[float, float]:
             client = make_client()
             try:
+
                 async def burst(count: int) -> None:
                     left = [count]
 
@@ -78,22 +87,28 @@ def async_case(make_client: Callable[[], Any], get: Callable[[Any, str], Any],
                         while left[0] > 0:
                             left[0] -= 1
                             await get(client, url)
+
                     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+
                 await burst(warmup)
                 cpu, wall = time.process_time(), time.perf_counter()
                 await burst(n)
                 return time.process_time() - cpu, time.perf_counter() - wall
             finally:
                 await close(client)
+
         return asyncio.run(main())
+
     return measure
 
 
 # -- httpx ---------------------------------------------------------------------------------
 def _limits() -> httpx.Limits:
-    return httpx.Limits(max_connections=POOL["max_connections"],
-                        max_keepalive_connections=POOL["max_keepalive"],
-                        keepalive_expiry=POOL["keepalive_expiry"])
+    return httpx.Limits(
+        max_connections=POOL["max_connections"],
+        max_keepalive_connections=POOL["max_keepalive"],
+        keepalive_expiry=POOL["keepalive_expiry"],
+    )
 
 
 def _httpx_get(client: httpx.Client, url: str) -> None:
@@ -110,6 +125,7 @@ async def _aclose(client: httpx.AsyncClient) -> None:
 
 def _httpx_seawall() -> httpx.Client:
     from seawall.httpx import ResilientTransport
+
     return httpx.Client(transport=ResilientTransport(seawall_policy()))
 
 
@@ -118,18 +134,21 @@ def _httpx_fleet_seawall() -> httpx.Client:
     second, not per request: docs/fleet.md gives its Redis calls)."""
     import seawall
     from seawall.httpx import ResilientTransport
+
     fleet = seawall.Fleet("redis://127.0.0.1:1/0", namespace="bench", start=False)
     return httpx.Client(transport=ResilientTransport(seawall_policy(store=fleet)))
 
 
 def _httpx_async_seawall() -> httpx.AsyncClient:
     from seawall.httpx import AsyncResilientTransport
+
     return httpx.AsyncClient(transport=AsyncResilientTransport(seawall_policy()))
 
 
 # -- requests ------------------------------------------------------------------------------
 def _requests_bare() -> Any:
     import requests
+
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL["max_connections"])
     session.mount("http://", adapter)
@@ -138,6 +157,7 @@ def _requests_bare() -> Any:
 
 def _requests_seawall() -> Any:
     import seawall.requests
+
     return seawall.requests.session(seawall_policy())
 
 
@@ -148,12 +168,17 @@ def _requests_get(session: Any, url: str) -> None:
 # -- aiohttp -------------------------------------------------------------------------------
 def _aiohttp_bare() -> Any:
     import aiohttp
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(
-        limit=POOL["max_connections"], keepalive_timeout=POOL["keepalive_expiry"]))
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=POOL["max_connections"], keepalive_timeout=POOL["keepalive_expiry"]
+        )
+    )
 
 
 def _aiohttp_seawall() -> Any:
     import seawall.aiohttp
+
     return seawall.aiohttp.session(seawall_policy())
 
 
@@ -193,6 +218,7 @@ class _Sdk:
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
         self.spans = _counting_exporter()
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
@@ -217,47 +243,58 @@ def _counting_spans(name: str, measure: Measure) -> Measure:
         result = measure(url, warmup, n)
         SPANS_PER_REQUEST[name] = (spans.count - before) / (warmup + n)
         return result
+
     return run
 
 
 def with_official(name: str, instrumentor: Callable[[], Any], measure: Measure) -> Measure:
     """Run `measure` with an official OTel instrumentation on (and off again after: it patches
     classes, so it must not leak into the other cases)."""
+
     def run(url: str, warmup: int, n: int) -> tuple[float, float]:
         otel = sdk()
         instance = instrumentor()
-        instance.instrument(tracer_provider=otel.tracer_provider,
-                            meter_provider=otel.meter_provider)
+        instance.instrument(
+            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+        )
         try:
             return measure(url, warmup, n)
         finally:
             instance.uninstrument()
+
     return _counting_spans(name, run)
 
 
 def with_seawall_otel(name: str, measure_for: Callable[[Any], Measure]) -> Measure:
     """`measure_for(policy)` with seawall's own spans and metrics on the shared SDK."""
+
     def run(url: str, warmup: int, n: int) -> tuple[float, float]:
         from seawall.telemetry.otel import Telemetry
+
         otel = sdk()
-        telemetry = Telemetry(tracer_provider=otel.tracer_provider,
-                              meter_provider=otel.meter_provider)
+        telemetry = Telemetry(
+            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+        )
         return measure_for(seawall_policy(telemetry))(url, warmup, n)
+
     return _counting_spans(name, run)
 
 
 def _httpx_instrumentor() -> Any:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
     return HTTPXClientInstrumentor()
 
 
 def _requests_instrumentor() -> Any:
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
     return RequestsInstrumentor()
 
 
 def _aiohttp_instrumentor() -> Any:
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
     return AioHttpClientInstrumentor()
 
 
@@ -269,62 +306,105 @@ def otel_cases() -> list[Case]:
         return sync_case(lambda: httpx.Client(transport=ResilientTransport(policy)), _httpx_get)
 
     def httpx_async(policy: Any) -> Measure:
-        return async_case(lambda: httpx.AsyncClient(transport=AsyncResilientTransport(policy)),
-                          _httpx_aget, _aclose, 1)
+        return async_case(
+            lambda: httpx.AsyncClient(transport=AsyncResilientTransport(policy)),
+            _httpx_aget,
+            _aclose,
+            1,
+        )
 
     def requests_sync(policy: Any) -> Measure:
         import seawall.requests
+
         return sync_case(lambda: seawall.requests.session(policy), _requests_get)
 
     def aiohttp_async(policy: Any) -> Measure:
         import seawall.aiohttp
-        return async_case(lambda: seawall.aiohttp.session(policy), _aiohttp_get,
-                          _aiohttp_close, 1)
+
+        return async_case(lambda: seawall.aiohttp.session(policy), _aiohttp_get, _aiohttp_close, 1)
 
     plain = [
-        ("httpx.Client", _httpx_instrumentor,
-         sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get), httpx_sync),
-        ("httpx.AsyncClient", _httpx_instrumentor,
-         async_case(lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget, _aclose, 1),
-         httpx_async),
-        ("requests.Session", _requests_instrumentor,
-         sync_case(_requests_bare, _requests_get), requests_sync),
-        ("aiohttp.ClientSession", _aiohttp_instrumentor,
-         async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, 1), aiohttp_async),
+        (
+            "httpx.Client",
+            _httpx_instrumentor,
+            sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get),
+            httpx_sync,
+        ),
+        (
+            "httpx.AsyncClient",
+            _httpx_instrumentor,
+            async_case(lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget, _aclose, 1),
+            httpx_async,
+        ),
+        (
+            "requests.Session",
+            _requests_instrumentor,
+            sync_case(_requests_bare, _requests_get),
+            requests_sync,
+        ),
+        (
+            "aiohttp.ClientSession",
+            _aiohttp_instrumentor,
+            async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, 1),
+            aiohttp_async,
+        ),
     ]
     cases = []
     for client, instrumentor, bare, with_seawall in plain:
         official, ours = f"{client} + OTel seq", f"{client} + seawall + OTel seq"
-        cases += [Case(official, None, with_official(official, instrumentor, bare)),
-                  Case(ours, official, with_seawall_otel(ours, with_seawall))]
+        cases += [
+            Case(official, None, with_official(official, instrumentor, bare)),
+            Case(ours, official, with_seawall_otel(ours, with_seawall)),
+        ]
     return cases
 
 
 def all_cases() -> list[Case]:
     cases = [
-        Case("httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)),
-        Case("httpx.Client + seawall seq", "httpx.Client seq", sync_case(_httpx_seawall, _httpx_get)),
-        Case("httpx.Client + seawall fleet seq", "httpx.Client seq",
-             sync_case(_httpx_fleet_seawall, _httpx_get)),
+        Case(
+            "httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)
+        ),
+        Case(
+            "httpx.Client + seawall seq", "httpx.Client seq", sync_case(_httpx_seawall, _httpx_get)
+        ),
+        Case(
+            "httpx.Client + seawall fleet seq",
+            "httpx.Client seq",
+            sync_case(_httpx_fleet_seawall, _httpx_get),
+        ),
     ]
     for mode, concurrency in (("seq", 1), ("c64", 64)):
         bare = f"httpx.AsyncClient {mode}"
         cases += [
-            Case(bare, None, async_case(lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget,
-                                        _aclose, concurrency)),
-            Case(f"httpx.AsyncClient + seawall {mode}", bare,
-                 async_case(_httpx_async_seawall, _httpx_aget, _aclose, concurrency)),
+            Case(
+                bare,
+                None,
+                async_case(
+                    lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget, _aclose, concurrency
+                ),
+            ),
+            Case(
+                f"httpx.AsyncClient + seawall {mode}",
+                bare,
+                async_case(_httpx_async_seawall, _httpx_aget, _aclose, concurrency),
+            ),
         ]
     cases += [
         Case("requests.Session seq", None, sync_case(_requests_bare, _requests_get)),
-        Case("requests.Session + seawall seq", "requests.Session seq",
-             sync_case(_requests_seawall, _requests_get)),
+        Case(
+            "requests.Session + seawall seq",
+            "requests.Session seq",
+            sync_case(_requests_seawall, _requests_get),
+        ),
     ]
     for mode, concurrency in (("seq", 1), ("c64", 64)):
         bare = f"aiohttp.ClientSession {mode}"
         cases += [
             Case(bare, None, async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, concurrency)),
-            Case(f"aiohttp.ClientSession + seawall {mode}", bare,
-                 async_case(_aiohttp_seawall, _aiohttp_get, _aiohttp_close, concurrency)),
+            Case(
+                f"aiohttp.ClientSession + seawall {mode}",
+                bare,
+                async_case(_aiohttp_seawall, _aiohttp_get, _aiohttp_close, concurrency),
+            ),
         ]
     return cases + otel_cases()

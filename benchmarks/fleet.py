@@ -31,11 +31,16 @@ def main() -> None:
         upstream.default = respond(503)
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        workers = [Worker(mode, upstream.url, server.url, namespace, args.interval)
-                   for mode in ("sync", "sync", "async", "async")]
+        workers = [
+            Worker(mode, upstream.url, server.url, namespace, args.interval)
+            for mode in ("sync", "sync", "async", "async")
+        ]
         try:
-            wait_for(lambda: all(w.first(lambda c: c["outcome"] == "rejected") for w in workers),
-                     30.0, "every process rejects calls")
+            wait_for(
+                lambda: all(w.first(lambda c: c["outcome"] == "rejected") for w in workers),
+                30.0,
+                "every process rejects calls",
+            )
             time.sleep(max(0.0, args.seconds - (time.monotonic() - started)))
         finally:
             for worker in workers:
@@ -43,20 +48,28 @@ def main() -> None:
         stats = redis.Redis(port=server.port).info("commandstats")
     # the span in which the processes were calling (start-up and shut-down left out)
     elapsed = max(c["t"] for w in workers for c in w.calls) - min(
-        c["t"] for w in workers for c in w.calls)
+        c["t"] for w in workers for c in w.calls
+    )
     failures = sorted(c["t"] for w in workers for c in w.calls if c["outcome"] == "fail")
     crossed = failures[MIN_CALLS - 1]
     delays = [(w.first(lambda c: c["outcome"] == "rejected") or 0.0) - crossed for w in workers]
-    per_second = {name.removeprefix("cmdstat_"): row["calls"] / elapsed / len(workers)
-                  for name, row in stats.items()}
-    print(f"flush interval {args.interval:g} s, {len(workers)} processes calling for "
-          f"{elapsed:.1f} s")
-    print("threshold crossing -> open, per process (s): "
-          + ", ".join(f"{d:.3f}" for d in delays)
-          + f" (median {statistics.median(delays):.3f}, max {max(delays):.3f})")
-    print("Redis commands per process per second: "
-          + ", ".join(f"{name} {rate:.2f}" for name, rate in sorted(per_second.items()))
-          + f" (total {sum(per_second.values()):.2f})")
+    per_second = {
+        name.removeprefix("cmdstat_"): row["calls"] / elapsed / len(workers)
+        for name, row in stats.items()
+    }
+    print(
+        f"flush interval {args.interval:g} s, {len(workers)} processes calling for {elapsed:.1f} s"
+    )
+    print(
+        "threshold crossing -> open, per process (s): "
+        + ", ".join(f"{d:.3f}" for d in delays)
+        + f" (median {statistics.median(delays):.3f}, max {max(delays):.3f})"
+    )
+    print(
+        "Redis commands per process per second: "
+        + ", ".join(f"{name} {rate:.2f}" for name, rate in sorted(per_second.items()))
+        + f" (total {sum(per_second.values()):.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -31,14 +31,30 @@ _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 def count(case: str, url: str, warmup: int, n: int) -> int:
     """Instructions the client process executes for `case` with `n` measured requests."""
     done = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         sys.executable, "-m", "benchmarks.instructions", "--one", case, url, str(warmup),
-         str(n)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, timeout=1800)
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "benchmarks.instructions",
+            "--one",
+            case,
+            url,
+            str(warmup),
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        timeout=1800,
+    )
     found = _REFS.search(done.stderr)
     if done.returncode != 0 or found is None:
-        raise SystemExit(f"valgrind run of {case!r} failed ({done.returncode}):\n"
-                         f"{done.stderr[-2000:]}")
+        raise SystemExit(
+            f"valgrind run of {case!r} failed ({done.returncode}):\n{done.stderr[-2000:]}"
+        )
     return int(found.group(1).replace(",", ""))
 
 
@@ -59,13 +75,18 @@ def run_one(name: str, url: str, warmup: int, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2_000, help="measured requests (the "
-                        "larger of the two runs; the smaller makes a tenth)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=2_000,
+        help="measured requests (the larger of the two runs; the smaller makes a tenth)",
+    )
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--cases", default="", help="only cases whose name contains this")
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--one", nargs=4, metavar=("CASE", "URL", "WARMUP", "N"),
-                        help=argparse.SUPPRESS)  # the child run under valgrind
+    parser.add_argument(
+        "--one", nargs=4, metavar=("CASE", "URL", "WARMUP", "N"), help=argparse.SUPPRESS
+    )  # the child run under valgrind
     args = parser.parse_args()
     if args.one:
         name, url, warmup, n = args.one
@@ -80,8 +101,11 @@ def main() -> None:
     chosen = {c.name for c in every if args.cases in c.name}
     chosen |= {c.baseline for c in every if c.name in chosen and c.baseline is not None}
     cases = [c for c in every if c.name in chosen]
-    print(f"instructions per request under valgrind: {args.requests} requests after "
-          f"{args.warmup} warm-up, less a run of {max(1, args.requests // 10)}\n", flush=True)
+    print(
+        f"instructions per request under valgrind: {args.requests} requests after "
+        f"{args.warmup} warm-up, less a run of {max(1, args.requests // 10)}\n",
+        flush=True,
+    )
     server, url = start_server(None)
     started = time.perf_counter()
     rows: dict[str, dict[str, float]] = {}
@@ -91,8 +115,11 @@ def main() -> None:
             instructions = per_request(case.name, url, args.warmup, args.requests)
             base = rows[case.baseline]["instructions"] if case.baseline in rows else instructions
             rows[case.name] = {"instructions": instructions, "ratio": instructions / base}
-            print(f"{case.name:42s} {instructions:11,.0f} {instructions / base:7.2f}x "
-                  f"{instructions - base:+9,.0f}", flush=True)
+            print(
+                f"{case.name:42s} {instructions:11,.0f} {instructions / base:7.2f}x "
+                f"{instructions - base:+9,.0f}",
+                flush=True,
+            )
     finally:
         assert server.stdin is not None
         server.stdin.close()

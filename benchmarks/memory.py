@@ -49,9 +49,21 @@ CHECKPOINTS = (0.1, 0.5, 1.0)
 
 # -- what is measured ----------------------------------------------------------------------
 class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
 
 def _libc() -> Any:
@@ -98,8 +110,12 @@ def sample(trim: bool) -> dict[str, Any]:
     gc.collect()
     if trim and _LIBC is not None:
         _LIBC.malloc_trim(0)
-    row: dict[str, Any] = {"rss_kb": rss_kb(), "blocks": sys.getallocatedblocks(),
-                           "objects": len(gc.get_objects()), "pymalloc_kb": pymalloc_kb()}
+    row: dict[str, Any] = {
+        "rss_kb": rss_kb(),
+        "blocks": sys.getallocatedblocks(),
+        "objects": len(gc.get_objects()),
+        "pymalloc_kb": pymalloc_kb(),
+    }
     mallinfo2 = getattr(_LIBC, "mallinfo2", None)
     if mallinfo2 is not None:  # glibc >= 2.33
         mallinfo2.restype = _Mallinfo2
@@ -114,29 +130,35 @@ def sample(trim: bool) -> dict[str, Any]:
 # -- the clients ---------------------------------------------------------------------------
 def _policy() -> Any:
     import seawall
+
     # every policy, the default telemetry; retries wait under a millisecond, so that a run
     # with faults measures requests, not sleep
-    return cases.seawall_policy(telemetry=True,
-                                backoff=seawall.Backoff.exponential(base=0.0002, cap=0.001))
+    return cases.seawall_policy(
+        telemetry=True, backoff=seawall.Backoff.exponential(base=0.0002, cap=0.001)
+    )
 
 
 def _httpx_sync() -> httpx.Client:
     from seawall.httpx import ResilientTransport
+
     return httpx.Client(transport=ResilientTransport(_policy()))
 
 
 def _httpx_async() -> httpx.AsyncClient:
     from seawall.httpx import AsyncResilientTransport
+
     return httpx.AsyncClient(transport=AsyncResilientTransport(_policy()))
 
 
 def _requests() -> Any:
     import seawall.requests
+
     return seawall.requests.session(_policy())
 
 
 def _aiohttp() -> Any:
     import seawall.aiohttp
+
     return seawall.aiohttp.session(_policy())
 
 
@@ -149,14 +171,19 @@ SYNC: dict[str, tuple[Callable[[], Any], Callable[[Any, str], None]]] = {
 ASYNC: dict[str, tuple[Callable[[], Any], Callable[[Any, str], Any], Callable[[Any], Any]]] = {
     "httpx.AsyncClient + seawall": (_httpx_async, cases._httpx_aget, cases._aclose),
     "aiohttp.ClientSession + seawall": (_aiohttp, cases._aiohttp_get, cases._aiohttp_close),
-    "httpx.AsyncClient": (lambda: httpx.AsyncClient(limits=cases._limits()), cases._httpx_aget,
-                          cases._aclose),
+    "httpx.AsyncClient": (
+        lambda: httpx.AsyncClient(limits=cases._limits()),
+        cases._httpx_aget,
+        cases._aclose,
+    ),
     "aiohttp.ClientSession": (cases._aiohttp_bare, cases._aiohttp_get, cases._aiohttp_close),
 }
 #: each bare client right before the same client with seawall
-CLIENTS = tuple(name for client in ("httpx.Client", "requests.Session", "httpx.AsyncClient",
-                                    "aiohttp.ClientSession")
-                for name in (client, f"{client} + seawall"))
+CLIENTS = tuple(
+    name
+    for client in ("httpx.Client", "requests.Session", "httpx.AsyncClient", "aiohttp.ClientSession")
+    for name in (client, f"{client} + seawall")
+)
 
 
 def _install_sdk() -> None:
@@ -173,8 +200,9 @@ def _install_sdk() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     class Dropping(MetricExporter):
-        def export(self, metrics_data: Any, timeout_millis: float = 10_000,
-                   **kwargs: Any) -> MetricExportResult:
+        def export(
+            self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any
+        ) -> MetricExportResult:
             return MetricExportResult.SUCCESS
 
         def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -186,8 +214,11 @@ def _install_sdk() -> None:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(cases._counting_exporter()))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[
-        PeriodicExportingMetricReader(Dropping(), export_interval_millis=1_000)]))
+    metrics.set_meter_provider(
+        MeterProvider(
+            metric_readers=[PeriodicExportingMetricReader(Dropping(), export_interval_millis=1_000)]
+        )
+    )
 
 
 # -- one client's run (the child process) --------------------------------------------------
@@ -221,8 +252,16 @@ async def _acall(get: Callable[[Any, str], Any], client: Any, url: str) -> None:
         pass
 
 
-def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, concurrency: int,
-            trim: bool, trace_sites: int) -> None:
+def run_one(
+    client_name: str,
+    url: str,
+    n: int,
+    warmup: int,
+    faults: float,
+    concurrency: int,
+    trim: bool,
+    trace_sites: int,
+) -> None:
     """Run `n` requests after `warmup`, printing one JSON line per checkpoint."""
     urls = Urls(url, faults)
     stops = [round(n * share) for share in CHECKPOINTS]
@@ -230,8 +269,12 @@ def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, conc
     started = time.perf_counter()
 
     def checkpoint(done: int) -> None:
-        row = {"client": client_name, "done": done, "seconds": time.perf_counter() - started,
-               **sample(trim)}
+        row = {
+            "client": client_name,
+            "done": done,
+            "seconds": time.perf_counter() - started,
+            **sample(trim),
+        }
         if trace_sites:
             snapshots.append(tracemalloc.take_snapshot())
         print(json.dumps(row), flush=True)
@@ -246,16 +289,18 @@ def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, conc
         client = make()
 
         def burst(count: int) -> None:  # `concurrency` threads share the client, and `count`
-            left = iter(range(count))   # (next() on a range iterator is atomic)
+            left = iter(range(count))  # (next() on a range iterator is atomic)
 
             def worker() -> None:
                 for _ in left:
                     _call(get, client, urls.next())
+
             threads = [threading.Thread(target=worker) for _ in range(min(concurrency, count))]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+
         try:
             burst(warmup)
             warmed()
@@ -272,6 +317,7 @@ def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, conc
         async def main() -> None:
             client = amake()
             try:
+
                 async def burst(count: int) -> None:
                     left = [count]
 
@@ -279,7 +325,9 @@ def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, conc
                         while left[0] > 0:
                             left[0] -= 1
                             await _acall(aget, client, urls.next())
+
                     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+
                 await burst(warmup)
                 warmed()
                 done = 0
@@ -289,11 +337,14 @@ def run_one(client_name: str, url: str, n: int, warmup: int, faults: float, conc
                     checkpoint(done)
             finally:
                 await aclose(client)
+
         asyncio.run(main())
     if trace_sites and len(snapshots) >= 2:
         grown = snapshots[-1].compare_to(snapshots[1], "lineno")  # 10% -> 100%
-        top = [{"site": str(stat.traceback[0]), "kb": stat.size_diff / 1024,
-                "blocks": stat.count_diff} for stat in grown[:trace_sites]]
+        top = [
+            {"site": str(stat.traceback[0]), "kb": stat.size_diff / 1024, "blocks": stat.count_diff}
+            for stat in grown[:trace_sites]
+        ]
         print(json.dumps({"client": client_name, "grown": top}), flush=True)
 
 
@@ -302,10 +353,24 @@ def child(client_name: str, url: str, args: argparse.Namespace) -> list[dict[str
     env = {**os.environ}
     if args.arena_max:
         env["MALLOC_ARENA_MAX"] = str(args.arena_max)
-    command = [sys.executable, "-m", "benchmarks.memory", "--one", client_name, url,
-               "--requests", str(args.requests), "--warmup", str(args.warmup),
-               "--faults", str(args.faults), "--concurrency", str(args.concurrency),
-               "--tracemalloc", str(args.tracemalloc)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.memory",
+        "--one",
+        client_name,
+        url,
+        "--requests",
+        str(args.requests),
+        "--warmup",
+        str(args.warmup),
+        "--faults",
+        str(args.faults),
+        "--concurrency",
+        str(args.concurrency),
+        "--tracemalloc",
+        str(args.tracemalloc),
+    ]
     command += ["--sdk"] * args.sdk + ["--trim"] * args.trim
     rows = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
@@ -319,8 +384,10 @@ def child(client_name: str, url: str, args: argparse.Namespace) -> list[dict[str
     return rows
 
 
-HEADER = (f"{'client':32s} {'done':>5s} {'s':>6s} {'RSS MB':>7s} {'malloc used':>11s} "
-          f"{'malloc free':>11s} {'pymalloc':>9s} {'py blocks':>10s} {'gc objects':>10s}")
+HEADER = (
+    f"{'client':32s} {'done':>5s} {'s':>6s} {'RSS MB':>7s} {'malloc used':>11s} "
+    f"{'malloc free':>11s} {'pymalloc':>9s} {'py blocks':>10s} {'gc objects':>10s}"
+)
 
 
 def show(row: dict[str, Any], n: int) -> None:
@@ -330,31 +397,56 @@ def show(row: dict[str, Any], n: int) -> None:
             print(f"    {site['kb']:+9.1f} kB {site['blocks']:+8d} blocks  {site['site']}")
         return
     mb = lambda kb: f"{kb / 1024:.1f}" if kb is not None else "-"  # noqa: E731
-    print(f"{row['client']:32s} {row['done'] / n:5.0%} {row['seconds']:6.0f} "
-          f"{mb(row['rss_kb']):>7s} {mb(row.get('malloc_used_kb')):>11s} "
-          f"{mb(row.get('malloc_free_kb')):>11s} {mb(row.get('pymalloc_kb')):>9s} "
-          f"{row['blocks']:10,d} {row['objects']:10,d}", flush=True)
+    print(
+        f"{row['client']:32s} {row['done'] / n:5.0%} {row['seconds']:6.0f} "
+        f"{mb(row['rss_kb']):>7s} {mb(row.get('malloc_used_kb')):>11s} "
+        f"{mb(row.get('malloc_free_kb')):>11s} {mb(row.get('pymalloc_kb')):>9s} "
+        f"{row['blocks']:10,d} {row['objects']:10,d}",
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=1_000_000,
-                        help="logical requests per client after the warm-up")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=1_000_000,
+        help="logical requests per client after the warm-up",
+    )
     parser.add_argument("--warmup", type=int, default=5_000)
     parser.add_argument("--clients", default="", help="only clients whose name contains this")
-    parser.add_argument("--faults", type=float, default=0.1,
-                        help="share of logical requests the server fails with 503")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="threads (sync clients) or tasks (async) sharing the client")
-    parser.add_argument("--bare", action="store_true",
-                        help="also run each bare client (no seawall): the baseline to compare")
-    parser.add_argument("--sdk", action="store_true",
-                        help="install an OpenTelemetry SDK as the global providers")
+    parser.add_argument(
+        "--faults",
+        type=float,
+        default=0.1,
+        help="share of logical requests the server fails with 503",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="threads (sync clients) or tasks (async) sharing the client",
+    )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also run each bare client (no seawall): the baseline to compare",
+    )
+    parser.add_argument(
+        "--sdk", action="store_true", help="install an OpenTelemetry SDK as the global providers"
+    )
     parser.add_argument("--arena-max", type=int, default=0, help="MALLOC_ARENA_MAX for clients")
     parser.add_argument("--trim", action="store_true", help="malloc_trim(0) before each sample")
-    parser.add_argument("--tracemalloc", type=int, default=0, metavar="SITES",
-                        help="trace allocations; print the SITES that grew most (slow)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="SITES",
+        help="trace allocations; print the SITES that grew most (slow)",
+    )
     parser.add_argument("--json", help="also write every sample to this file")
     parser.add_argument("--one", nargs=2, metavar=("CLIENT", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -365,20 +457,30 @@ def main() -> None:
     if args.one:
         if args.sdk:
             _install_sdk()
-        run_one(args.one[0], args.one[1], args.requests, args.warmup, args.faults,
-                args.concurrency, args.trim, args.tracemalloc)
+        run_one(
+            args.one[0],
+            args.one[1],
+            args.requests,
+            args.warmup,
+            args.faults,
+            args.concurrency,
+            args.trim,
+            args.tracemalloc,
+        )
         return
 
-    chosen = [name for name in CLIENTS if args.clients in name
-              and ("seawall" in name or args.bare)]
+    chosen = [name for name in CLIENTS if args.clients in name and ("seawall" in name or args.bare)]
     if not chosen:
         raise SystemExit(f"no client matches {args.clients!r} (clients: {', '.join(CLIENTS)})")
     telemetry = "an OpenTelemetry SDK" if args.sdk else "the OpenTelemetry API, no SDK"
-    print(f"{args.requests:,} requests per client after {args.warmup:,} warm-up, "
-          f"{args.faults:.0%} failing with 503, {args.concurrency} threads or tasks; "
-          f"every policy, {telemetry}"
-          + (f"; MALLOC_ARENA_MAX={args.arena_max}" if args.arena_max else "")
-          + ("; malloc_trim(0) before each sample" if args.trim else "") + "\n")
+    print(
+        f"{args.requests:,} requests per client after {args.warmup:,} warm-up, "
+        f"{args.faults:.0%} failing with 503, {args.concurrency} threads or tasks; "
+        f"every policy, {telemetry}"
+        + (f"; MALLOC_ARENA_MAX={args.arena_max}" if args.arena_max else "")
+        + ("; malloc_trim(0) before each sample" if args.trim else "")
+        + "\n"
+    )
     print(HEADER, flush=True)
     server, url = start_server(None)
     rows: list[dict[str, Any]] = []

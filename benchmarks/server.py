@@ -13,8 +13,9 @@ import os
 import sys
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
-FAILURE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nContent-Type: text/plain"
-           b"\r\n\r\nno")
+FAILURE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nno"
+)
 
 
 class FixedResponse(asyncio.Protocol):
@@ -37,12 +38,12 @@ class FixedResponse(asyncio.Protocol):
             at = head.find(b"content-length:")
             if at >= 0:
                 stop = head.find(b"\r\n", at)
-                length = int(head[at + 15:stop if stop >= 0 else None])
+                length = int(head[at + 15 : stop if stop >= 0 else None])
             if len(self.buffer) < end + 4 + length:
                 return
-            self.buffer = self.buffer[end + 4 + length:]
+            self.buffer = self.buffer[end + 4 + length :]
             assert self.transport is not None
-            path = head[head.find(b" ") + 1:]  # the request line: "GET /path HTTP/1.1"
+            path = head[head.find(b" ") + 1 :]  # the request line: "GET /path HTTP/1.1"
             if path.startswith(b"/reset"):
                 self.transport.close()
                 return

@@ -61,10 +61,12 @@ class Tally:
         ordered = sorted(self.latencies)
         p95 = ordered[int(len(ordered) * 0.95)] * 1000 if ordered else 0.0
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(self.rejections.items())) or "none"
-        return (f"requests {done:4d} | ok {self.outcomes['success']:4d} "
-                f"failed {self.outcomes['failure']:3d} rejected {self.outcomes['rejected']:4d} | "
-                f"attempts {self.attempts:4d} retries {self.retries:3d} | p95 {p95:6.1f} ms | "
-                f"breaker {breaker:9s} | rejections: {rejected}")
+        return (
+            f"requests {done:4d} | ok {self.outcomes['success']:4d} "
+            f"failed {self.outcomes['failure']:3d} rejected {self.outcomes['rejected']:4d} | "
+            f"attempts {self.attempts:4d} retries {self.retries:3d} | p95 {p95:6.1f} ms | "
+            f"breaker {breaker:9s} | rejections: {rejected}"
+        )
 
 
 @dataclass
@@ -78,23 +80,51 @@ class Phase:
 
 
 PHASES = [
-    Phase("healthy", "no faults: every request passes straight through",
-          lambda up: setattr(up, "default", respond(200, body=b"ok", delay=0.005)), 2.0, 6),
-    Phase("flaky", "30% of responses are 503: retries absorb them",
-          lambda up: None, 3.0, 6, path="/chaos?fail=0.3&delay=0.005"),
-    Phase("outage", "every response is 500: the breaker opens and callers fail fast",
-          lambda up: setattr(up, "default", respond(500, delay=0.005)), 3.0, 6),
-    Phase("recovery", "the upstream heals: after open_for a probe passes and the breaker closes",
-          lambda up: setattr(up, "default", respond(200, delay=0.005)), 3.0, 6),
-    Phase("burst", "60 callers at once, upstream slow: the bulkhead caps concurrency at 10",
-          lambda up: setattr(up, "default", respond(200, delay=0.2)), 2.0, 60),
+    Phase(
+        "healthy",
+        "no faults: every request passes straight through",
+        lambda up: setattr(up, "default", respond(200, body=b"ok", delay=0.005)),
+        2.0,
+        6,
+    ),
+    Phase(
+        "flaky",
+        "30% of responses are 503: retries absorb them",
+        lambda up: None,
+        3.0,
+        6,
+        path="/chaos?fail=0.3&delay=0.005",
+    ),
+    Phase(
+        "outage",
+        "every response is 500: the breaker opens and callers fail fast",
+        lambda up: setattr(up, "default", respond(500, delay=0.005)),
+        3.0,
+        6,
+    ),
+    Phase(
+        "recovery",
+        "the upstream heals: after open_for a probe passes and the breaker closes",
+        lambda up: setattr(up, "default", respond(200, delay=0.005)),
+        3.0,
+        6,
+    ),
+    Phase(
+        "burst",
+        "60 callers at once, upstream slow: the bulkhead caps concurrency at 10",
+        lambda up: setattr(up, "default", respond(200, delay=0.2)),
+        2.0,
+        60,
+    ),
 ]
 
 
 def build_policy() -> seawall.Policy:
     return seawall.Policy(
         "demo-upstream",
-        retry=seawall.Retry(max_attempts=3, backoff=seawall.Backoff.exponential(base=0.02, cap=0.2)),
+        retry=seawall.Retry(
+            max_attempts=3, backoff=seawall.Backoff.exponential(base=0.02, cap=0.2)
+        ),
         breaker=seawall.CircuitBreaker(failure_rate=0.5, window=2.0, min_calls=20, open_for=1.0),
         bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=10, queue_timeout=0.1),
         timeouts=seawall.Timeouts(attempt=1.0, total=3.0),
@@ -125,8 +155,9 @@ class Clients:
             await asyncio.sleep(0.01)  # rejected fast: do not spin
 
 
-async def run_phase(clients: Clients, url: str, phase: Phase, tally: Tally,
-                    policy: seawall.Policy, live: bool) -> None:
+async def run_phase(
+    clients: Clients, url: str, phase: Phase, tally: Tally, policy: seawall.Policy, live: bool
+) -> None:
     stop_at = time.monotonic() + phase.seconds
 
     async def caller(kind: int) -> None:
@@ -154,13 +185,20 @@ def breaker_state(policy: seawall.Policy) -> str:
 async def main(speed: float) -> None:
     policy = build_policy()
     live = sys.stdout.isatty()
-    with Upstream() as up, seawall.requests.session(policy) as rq, \
-            ThreadPoolExecutor(max_workers=30) as threads:
-        print(f"seawall demo: upstream on {up.url}; policy {policy.name!r}: 3 attempts with "
-              f"backoff, breaker at 50% failures over 2 s, bulkhead of 10 (+10 queued); "
-              f"callers take turns with httpx, aiohttp and requests\n")
-        async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as hx, \
-                seawall.aiohttp.session(policy) as aio:
+    with (
+        Upstream() as up,
+        seawall.requests.session(policy) as rq,
+        ThreadPoolExecutor(max_workers=30) as threads,
+    ):
+        print(
+            f"seawall demo: upstream on {up.url}; policy {policy.name!r}: 3 attempts with "
+            f"backoff, breaker at 50% failures over 2 s, bulkhead of 10 (+10 queued); "
+            f"callers take turns with httpx, aiohttp and requests\n"
+        )
+        async with (
+            httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as hx,
+            seawall.aiohttp.session(policy) as aio,
+        ):
             clients = Clients(hx, aio, rq, threads)
             for phase in PHASES:
                 up.clear()
@@ -168,18 +206,31 @@ async def main(speed: float) -> None:
                 tally = Tally()
                 policy.subscribe(tally)
                 print(f"[{phase.title}] {phase.explain}")
-                await run_phase(clients, up.url + phase.path,
-                                dataclasses.replace(phase, seconds=phase.seconds * speed), tally,
-                                policy, live)
+                await run_phase(
+                    clients,
+                    up.url + phase.path,
+                    dataclasses.replace(phase, seconds=phase.seconds * speed),
+                    tally,
+                    policy,
+                    live,
+                )
                 policy.unsubscribe(tally)
-                print(f"  upstream saw {up.hits(phase.path.split('?')[0])} requests, at most "
-                      f"{up.max_in_flight} at once\n")
-    print("done: retries hid the flaky 503s, the breaker shed load during the outage and "
-          "closed again, the bulkhead kept the burst to 10 in flight.")
+                print(
+                    f"  upstream saw {up.hits(phase.path.split('?')[0])} requests, at most "
+                    f"{up.max_in_flight} at once\n"
+                )
+    print(
+        "done: retries hid the flaky 503s, the breaker shed load during the outage and "
+        "closed again, the bulkhead kept the burst to 10 in flight."
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="multiply every phase's length (e.g. 0.3 for a quick look)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="multiply every phase's length (e.g. 0.3 for a quick look)",
+    )
     asyncio.run(main(parser.parse_args().speed))

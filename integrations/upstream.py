@@ -56,11 +56,17 @@ class Seen:
     at: float = field(default_factory=time.monotonic)
 
 
-def respond(status: int = 200, body: bytes = b"ok", headers: dict[str, str] | None = None,
-            delay: float = 0.0) -> Step:
+def respond(
+    status: int = 200,
+    body: bytes = b"ok",
+    headers: dict[str, str] | None = None,
+    delay: float = 0.0,
+) -> Step:
     """Answer `status` with `body` (and `headers`) after `delay` seconds."""
+
     async def answer(request: web.Request, _: bytes) -> web.StreamResponse:
         return web.Response(status=status, body=body, headers=headers)
+
     return Step(answer, delay, f"respond({status})")
 
 
@@ -71,16 +77,19 @@ def retry_after(status: int = 503, value: str = "1", delay: float = 0.0) -> Step
 
 def reset(delay: float = 0.0) -> Step:
     """Drop the connection without any response (the client sees a connection error)."""
+
     async def answer(request: web.Request, _: bytes) -> web.StreamResponse:
         transport = request.transport
         if transport is not None:
             transport.abort()
         raise asyncio.CancelledError  # nothing more to send; aiohttp drops the handler
+
     return Step(answer, delay, "reset")
 
 
 def truncate(declared: int = 1000, sent: int = 10, delay: float = 0.0) -> Step:
     """Promise `declared` body bytes, send `sent`, then close the connection."""
+
     async def answer(request: web.Request, _: bytes) -> web.StreamResponse:
         response = web.StreamResponse(status=200, headers={"Connection": "close"})
         response.content_length = declared
@@ -90,13 +99,16 @@ def truncate(declared: int = 1000, sent: int = 10, delay: float = 0.0) -> Step:
         if transport is not None:
             transport.abort()
         raise asyncio.CancelledError
+
     return Step(answer, delay, f"truncate({sent}/{declared})")
 
 
-def slow_body(chunks: int = 5, interval: float = 0.05, chunk: bytes = b"x" * 16,
-              status: int = 200) -> Step:
+def slow_body(
+    chunks: int = 5, interval: float = 0.05, chunk: bytes = b"x" * 16, status: int = 200
+) -> Step:
     """Send the headers at once, then `chunks` chunks `interval` seconds apart (chunked
     transfer encoding, so the client cannot know the length in advance)."""
+
     async def answer(request: web.Request, _: bytes) -> web.StreamResponse:
         response = web.StreamResponse(status=status)
         response.enable_chunked_encoding()
@@ -107,13 +119,16 @@ def slow_body(chunks: int = 5, interval: float = 0.05, chunk: bytes = b"x" * 16,
             await response.write(chunk)
         await response.write_eof()
         return response
+
     return Step(answer, 0.0, f"slow_body({chunks}x{len(chunk)})")
 
 
 def echo(status: int = 200) -> Step:
     """Answer with the request's body, and its length in `X-Body-Length`."""
+
     async def answer(request: web.Request, body: bytes) -> web.StreamResponse:
         return web.Response(status=status, body=body, headers={"X-Body-Length": str(len(body))})
+
     return Step(answer, 0.0, "echo")
 
 
@@ -191,8 +206,15 @@ class Upstream:
         body = await request.read()
         with self._lock:
             self._hits[request.path] += 1
-            self._requests.append(Seen(request.method, request.path, request.query_string,
-                                       {k.lower(): v for k, v in request.headers.items()}, body))
+            self._requests.append(
+                Seen(
+                    request.method,
+                    request.path,
+                    request.query_string,
+                    {k.lower(): v for k, v in request.headers.items()},
+                    body,
+                )
+            )
             script = self._scripts.get(request.path)
             if script:
                 step = script.popleft()
@@ -245,7 +267,9 @@ class Upstream:
         self._thread.start()
         started.wait(10)
         if failure:
-            raise RuntimeError(f"upstream failed to start on {self.host}:{self.port}") from failure[0]
+            raise RuntimeError(f"upstream failed to start on {self.host}:{self.port}") from failure[
+                0
+            ]
         return self
 
     def stop(self) -> None:
@@ -262,8 +286,12 @@ class Upstream:
     def __enter__(self) -> Upstream:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -273,8 +301,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     upstream = Upstream(args.host, args.port).start()
-    print(f"upstream listening on {upstream.url} (try {upstream.url}/chaos?fail=0.3&delay=0.05)",
-          flush=True)
+    print(
+        f"upstream listening on {upstream.url} (try {upstream.url}/chaos?fail=0.3&delay=0.05)",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

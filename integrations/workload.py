@@ -37,38 +37,57 @@ def telemetry(prometheus_port: int | None) -> Telemetry:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "seawall-workload")})
+
+    resource = Resource.create(
+        {"service.name": os.environ.get("OTEL_SERVICE_NAME", "seawall-workload")}
+    )
     if prometheus_port is not None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from prometheus_client import start_http_server
+
         start_http_server(prometheus_port, addr="127.0.0.1")
-        return Telemetry(tracer_provider=TracerProvider(resource=resource),
-                         meter_provider=MeterProvider(resource=resource,
-                                                      metric_readers=[PrometheusMetricReader()]))
+        return Telemetry(
+            tracer_provider=TracerProvider(resource=resource),
+            meter_provider=MeterProvider(
+                resource=resource, metric_readers=[PrometheusMetricReader()]
+            ),
+        )
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000)
-    return Telemetry(tracer_provider=tracer_provider,
-                     meter_provider=MeterProvider(resource=resource, metric_readers=[reader]))
+    return Telemetry(
+        tracer_provider=tracer_provider,
+        meter_provider=MeterProvider(resource=resource, metric_readers=[reader]),
+    )
 
 
 def policies(tel: Telemetry) -> dict[str, seawall.Policy]:
     fast = seawall.Backoff.exponential(base=0.01, cap=0.05)
     return {
-        "payments": seawall.Policy("payments", telemetry=tel,
-                                   retry=seawall.Retry(max_attempts=3, backoff=fast)),
-        "search": seawall.Policy("search", telemetry=tel, retry=None,
-                                 bulkhead=seawall.Bulkhead(max_concurrent=2, max_queued=3,
-                                                           queue_timeout=0.05)),
-        "flaky": seawall.Policy("flaky", telemetry=tel,
-                                retry=seawall.Retry(max_attempts=2, backoff=fast,
-                                                    budget=seawall.RetryBudget(
-                                                        ratio=0.0, min_per_second=0.2, ttl=5)),
-                                breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=0.5)),
+        "payments": seawall.Policy(
+            "payments", telemetry=tel, retry=seawall.Retry(max_attempts=3, backoff=fast)
+        ),
+        "search": seawall.Policy(
+            "search",
+            telemetry=tel,
+            retry=None,
+            bulkhead=seawall.Bulkhead(max_concurrent=2, max_queued=3, queue_timeout=0.05),
+        ),
+        "flaky": seawall.Policy(
+            "flaky",
+            telemetry=tel,
+            retry=seawall.Retry(
+                max_attempts=2,
+                backoff=fast,
+                budget=seawall.RetryBudget(ratio=0.0, min_per_second=0.2, ttl=5),
+            ),
+            breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=0.5),
+        ),
     }
 
 
@@ -78,12 +97,17 @@ async def run(seconds: float, prometheus_port: int | None) -> None:
     with Upstream() as up, ThreadPoolExecutor(max_workers=8) as threads:
         up.script("/search", then=respond(200, delay=0.05))
         up.script("/flaky", then=respond(500))
-        urls = {"payments": up.url + "/chaos?fail=0.3&delay=0.005", "search": up.url + "/search",
-                "flaky": up.url + "/flaky"}
+        urls = {
+            "payments": up.url + "/chaos?fail=0.3&delay=0.005",
+            "search": up.url + "/search",
+            "flaky": up.url + "/flaky",
+        }
         sessions = {name: seawall.requests.session(p) for name, p in chosen.items()}
         async with seawall.aiohttp.session(chosen["payments"]) as aio:
-            clients = {name: httpx.AsyncClient(transport=AsyncResilientTransport(p))
-                       for name, p in chosen.items()}
+            clients = {
+                name: httpx.AsyncClient(transport=AsyncResilientTransport(p))
+                for name, p in chosen.items()
+            }
             stop_at = time.monotonic() + seconds
 
             async def caller(name: str, kind: int) -> None:
@@ -97,20 +121,27 @@ async def run(seconds: float, prometheus_port: int | None) -> None:
                                 await response.read()
                         else:
                             await loop.run_in_executor(
-                                threads, lambda: sessions[name].get(urls[name], timeout=5).content)
+                                threads, lambda: sessions[name].get(urls[name], timeout=5).content
+                            )
                     except (httpx.HTTPError, aiohttp.ClientError, requests.RequestException):
                         await asyncio.sleep(0.02)
                     await asyncio.sleep(0.01)
 
             callers = [caller("payments", k % 3) for k in range(3)]
-            callers += [caller("search", 0) for _ in range(6)] + [caller("search", 2) for _ in range(2)]
+            callers += [caller("search", 0) for _ in range(6)] + [
+                caller("search", 2) for _ in range(2)
+            ]
             callers += [caller("flaky", k % 3) for k in range(2)]
 
             async def operator() -> None:
                 while time.monotonic() < stop_at:
                     await asyncio.sleep(1)
-                    seawall.admin.reset("flaky", reason="workload: a manual change to show",
-                                        by="workload", policies=[chosen["flaky"]])
+                    seawall.admin.reset(
+                        "flaky",
+                        reason="workload: a manual change to show",
+                        by="workload",
+                        policies=[chosen["flaky"]],
+                    )
 
             await asyncio.gather(*callers, operator())
             for client in clients.values():
@@ -120,8 +151,9 @@ async def run(seconds: float, prometheus_port: int | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=float("inf"))
     parser.add_argument("--prometheus-port", type=int)
     args = parser.parse_args()

@@ -28,22 +28,28 @@ class Front:
         if kind == "asgi":
             self.app: Any = seawall.admin.asgi_app(**options)
         elif kind == "wsgi":
-            self.client = httpx.Client(transport=httpx.WSGITransport(
-                app=seawall.admin.wsgi_app(**options)), base_url="http://admin")
+            self.client = httpx.Client(
+                transport=httpx.WSGITransport(app=seawall.admin.wsgi_app(**options)),
+                base_url="http://admin",
+            )
         else:
             self.server = seawall.admin.serve(port=0, **options)
             self.client = httpx.Client(base_url=self.server.url, timeout=5)
 
-    def request(self, method: str, path: str, token: str | None = None,
-                **kw: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         if self.kind == "asgi":
+
             async def go() -> httpx.Response:
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                             base_url="http://admin") as client:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=self.app), base_url="http://admin"
+                ) as client:
                     answer = await client.request(method, path, headers=headers, **kw)
                     await answer.aread()
                     return answer
+
             return asyncio.run(go())
         return self.client.request(method, path, headers=headers, **kw)
 

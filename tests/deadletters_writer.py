@@ -20,8 +20,9 @@ def main(path: str, url: str) -> None:
     letters = DeadLetters(SQLiteStore(path), max_entries=1_000_000, queue_size=10_000)
 
     def policy() -> seawall.Policy:
-        return seawall.Policy("crash", retry=None, breaker=None, bulkhead=None,
-                              telemetry=False, dead_letters=letters)
+        return seawall.Policy(
+            "crash", retry=None, breaker=None, bulkhead=None, telemetry=False, dead_letters=letters
+        )
 
     def threaded(worker: int) -> None:
         session = seawall.requests.session(policy())
@@ -30,10 +31,13 @@ def main(path: str, url: str) -> None:
 
     async def tasks() -> None:
         async with httpx.AsyncClient(transport=AsyncResilientTransport(policy())) as client:
+
             async def one(task: int) -> None:
                 for n in range(10**9):
-                    await client.post(f"{url}/crash?n=a{task}-{n}",
-                                      content=f"letter a{task}-{n}".encode())
+                    await client.post(
+                        f"{url}/crash?n=a{task}-{n}", content=f"letter a{task}-{n}".encode()
+                    )
+
             await asyncio.gather(*(one(task) for task in range(20)))
 
     for worker in range(4):

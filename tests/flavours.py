@@ -58,6 +58,7 @@ class Client:
 
 class Flavour:
     name: str
+
     #: The client's body that can only be read once (generator or async generator).
     def one_shot_body(self, data: bytes) -> Any:
         raise NotImplementedError
@@ -65,6 +66,7 @@ class Flavour:
     def file_body(self, data: bytes) -> Any:
         """A file-like body, or None when the client cannot send one (the reason is skipped)."""
         import io
+
         return io.BytesIO(data)
 
     def response(self, status: int, body: bytes) -> Any:
@@ -108,6 +110,7 @@ class _Httpx(Flavour):
     def file_body(self, data: bytes) -> Any:
         """A file-like body, or None when the client cannot send one (the reason is skipped)."""
         import io
+
         return io.BytesIO(data)
 
     def response(self, status: int, body: bytes) -> Any:
@@ -153,8 +156,9 @@ class _HttpxAsyncClient(Client):
     transport_error = httpx.TransportError
     timeout_error = httpx.TimeoutException
 
-    def __init__(self, runner: LoopThread, client: httpx.AsyncClient,
-                 transport: AsyncResilientTransport) -> None:
+    def __init__(
+        self, runner: LoopThread, client: httpx.AsyncClient, transport: AsyncResilientTransport
+    ) -> None:
         self.runner = runner
         self.http = client
         self.transport = transport
@@ -170,6 +174,7 @@ class _HttpxAsyncClient(Client):
         async def go() -> list[tuple[float, bytes]]:
             async with self.http.stream("GET", url) as response:
                 return [(time.monotonic(), chunk) async for chunk in response.aiter_raw()]
+
         return self.runner.run(go())
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
@@ -187,6 +192,7 @@ class HttpxAsync(_Httpx):
     def one_shot_body(self, data: bytes) -> Any:
         async def body() -> Any:
             yield data
+
         return body()
 
     @contextmanager
@@ -196,6 +202,7 @@ class HttpxAsync(_Httpx):
 
         async def make() -> httpx.AsyncClient:
             return httpx.AsyncClient(transport=transport, timeout=5.0)
+
         client = runner.run(make())
         try:
             yield _HttpxAsyncClient(runner, client, transport)
@@ -216,8 +223,11 @@ class _RequestsClient(Client):
         if "content" in kw:
             kw["data"] = kw.pop("content")
         response = self.http.request(method, url, timeout=5.0, **kw)
-        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                      response.content)
+        return Result(
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content,
+        )
 
     def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
         with self.http.get(url, stream=True, timeout=5.0) as response:
@@ -258,8 +268,11 @@ class _AiohttpClient(Client):
         if "content" in kw:
             kw["data"] = kw.pop("content")
         async with self.http.request(method, url, **kw) as response:
-            return Result(response.status, {k.lower(): v for k, v in response.headers.items()},
-                          await response.read())
+            return Result(
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                await response.read(),
+            )
 
     def request(self, method: str, url: str, **kw: Any) -> Result:
         return self.runner.run(self._request(method, url, **kw))
@@ -268,6 +281,7 @@ class _AiohttpClient(Client):
         async def go() -> list[tuple[float, bytes]]:
             async with self.http.get(url) as response:
                 return [(time.monotonic(), chunk) async for chunk in response.content.iter_any()]
+
         return self.runner.run(go())
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
@@ -280,6 +294,7 @@ class Aiohttp(Flavour):
     def one_shot_body(self, data: bytes) -> Any:
         async def body() -> Any:
             yield data
+
         return body()
 
     #: aiohttp offers no public way to build a ClientResponse by hand.
@@ -290,8 +305,10 @@ class Aiohttp(Flavour):
         runner = LoopThread()
 
         async def make() -> aiohttp.ClientSession:
-            return seawall.aiohttp.session(policy, timeout=aiohttp.ClientTimeout(total=5.0),
-                                           **options)
+            return seawall.aiohttp.session(
+                policy, timeout=aiohttp.ClientTimeout(total=5.0), **options
+            )
+
         session = runner.run(make())
         try:
             yield _AiohttpClient(runner, session)
@@ -306,6 +323,7 @@ def _threads(n: int, call: Callable[[], Result]) -> list[Result | BaseException]
             return call()
         except Exception as error:  # noqa: BLE001 - the test inspects it
             return error
+
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(one, range(n)))
 

@@ -25,21 +25,41 @@ def main() -> None:
     interval = float(sys.argv[5]) if len(sys.argv) > 5 else 0.2
     fleet = seawall.Fleet(redis, namespace=namespace, interval=interval, window=10)
     policy = seawall.Policy(
-        "dep", retry=None, telemetry=False, store=fleet, timeouts=seawall.Timeouts(attempt=2, total=3),
-        breaker=seawall.CircuitBreaker(min_calls=20, failure_rate=0.5, window=10, open_for=1.0))
+        "dep",
+        retry=None,
+        telemetry=False,
+        store=fleet,
+        timeouts=seawall.Timeouts(attempt=2, total=3),
+        breaker=seawall.CircuitBreaker(min_calls=20, failure_rate=0.5, window=10, open_for=1.0),
+    )
     breaker = policy.dependency("dep").shared_breaker
     assert breaker is not None
     done = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
 
     def report(before: str, outcome: str) -> None:
-        print(json.dumps({"t": time.monotonic(), "before": before, "outcome": outcome,
-                          "degraded": fleet.degraded}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "t": time.monotonic(),
+                    "before": before,
+                    "outcome": outcome,
+                    "degraded": fleet.degraded,
+                }
+            ),
+            flush=True,
+        )
 
     def outcome(call: object) -> str:
-        return "rejected" if isinstance(call, seawall.CircuitOpenError) else (
-            "fail" if isinstance(call, Exception) or getattr(call, "status_code", 0) >= 500
-            else "ok")
+        return (
+            "rejected"
+            if isinstance(call, seawall.CircuitOpenError)
+            else (
+                "fail"
+                if isinstance(call, Exception) or getattr(call, "status_code", 0) >= 500
+                else "ok"
+            )
+        )
 
     if mode == "sync":
         with httpx.Client(transport=ResilientTransport(policy), base_url=upstream) as client:
@@ -52,6 +72,7 @@ def main() -> None:
                 report(before, outcome(result))
                 time.sleep(PACE)
     else:
+
         async def run() -> None:
             transport = AsyncResilientTransport(policy)
             async with httpx.AsyncClient(transport=transport, base_url=upstream) as client:
@@ -63,6 +84,7 @@ def main() -> None:
                         result = error
                     report(before, outcome(result))
                     await asyncio.sleep(PACE)
+
         asyncio.run(run())
     fleet.close()
 

@@ -46,16 +46,36 @@ def postgres() -> Iterator[str]:
         os.chown(home, 65534, 65534)  # nobody
         as_user = ["runuser", "-u", "nobody", "--"]
     port = _free_port()
-    subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     log = open(os.path.join(home, "log"), "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([*as_user, postgres_bin, "-D", data, "-p", str(port), "-k", home,
-                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            *as_user,
+            postgres_bin,
+            "-D",
+            data,
+            "-p",
+            str(port),
+            "-k",
+            home,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
         deadline = time.monotonic() + 60.0
         import psycopg
+
         while True:
             try:
                 psycopg.connect(dsn, connect_timeout=2).close()
@@ -64,8 +84,9 @@ def postgres() -> Iterator[str]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     log.flush()
                     with open(os.path.join(home, "log"), encoding="utf-8", errors="replace") as f:
-                        raise RuntimeError(f"PostgreSQL did not start: {f.read()[-2000:]}") \
-                            from None
+                        raise RuntimeError(
+                            f"PostgreSQL did not start: {f.read()[-2000:]}"
+                        ) from None
                 time.sleep(0.1)
         yield dsn
     finally:

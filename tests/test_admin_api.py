@@ -22,8 +22,9 @@ from tests.admin_fronts import CONTROL, FRONTS, READ, TOKENS, WRONG, front
 def policies(upstream):
     """'api-pay': its breaker opened by a failing upstream; 'api-ok': healthy."""
     upstream.script("/pay", respond(503), respond(503))
-    pay = seawall.Policy("api-pay", retry=None, breaker=seawall.CircuitBreaker(
-        consecutive_failures=2, open_for=30))
+    pay = seawall.Policy(
+        "api-pay", retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=30)
+    )
     ok = seawall.Policy("api-ok", retry=None)
     with httpx.Client(transport=ResilientTransport(pay)) as client:
         assert [client.get(upstream.url + "/pay").status_code for _ in range(2)] == [503, 503]
@@ -35,8 +36,13 @@ def policies(upstream):
 
 
 def options(policies, **more):
-    return dict(read_token=READ, control_token={"ops-oncall": CONTROL}, policies=policies,
-                event_interval=0.05, **more)
+    return dict(
+        read_token=READ,
+        control_token={"ops-oncall": CONTROL},
+        policies=policies,
+        event_interval=0.05,
+        **more,
+    )
 
 
 @pytest.mark.parametrize("kind", FRONTS)
@@ -55,14 +61,18 @@ def test_every_route_against_a_breaker_a_real_upstream_opened(kind, policies):
         assert [d["name"] for d in status["dependencies"]] == ["api-pay", "api-ok"]
 
         breakers = admin.request("GET", "/breakers", READ).json()["breakers"]
-        assert [(b["dependency"], b["state"]) for b in breakers] == [("api-pay", "open"),
-                                                                     ("api-ok", "closed")]
+        assert [(b["dependency"], b["state"]) for b in breakers] == [
+            ("api-pay", "open"),
+            ("api-ok", "closed"),
+        ]
         one = admin.request("GET", "/breakers/api-pay", READ).json()
         assert one["dependency"] == "api-pay" and one["breakers"][0]["window"]["rejected"] == 1
         assert admin.request("GET", "/breakers/nope", READ).status_code == 404
         bulkheads = admin.request("GET", "/bulkheads", READ).json()["bulkheads"]
-        assert [(b["dependency"], b["limit"]) for b in bulkheads] == [("api-pay", 100),
-                                                                      ("api-ok", 100)]
+        assert [(b["dependency"], b["limit"]) for b in bulkheads] == [
+            ("api-pay", 100),
+            ("api-ok", 100),
+        ]
 
         events = admin.request("GET", "/events?count=2", READ)
         assert events.headers["content-type"] == "text/event-stream"
@@ -72,30 +82,51 @@ def test_every_route_against_a_breaker_a_real_upstream_opened(kind, policies):
 
         page = admin.request("GET", "/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert "<title>seawall</title>" in page.text and "http" not in page.text.split(
-            "<script>")[0].lower().replace("http-equiv", "")  # nothing fetched from elsewhere
+        assert "<title>seawall</title>" in page.text and "http" not in page.text.split("<script>")[
+            0
+        ].lower().replace("http-equiv", "")  # nothing fetched from elsewhere
 
-        for action, state in (("isolate", "isolated"), ("disable", "disabled"),
-                              ("reset", "closed")):
-            answer = admin.request("POST", f"/breakers/api-pay/{action}", CONTROL,
-                                   json={"reason": f"{action} drill"})
+        for action, state in (
+            ("isolate", "isolated"),
+            ("disable", "disabled"),
+            ("reset", "closed"),
+        ):
+            answer = admin.request(
+                "POST", f"/breakers/api-pay/{action}", CONTROL, json={"reason": f"{action} drill"}
+            )
             assert answer.status_code == 200, answer.text
             after = answer.json()["breakers"][0]
             assert after["state"] == state
-            assert (after["manual"]["by"], after["manual"]["reason"]) == ("ops-oncall",
-                                                                          f"{action} drill")
-        assert policies[0].dependency("api-pay").breaker().state(policies[0].now()).value \
-            == "closed"
-        assert admin.request("POST", "/bulkheads/api-pay/reset", CONTROL).json()[
-            "bulkhead"]["rejected"] == 0
+            assert (after["manual"]["by"], after["manual"]["reason"]) == (
+                "ops-oncall",
+                f"{action} drill",
+            )
+        assert (
+            policies[0].dependency("api-pay").breaker().state(policies[0].now()).value == "closed"
+        )
+        assert (
+            admin.request("POST", "/bulkheads/api-pay/reset", CONTROL).json()["bulkhead"][
+                "rejected"
+            ]
+            == 0
+        )
         assert admin.request("POST", "/retry-budgets/api-ok/reset", CONTROL).status_code == 404
         assert admin.request("GET", "/health", READ).json()["status"] == "pass"
 
 
-ROUTES = [("/health", "GET"), ("/status", "GET"), ("/breakers", "GET"),
-          ("/breakers/api-ok", "GET"), ("/bulkheads", "GET"), ("/events?count=1", "GET"),
-          ("/", "GET"), ("/breakers/api-ok/reset", "POST"), ("/breakers/api-ok/isolate", "POST"),
-          ("/breakers/api-ok/disable", "POST"), ("/bulkheads/api-ok/reset", "POST")]
+ROUTES = [
+    ("/health", "GET"),
+    ("/status", "GET"),
+    ("/breakers", "GET"),
+    ("/breakers/api-ok", "GET"),
+    ("/bulkheads", "GET"),
+    ("/events?count=1", "GET"),
+    ("/", "GET"),
+    ("/breakers/api-ok/reset", "POST"),
+    ("/breakers/api-ok/isolate", "POST"),
+    ("/breakers/api-ok/disable", "POST"),
+    ("/bulkheads/api-ok/reset", "POST"),
+]
 
 
 def expected(path, allowed, method, who):
@@ -171,16 +202,16 @@ def test_mounted_under_a_prefix_the_page_is_reached_with_a_trailing_slash(polici
     app = seawall.admin.asgi_app(**options(policies))
 
     async def get(path: str, root: str) -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, root_path=root),
-                                     base_url="http://admin") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, root_path=root), base_url="http://admin"
+        ) as client:
             return await client.get(path, headers={"authorization": f"Bearer {READ}"})
 
     bare = asyncio.run(get("/seawall", "/seawall"))
     assert bare.status_code == 308 and bare.headers["location"] == "/seawall/"
     assert asyncio.run(get("/seawall/status", "/seawall")).json()["scope"] == "process"
     wsgi = seawall.admin.wsgi_app(**options(policies))
-    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/ops", "PATH_INFO": "",
-               "wsgi.input": None}
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/ops", "PATH_INFO": "", "wsgi.input": None}
     seen = []
     wsgi(environ, lambda status, headers: seen.append((status, dict(headers))))
     assert seen == [("308 Permanent Redirect", {"location": "/ops/"})]
@@ -229,8 +260,14 @@ def test_the_events_stream_caps_its_clients_and_frees_a_slot_when_one_leaves(pol
 
 def test_the_asgi_events_stream_caps_its_clients(policies):
     app = seawall.admin.asgi_app(**options(policies, max_event_clients=1))
-    scope = {"type": "http", "method": "GET", "path": "/events", "query_string": b"",
-             "headers": [(b"authorization", f"Bearer {READ}".encode())], "root_path": ""}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/events",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {READ}".encode())],
+        "root_path": "",
+    }
 
     async def main() -> tuple[list[int], int]:
         gone = asyncio.Event()
@@ -265,6 +302,7 @@ def test_the_asgi_events_stream_caps_its_clients(policies):
 
         async def third_send(message: dict) -> None:
             third.append(message)
+
         await app({**scope, "query_string": b"count=1"}, nothing, third_send)
         return [sent[0]["status"], third[0]["status"]], second[0]["status"]
 

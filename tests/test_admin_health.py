@@ -19,8 +19,10 @@ class Clock:
 
 def fleet(*names: str) -> tuple[list[seawall.Policy], Clock]:
     clock = Clock()
-    return [seawall.Policy(name, clock=clock, breaker=seawall.CircuitBreaker(open_for=5))
-            for name in names], clock
+    return [
+        seawall.Policy(name, clock=clock, breaker=seawall.CircuitBreaker(open_for=5))
+        for name in names
+    ], clock
 
 
 def level(policies: list[seawall.Policy], rules: HealthRules | None = None) -> tuple[str, str, int]:
@@ -39,8 +41,9 @@ def test_every_breaker_closed_is_healthy():
     policies, _ = fleet("h-a", "h-b", "h-c")
     assert level(policies) == ("healthy", "pass", 200)
     document = seawall.admin.health(policies)
-    assert set(document["checks"]) == {f"h-{x}:{part}" for x in "abc"
-                                       for part in ("circuit_breaker", "bulkhead")}
+    assert set(document["checks"]) == {
+        f"h-{x}:{part}" for x in "abc" for part in ("circuit_breaker", "bulkhead")
+    }
 
 
 def test_one_open_breaker_degrades_but_does_not_fail():  # resilience4j #607
@@ -87,11 +90,14 @@ def test_a_bulkhead_that_rejected_recently_degrades_until_rejecting_within_passe
     assert level(policies, HealthRules(rejecting_within=11)) == ("degraded", "warn", 200)
 
 
-@pytest.mark.parametrize("rules, message", [
-    (dict(critical="payments"), "critical must be a collection of dependency names"),
-    (dict(critical_share=1), "critical_share must be a number from 0 to below 1"),
-    (dict(rejecting_within=0), "rejecting_within must be a number of seconds > 0"),
-])
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        (dict(critical="payments"), "critical must be a collection of dependency names"),
+        (dict(critical_share=1), "critical_share must be a number from 0 to below 1"),
+        (dict(rejecting_within=0), "rejecting_within must be a number of seconds > 0"),
+    ],
+)
 def test_bad_rules_are_named(rules, message):
     with pytest.raises((TypeError, ValueError), match=message):
         HealthRules(**rules)

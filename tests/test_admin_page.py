@@ -19,8 +19,16 @@ from tests.admin_fronts import CONTROL, READ
 from tests.tools import require
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 RED = "rgb(198, 40, 40)"
 GREEN = "rgb(46, 125, 50)"
 
@@ -29,10 +37,15 @@ GREEN = "rgb(46, 125, 50)"
 def browser(tmp_path):
     require("chromium", "chromium")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1100, "height": 640})
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+            viewport={"width": 1100, "height": 640},
+        )
         try:
             yield context
         finally:
@@ -45,20 +58,30 @@ def card(name: str, state: str | None = None) -> str:
 
 def colour_of(page, selector: str) -> str:
     # found and read in one step: the cards are redrawn on every event
-    return page.evaluate("s => getComputedStyle(document.querySelector(s)).borderTopColor",
-                         selector)
+    return page.evaluate(
+        "s => getComputedStyle(document.querySelector(s)).borderTopColor", selector
+    )
 
 
 def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, upstream, tmp_path):
     upstream.default = respond(200)
     upstream.script("/pay", respond(503), respond(503))
-    pay = seawall.Policy("payments", retry=None, breaker=seawall.CircuitBreaker(
-        consecutive_failures=2, open_for=60))
+    pay = seawall.Policy(
+        "payments", retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=60)
+    )
     search = seawall.Policy("search", retry=None)
-    with seawall.admin.serve(port=0, read_token=READ, control_token={"oncall": CONTROL},
-                             policies=[pay, search], service="shop", event_interval=0.5) as server, \
-            httpx.Client(transport=ResilientTransport(pay)) as pay_client, \
-            httpx.Client(transport=ResilientTransport(search)) as search_client:
+    with (
+        seawall.admin.serve(
+            port=0,
+            read_token=READ,
+            control_token={"oncall": CONTROL},
+            policies=[pay, search],
+            service="shop",
+            event_interval=0.5,
+        ) as server,
+        httpx.Client(transport=ResilientTransport(pay)) as pay_client,
+        httpx.Client(transport=ResilientTransport(search)) as search_client,
+    ):
         for _ in range(5):
             assert search_client.get(upstream.url + "/search").status_code == 200
         page = browser.new_page()
@@ -79,8 +102,9 @@ def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, ups
         assert colour_of(page, card("payments")) == RED
         assert "circuit breaker payments of payments is open" in page.inner_text("#alerts")
         # sorted by error rate: the failing dependency comes first
-        assert page.eval_on_selector_all("section.card", "cs => cs.map(c => c.dataset.dependency)") \
-            == ["payments", "search"]
+        assert page.eval_on_selector_all(
+            "section.card", "cs => cs.map(c => c.dataset.dependency)"
+        ) == ["payments", "search"]
         shot = tmp_path / "admin-page.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
@@ -96,7 +120,10 @@ def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, ups
         assert breaker is not None and breaker.state(pay.now()).value == "closed"
         manual = breaker.view(pay.now()).manual
         assert manual is not None and (manual.action, manual.by, manual.reason) == (
-            "reset", "oncall", "upstream fixed")
+            "reset",
+            "oncall",
+            "upstream fixed",
+        )
 
         page.click("#forget")  # a read token: the same cards, no buttons
         page.fill("#token", READ)
@@ -108,8 +135,9 @@ def test_a_breaker_the_upstream_opens_turns_red_and_reset_closes_it(browser, ups
 
 def test_without_the_event_stream_the_page_falls_back_to_polling(browser, upstream):
     policy = seawall.Policy("polled", retry=None)
-    with seawall.admin.serve(port=0, read_token=READ, policies=[policy],
-                             routes={"health", "status", "page"}) as server:
+    with seawall.admin.serve(
+        port=0, read_token=READ, policies=[policy], routes={"health", "status", "page"}
+    ) as server:
         page = browser.new_page()
         page.goto(server.url + "/")
         page.fill("#token", READ)

@@ -18,8 +18,12 @@ from seawall.httpx import ResilientTransport
 
 
 def failing(name: str, **options: object) -> seawall.Policy:
-    return seawall.Policy(name, retry=None, breaker=seawall.CircuitBreaker(
-        consecutive_failures=2, open_for=30), **options)  # type: ignore[arg-type]
+    return seawall.Policy(
+        name,
+        retry=None,
+        breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=30),
+        **options,
+    )  # type: ignore[arg-type]
 
 
 def hit(policy: seawall.Policy, url: str, times: int) -> list[object]:
@@ -46,8 +50,14 @@ def test_a_breaker_the_upstream_opened_shows_open_with_its_counts(upstream):
     [breaker] = dep["breakers"]
     assert dep["name"] == breaker["key"] == "snap-open"
     assert breaker["state"] == "open" and not breaker["probe_due"]
-    assert breaker["window"] == {"calls": 2, "failures": 2, "slow": 0, "rejected": 1,
-                                 "failure_rate": 1.0, "slow_rate": 0.0}
+    assert breaker["window"] == {
+        "calls": 2,
+        "failures": 2,
+        "slow": 0,
+        "rejected": 1,
+        "failure_rate": 1.0,
+        "slow_rate": 0.0,
+    }
     assert 29 < breaker["retry_in"] <= 30 and breaker["open_until"].endswith("Z")
     assert breaker["thresholds"]["consecutive_failures"] == 2
     assert dep["bulkhead"]["limit"] == 100 and dep["bulkhead"]["active"] == 0
@@ -58,8 +68,9 @@ def test_a_breaker_the_upstream_opened_shows_open_with_its_counts(upstream):
 
 def test_an_open_breaker_past_open_for_shows_due_for_a_probe_not_open():  # pybreaker #15
     now = [1000.0]
-    policy = seawall.Policy("snap-probe", clock=lambda: now[0],
-                            breaker=seawall.CircuitBreaker(open_for=5))
+    policy = seawall.Policy(
+        "snap-probe", clock=lambda: now[0], breaker=seawall.CircuitBreaker(open_for=5)
+    )
     policy.dependency("snap-probe").breaker().force_open(now[0])  # type: ignore[union-attr]
     policy.dependency("snap-probe").breaker().reset(now[0])  # type: ignore[union-attr]
     breaker = policy.dependency("snap-probe").breaker()
@@ -98,9 +109,11 @@ def test_the_service_name_comes_from_the_argument_or_otel_service_name(monkeypat
 
 def test_bulkhead_rejections_and_the_retry_budget_are_shown_and_reset(upstream):
     upstream.default = respond(200, delay=0.3)
-    policy = seawall.Policy("snap-bulk", retry=seawall.Retry(budget=seawall.RetryBudget(
-        ratio=0.5, min_per_second=1, ttl=10)),
-        bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0))
+    policy = seawall.Policy(
+        "snap-bulk",
+        retry=seawall.Retry(budget=seawall.RetryBudget(ratio=0.5, min_per_second=1, ttl=10)),
+        bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0),
+    )
     with httpx.Client(transport=ResilientTransport(policy)) as client:
         slow = threading.Thread(target=client.get, args=(upstream.url + "/slow",))
         slow.start()
@@ -131,14 +144,16 @@ def test_manual_changes_are_events_and_warnings_naming_who_and_why(caplog):
     assert after["breakers"][0]["state"] == "isolated"
     assert after["breakers"][0]["manual"]["by"] == "alice"
     assert [(e.action, e.by, e.reason, e.part) for e in seen] == [
-        ("isolate", "alice", "drill", "circuit_breaker"), ("disable", "bob", "noisy",
-                                                           "circuit_breaker"),
-        ("reset", "carol", "over", "circuit_breaker")]
+        ("isolate", "alice", "drill", "circuit_breaker"),
+        ("disable", "bob", "noisy", "circuit_breaker"),
+        ("reset", "carol", "over", "circuit_breaker"),
+    ]
     messages = [r.getMessage() for r in caplog.records if "manual" in r.getMessage()]
     assert messages == [
         "manual isolate of circuit_breaker snap-manual of snap-manual by alice: drill",
         "manual disable of circuit_breaker snap-manual of snap-manual by bob: noisy",
-        "manual reset of circuit_breaker snap-manual of snap-manual by carol: over"]
+        "manual reset of circuit_breaker snap-manual of snap-manual by carol: over",
+    ]
     with pytest.raises(controls.ControlError) as caught:
         seawall.admin.reset("nobody-has-this", policies=[policy])
     assert caught.value.status == 404
@@ -146,8 +161,12 @@ def test_manual_changes_are_events_and_warnings_naming_who_and_why(caplog):
 
 def test_keys_built_from_urls_are_shown_redacted(upstream):
     upstream.default = respond(200)
-    policy = seawall.Policy("snap-keys", breaker=seawall.CircuitBreaker(
-        key=lambda t: f"http://user:hunter2@{t.host}{t.path}?sig=s3cr3t"))
+    policy = seawall.Policy(
+        "snap-keys",
+        breaker=seawall.CircuitBreaker(
+            key=lambda t: f"http://user:hunter2@{t.host}{t.path}?sig=s3cr3t"
+        ),
+    )
     *_, snap = hit(policy, upstream.url + "/k", 1)
     text = json.dumps(snap)
     assert "hunter2" not in text and "s3cr3t" not in text

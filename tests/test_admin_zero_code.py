@@ -61,35 +61,73 @@ admin:
 """)
     program = tmp_path / "app.py"
     program.write_text(PROGRAM)
-    env = {**os.environ, "SEAWALL_CONFIG": str(config), "ADMIN_READ": READ,
-           "ADMIN_CONTROL": CONTROL, "OTEL_TRACES_EXPORTER": "none",
-           "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
-    done = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(program),
-                           upstream.url + "/flaky", f"http://127.0.0.1:{port}"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "SEAWALL_CONFIG": str(config),
+        "ADMIN_READ": READ,
+        "ADMIN_CONTROL": CONTROL,
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    done = subprocess.run(
+        [
+            str(BIN / "opentelemetry-instrument"),
+            sys.executable,
+            str(program),
+            upstream.url + "/flaky",
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     *errors, answer = done.stdout.strip().splitlines()
     assert errors == ["CircuitOpenError"]  # 503, 503, then the open breaker
     [breaker] = json.loads(answer)["breakers"]
-    assert (breaker["state"], breaker["window"]["calls"], breaker["window"]["rejected"]) == \
-        ("open", 2, 1)
+    assert (breaker["state"], breaker["window"]["calls"], breaker["window"]["rejected"]) == (
+        "open",
+        2,
+        1,
+    )
     assert upstream.hits("/flaky") == 2
 
 
 def test_the_admin_section_is_validated_with_the_rest_of_the_file():
-    config = load({"admin": {"listen": "[::1]:0", "routes": ["health", "status"],
-                             "health": {"critical": ["payments"], "rejecting_within": "30s"}}})
+    config = load(
+        {
+            "admin": {
+                "listen": "[::1]:0",
+                "routes": ["health", "status"],
+                "health": {"critical": ["payments"], "rejecting_within": "30s"},
+            }
+        }
+    )
     assert config.admin is not None
-    assert (config.admin.host, config.admin.port, config.admin.routes) == \
-        ("::1", 0, frozenset({"health", "status"}))
+    assert (config.admin.host, config.admin.port, config.admin.routes) == (
+        "::1",
+        0,
+        frozenset({"health", "status"}),
+    )
     assert config.admin.read_token_env == "SEAWALL_ADMIN_READ_TOKEN"
     assert config.admin.health.critical == {"payments"}
     assert config.admin.health.rejecting_within == 30
     assert load({}).admin is None and load({"admin": True}).admin is not None
     with pytest.raises(ConfigError) as caught:
-        load({"admin": {"listen": "9901", "read_token_env": "my secret token",
-                        "routes": ["health", "everything"], "max_event_clients": -1,
-                        "health": {"critical_share": 2, "colour": "red"}, "port": 1}})
+        load(
+            {
+                "admin": {
+                    "listen": "9901",
+                    "read_token_env": "my secret token",
+                    "routes": ["health", "everything"],
+                    "max_event_clients": -1,
+                    "health": {"critical_share": 2, "colour": "red"},
+                    "port": 1,
+                }
+            }
+        )
     assert caught.value.problems == [
         "admin.port: unknown key; expected listen, read_token_env, control_token_env, routes, "
         "max_event_clients, service, health",
@@ -101,13 +139,15 @@ def test_the_admin_section_is_validated_with_the_rest_of_the_file():
         "bulkheads, controls, dead-letters, events, health, page, status",
         "admin.max_event_clients: -1; expected a whole number >= 0",
         "admin.health.critical_share: 2; expected a number from 0 to below 1",
-        "admin.health.colour: unknown key; expected critical, critical_share, rejecting_within"]
+        "admin.health.colour: unknown key; expected critical, critical_share, rejecting_within",
+    ]
 
 
 def test_seawall_status_prints_a_running_process_snapshot_as_a_table(upstream, monkeypatch, capsys):
     upstream.default = respond(503)
-    policy = seawall.Policy("cli-pay", retry=None, breaker=seawall.CircuitBreaker(
-        consecutive_failures=2, open_for=30))
+    policy = seawall.Policy(
+        "cli-pay", retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=30)
+    )
     with httpx.Client(transport=ResilientTransport(policy)) as client:
         for _ in range(2):
             client.get(upstream.url + "/x")
@@ -117,10 +157,30 @@ def test_seawall_status_prints_a_running_process_snapshot_as_a_table(upstream, m
         assert main(["status", "--url", server.url, "--token-env", "MY_TOKEN"]) == 0
         table = capsys.readouterr().out.splitlines()
         assert table[0].startswith(f"shop  pid {os.getpid()} on ")
-        assert table[2].split() == ["DEPENDENCY", "BREAKER", "STATE", "CALLS", "FAIL%", "SLOW%",
-                                    "REJECTED", "PROBE", "IN", "BULKHEAD", "BUDGET", "MANUAL"]
-        assert table[3].split()[:8] == ["cli-pay", "cli-pay", "isolated", "2", "100.0", "0.0",
-                                        "0", "never"]  # isolating keeps the window
+        assert table[2].split() == [
+            "DEPENDENCY",
+            "BREAKER",
+            "STATE",
+            "CALLS",
+            "FAIL%",
+            "SLOW%",
+            "REJECTED",
+            "PROBE",
+            "IN",
+            "BULKHEAD",
+            "BUDGET",
+            "MANUAL",
+        ]
+        assert table[3].split()[:8] == [
+            "cli-pay",
+            "cli-pay",
+            "isolated",
+            "2",
+            "100.0",
+            "0.0",
+            "0",
+            "never",
+        ]  # isolating keeps the window
         assert table[3].endswith("isolate by alice: drill")
         assert main(["status", "--url", server.url, "--token-env", "MY_TOKEN", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["dependencies"][0]["name"] == "cli-pay"
@@ -136,14 +196,27 @@ def test_seawall_status_prints_a_running_process_snapshot_as_a_table(upstream, m
 
 
 def test_a_dependency_marked_critical_joins_the_health_rules():
-    config = load({"dependencies": {"payments": {"critical": True, "match": {"path": "/pay"}},
-                                    "search": {"critical": False, "match": {"path": "/s"}}},
-                   "admin": {"health": {"critical": ["ledger"]}}})
+    config = load(
+        {
+            "dependencies": {
+                "payments": {"critical": True, "match": {"path": "/pay"}},
+                "search": {"critical": False, "match": {"path": "/s"}},
+            },
+            "admin": {"health": {"critical": ["ledger"]}},
+        }
+    )
     assert config.admin is not None
     assert config.admin.health.critical == {"payments", "ledger"}
-    assert load({"dependencies": {"payments": {"critical": True, "match": {"path": "/p"}}},
-                 "admin": True}).admin.health.critical == {"payments"}  # type: ignore[union-attr]
+    assert load(
+        {"dependencies": {"payments": {"critical": True, "match": {"path": "/p"}}}, "admin": True}
+    ).admin.health.critical == {"payments"}  # type: ignore[union-attr]
     with pytest.raises(ConfigError) as caught:
-        load({"dependencies": {"payments": {"critical": "yes", "match": {"path": "/p"}}},
-              "admin": True})
-    assert caught.value.problems == ["dependencies.payments.critical: 'yes'; expected true or false"]
+        load(
+            {
+                "dependencies": {"payments": {"critical": "yes", "match": {"path": "/p"}}},
+                "admin": True,
+            }
+        )
+    assert caught.value.problems == [
+        "dependencies.payments.critical: 'yes'; expected true or false"
+    ]

@@ -77,9 +77,11 @@ def test_rejections_are_aiohttp_client_errors(upstream):
 
     async def main() -> list:
         async with seawall.aiohttp.session(policy) as s:
+
             async def get():
                 async with s.get(upstream.url + "/x") as r:
                     return r.status
+
             return await asyncio.gather(get(), get(), return_exceptions=True)
 
     results = asyncio.run(main())

@@ -38,6 +38,7 @@ def test_a_late_attempt_is_cut_and_a_quick_one_is_not():
         assert 0.015 <= loop.time() - started < 0.5
         assert await attempt(0.001, 1.0) == "done"
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
     asyncio.run(main())
 
 
@@ -76,11 +77,13 @@ def test_a_shorter_timeout_after_the_queue_drained_is_cut_on_time():
         with pytest.raises(Cut):
             await attempt(1.0, 0.02)
         return loop.time() - started
+
     assert asyncio.run(main()) < 0.5
 
 
 def test_an_attempt_nested_in_another_of_the_same_task_keeps_both_deadlines():
     """An aiohttp middleware may make a request of its own inside seawall's attempt."""
+
     async def main() -> tuple[str, str, float]:
         loop = asyncio.get_running_loop()
         timers = attempt_timer.timers()
@@ -107,6 +110,7 @@ def test_a_cancellation_from_outside_is_not_taken_for_a_timeout():
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
     asyncio.run(main())
 
 
@@ -121,9 +125,11 @@ def test_outside_cancellation_during_a_cut_still_propagates():
                 asyncio.current_task().cancel()  # type: ignore[union-attr]  ...and so does someone else
                 assert not timers.stop(key)
                 raise
+
         task = asyncio.create_task(both())
         with pytest.raises(asyncio.CancelledError):
             await task
+
     asyncio.run(main())
 
 
@@ -140,6 +146,7 @@ def test_a_cancellation_swallowed_by_the_attempt_is_taken_back():
             timers.stop(key)
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
         await asyncio.sleep(0)  # and the task is not cancelled later by surprise
+
     asyncio.run(main())
 
 
@@ -154,6 +161,7 @@ def test_a_slow_attempt_at_the_front_does_not_make_ended_ones_pile_up():
         with pytest.raises(asyncio.CancelledError):
             await slow
         return size
+
     assert asyncio.run(main()) <= 2
 
 
@@ -185,7 +193,9 @@ def test_it_needs_a_task():
                 raised.set_result(error)
             else:
                 raised.set_result(None)
+
         loop.call_soon(callback)
         return await raised
+
     error = asyncio.run(main())
     assert isinstance(error, RuntimeError) and "inside an asyncio task" in str(error)

@@ -17,14 +17,35 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_benchmark_compares_each_case_with_its_bare_client(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--requests", "30", "--warmup", "5", "--reps", "2",
-         "--cases", "requests.Session + seawall", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--requests",
+            "30",
+            "--warmup",
+            "5",
+            "--reps",
+            "2",
+            "--cases",
+            "requests.Session + seawall",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())
     # the chosen cases, and the baselines they are compared with, each measured
-    assert set(rows) == {"requests.Session seq", "requests.Session + seawall seq",
-                         "requests.Session + OTel seq", "requests.Session + seawall + OTel seq"}
+    assert set(rows) == {
+        "requests.Session seq",
+        "requests.Session + seawall seq",
+        "requests.Session + OTel seq",
+        "requests.Session + seawall + OTel seq",
+    }
     assert all(row["cpu_us"] > 0 and row["ratio_paired"] > 0 for row in rows.values())
     assert rows["requests.Session + seawall + OTel seq"]["spans_per_request"] == 2.0
     assert rows["requests.Session + OTel seq"]["spans_per_request"] == 1.0
@@ -38,9 +59,24 @@ def test_instruction_counts_compare_each_case_with_its_bare_client(tmp_path):
     require("valgrind", "valgrind")
     out = tmp_path / "instructions.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.instructions", "--requests", "40", "--warmup", "5",
-         "--cases", "httpx.Client + seawall seq", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.instructions",
+            "--requests",
+            "40",
+            "--warmup",
+            "5",
+            "--cases",
+            "httpx.Client + seawall seq",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())
     assert set(rows) == {"httpx.Client seq", "httpx.Client + seawall seq"}
@@ -54,20 +90,44 @@ def test_instruction_counts_compare_each_case_with_its_bare_client(tmp_path):
 def test_the_memory_benchmark_samples_each_client_at_its_checkpoints(tmp_path):
     out = tmp_path / "memory.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.memory", "--requests", "40", "--warmup", "10",
-         "--clients", "requests.Session", "--bare", "--sdk", "--trim", "--tracemalloc", "3",
-         "--concurrency", "4", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.memory",
+            "--requests",
+            "40",
+            "--warmup",
+            "10",
+            "--clients",
+            "requests.Session",
+            "--bare",
+            "--sdk",
+            "--trim",
+            "--tracemalloc",
+            "3",
+            "--concurrency",
+            "4",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())
     samples = [row for row in rows if "grown" not in row]
     # the bare client, then the same client with seawall: each after its warm-up, and at
     # 10%, 50% and 100% of the requests
     assert [(row["client"], row["done"]) for row in samples] == [
-        (client, done) for client in ("requests.Session", "requests.Session + seawall")
-        for done in (0, 4, 20, 40)]
-    assert all(row["rss_kb"] > 1000 and row["blocks"] > 1000 and row["traced_kb"] >= 0
-               for row in samples)
+        (client, done)
+        for client in ("requests.Session", "requests.Session + seawall")
+        for done in (0, 4, 20, 40)
+    ]
+    assert all(
+        row["rss_kb"] > 1000 and row["blocks"] > 1000 and row["traced_kb"] >= 0 for row in samples
+    )
     grown = [row for row in rows if "grown" in row]
     assert [row["client"] for row in grown] == ["requests.Session", "requests.Session + seawall"]
     assert all(0 < len(row["grown"]) <= 3 for row in grown)

@@ -11,8 +11,11 @@ from seawall.policies.breaker import Breaker, State
 
 def opened(**config):
     transitions = []
-    breaker = Breaker(CircuitBreaker(**{"consecutive_failures": 2, "open_for": 5, **config}), "k",
-                      lambda key, a, b, now: transitions.append((a.value, b.value)))
+    breaker = Breaker(
+        CircuitBreaker(**{"consecutive_failures": 2, "open_for": 5, **config}),
+        "k",
+        lambda key, a, b, now: transitions.append((a.value, b.value)),
+    )
     for _ in range(2):
         breaker.record(breaker.acquire(0), True, False, 0)
     assert breaker.state(0) is State.OPEN
@@ -27,8 +30,11 @@ def test_isolate_holds_open_past_open_for_and_reset_closes_with_an_empty_window(
         assert breaker.state(now) is State.ISOLATED
     view = breaker.view(1e6)
     assert view.state is State.ISOLATED and view.retry_in == float("inf") and not view.probe_due
-    assert view.manual is not None and (view.manual.action, view.manual.reason, view.manual.by) \
-        == ("isolate", "maintenance", "alice")
+    assert view.manual is not None and (view.manual.action, view.manual.reason, view.manual.by) == (
+        "isolate",
+        "maintenance",
+        "alice",
+    )
     breaker.reset(1e6 + 1, reason="done", by="bob")
     assert breaker.state(1e6 + 1) is State.CLOSED and breaker.counts(1e6 + 1) == (0, 0, 0)
     assert transitions == [("closed", "open"), ("open", "isolated"), ("isolated", "closed")]
@@ -67,8 +73,11 @@ class ManualWins(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.breaker = Breaker(CircuitBreaker(failure_rate=0.5, min_calls=2, window=10,
-                                              open_for=1, consecutive_failures=3))
+        self.breaker = Breaker(
+            CircuitBreaker(
+                failure_rate=0.5, min_calls=2, window=10, open_for=1, consecutive_failures=3
+            )
+        )
         self.now = 0.0
         self.manual: State | None = None
         self.counted = 0  # calls counted while disabled

@@ -29,9 +29,11 @@ def get(flavour: str, policy: seawall.Policy, url: str, timeout: float | None) -
             return seawall.requests.session(policy).get(url, **chosen).status_code
 
         async def main() -> int:
-            async with httpx.AsyncClient(transport=AsyncResilientTransport(policy),
-                                         **chosen) as client:
+            async with httpx.AsyncClient(
+                transport=AsyncResilientTransport(policy), **chosen
+            ) as client:
                 return (await client.get(url)).status_code
+
         return asyncio.run(main())
     except (httpx.HTTPError, requests.RequestException) as error:
         return type(error).__name__
@@ -46,9 +48,12 @@ def timed_out(result: int | str) -> bool:
 
 
 def policy(caller_first: bool) -> seawall.Policy:
-    return seawall.Policy("slow", retry=seawall.Retry(max_attempts=2), telemetry=False,
-                          timeouts=seawall.Timeouts(attempt=0.05, total=0.1,
-                                                    caller_first=caller_first))
+    return seawall.Policy(
+        "slow",
+        retry=seawall.Retry(max_attempts=2),
+        telemetry=False,
+        timeouts=seawall.Timeouts(attempt=0.05, total=0.1, caller_first=caller_first),
+    )
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -73,6 +78,7 @@ def test_timeouts_chosen_for_seawall_apply_whatever_the_caller_set(upstream, fla
 def test_seawalls_defaults_and_an_unconfigured_file_are_caller_first():
     assert seawall.Policy().timeouts.caller_first
     from seawall.config import Router, load
+
     router = Router(load({}), telemetry=False)
     assert router.default.timeouts.caller_first
     configured = Router(load({"defaults": {"timeouts": {"total": "20s"}}}), telemetry=False)
@@ -88,17 +94,23 @@ def test_wrapping_a_client_that_retries_warns_once_per_client(upstream, caplog):
     with caplog.at_level("WARNING", logger="seawall"):
         for _ in range(2):  # two clients, two warnings, however many requests each sends
             retrying = seawall.requests.ResilientAdapter(
-                seawall.Policy(telemetry=False), adapter=HTTPAdapter(max_retries=Urllib3Retry(3)))
+                seawall.Policy(telemetry=False), adapter=HTTPAdapter(max_retries=Urllib3Retry(3))
+            )
             session = requests.Session()
             session.mount("http://", retrying)
             for _ in range(3):
                 assert session.get(upstream.url + "/twice", timeout=5).status_code == 200
-        with httpx.Client(transport=ResilientTransport(
-                seawall.Policy(telemetry=False), transport=httpx.HTTPTransport(retries=2))) as c:
+        with httpx.Client(
+            transport=ResilientTransport(
+                seawall.Policy(telemetry=False), transport=httpx.HTTPTransport(retries=2)
+            )
+        ) as c:
             assert c.get(upstream.url + "/twice").status_code == 200
         seawall.requests.ResilientAdapter(seawall.Policy(telemetry=False), adapter=HTTPAdapter())
         ResilientTransport(seawall.Policy(telemetry=False), transport=httpx.HTTPTransport())
     warnings = [r.getMessage() for r in caplog.records if "retries by itself" in r.getMessage()]
     assert len(warnings) == 3, warnings  # the plain adapter and transport: none
     assert "ResilientAdapter wraps HTTPAdapter, which retries by itself (3 times)" in warnings[0]
-    assert "ResilientTransport wraps HTTPTransport, which retries by itself (2 times)" in warnings[2]
+    assert (
+        "ResilientTransport wraps HTTPTransport, which retries by itself (2 times)" in warnings[2]
+    )

@@ -16,8 +16,14 @@ KNOWN = {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", 
 
 def points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, Any], int]]:
     data = reader.get_metrics_data()
-    return [(dict(p.attributes), p.count) for rm in data.resource_metrics for sm in rm.scope_metrics
-            for m in sm.metrics if m.name == name for p in m.data.data_points]
+    return [
+        (dict(p.attributes), p.count)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.data.data_points
+    ]
 
 
 def test_hosts_ports_and_methods_do_not_multiply_the_label_sets():
@@ -25,14 +31,20 @@ def test_hosts_ports_and_methods_do_not_multiply_the_label_sets():
     attempts = points(reader, "http.client.request.duration")
     assert sum(count for _, count in attempts) == HOSTS + PORTS + METHODS  # every attempt counted
     # one named dependency over many hosts: its first 10 servers, then _OTHER (no port)
-    spread = {(a["server.address"], a.get("server.port")) for a, _ in attempts
-              if a["seawall.dependency"] == "spread"}
+    spread = {
+        (a["server.address"], a.get("server.port"))
+        for a, _ in attempts
+        if a["seawall.dependency"] == "spread"
+    }
     assert len(spread) == 11 and (OTHER_SERVER, None) in spread
     # one origin per dependency up to 100, then "_other", itself bounded to 10 servers
     dependencies = {a["seawall.dependency"] for a, _ in attempts}
     assert len(dependencies) == 100 + 1 and "_other" in dependencies
-    others = {a["server.address"] + str(a.get("server.port")) for a, _ in attempts
-              if a["seawall.dependency"] == "_other"}
+    others = {
+        a["server.address"] + str(a.get("server.port"))
+        for a, _ in attempts
+        if a["seawall.dependency"] == "_other"
+    }
     assert len(others) == 11
     # unknown methods are _OTHER on metrics, the original only on spans
     assert {a["http.request.method"] for a, _ in attempts} == {"GET", "_OTHER"}
@@ -57,8 +69,12 @@ def test_the_caps_and_the_key_list_are_checked_when_built():
     import pytest
 
     from seawall.telemetry.otel import Telemetry
-    for bad, kind in (({"max_servers": 0}, ValueError), ({"max_label_sets": "2000"}, TypeError),
-                      ({"max_label_sets": True}, TypeError),
-                      ({"sensitive_query_keys": "token"}, TypeError)):
+
+    for bad, kind in (
+        ({"max_servers": 0}, ValueError),
+        ({"max_label_sets": "2000"}, TypeError),
+        ({"max_label_sets": True}, TypeError),
+        ({"sensitive_query_keys": "token"}, TypeError),
+    ):
         with pytest.raises(kind, match=next(iter(bad))):
             Telemetry(**bad)

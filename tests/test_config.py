@@ -44,8 +44,18 @@ def target(host: str, path: str = "/", method: str = "GET") -> Target:
     return Target(method, "https", host, 443, path)
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("250ms", 0.25), ("2s", 2.0), ("1m", 60.0), ("1.5h", 5400.0), (3, 3.0), (0.5, 0.5), ("7", 7.0)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("250ms", 0.25),
+        ("2s", 2.0),
+        ("1m", 60.0),
+        ("1.5h", 5400.0),
+        (3, 3.0),
+        (0.5, 0.5),
+        ("7", 7.0),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -71,7 +81,9 @@ def test_the_documented_example_loads_and_matches(tmp_path):
 
 
 def test_every_problem_is_reported_with_file_key_value_and_expectation(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 defaults:
   timeouts: {attempt: 20s, total: 10s}
   breaker: {open_for: -5s}
@@ -85,7 +97,8 @@ dependencies:
     retry: {backoff: {type: constant, base: 40s, cap: 40s, jitter: none}}
     timeouts: {attempt: 5s, total: 30s}
 extra: 1
-""")
+""",
+    )
     with pytest.raises(ConfigError) as info:
         load_file(path)
     message = str(info.value)
@@ -119,43 +132,61 @@ def test_missing_file():
 
 
 def test_variables_and_environment_overrides(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 defaults:
   timeouts: {attempt: "${ATTEMPT}", total: "${TOTAL:-20s}"}
 dependencies:
   api:
     match: {host: "${API_HOST}"}
-""")
-    config = load_file(path, environ={"ATTEMPT": "2s", "API_HOST": "api.example",
-                                      "SEAWALL_RETRY_MAX_ATTEMPTS": "5"})
+""",
+    )
+    config = load_file(
+        path,
+        environ={"ATTEMPT": "2s", "API_HOST": "api.example", "SEAWALL_RETRY_MAX_ATTEMPTS": "5"},
+    )
     router = Router(config, telemetry=False)
     assert router.default.timeouts == seawall.Timeouts(attempt=2.0, total=20.0)
     assert router.default.retry.max_attempts == 5
     assert router.policy_for(target("api.example")).name == "api"
-    with pytest.raises(ConfigError, match=r"defaults.retry.max_attempts \(set by "
-                       r"\$SEAWALL_RETRY_MAX_ATTEMPTS\): must be a whole number >= 1, got str 'lots'"):
-        load_file(path, environ={"ATTEMPT": "2s", "API_HOST": "x", "SEAWALL_RETRY_MAX_ATTEMPTS": "lots"})
+    with pytest.raises(
+        ConfigError,
+        match=r"defaults.retry.max_attempts \(set by "
+        r"\$SEAWALL_RETRY_MAX_ATTEMPTS\): must be a whole number >= 1, got str 'lots'",
+    ):
+        load_file(
+            path, environ={"ATTEMPT": "2s", "API_HOST": "x", "SEAWALL_RETRY_MAX_ATTEMPTS": "lots"}
+        )
 
 
 def test_parts_can_be_switched_off():
-    router = Router(load({"defaults": {"retry": False, "breaker": False, "bulkhead": False}}),
-                    telemetry=False)
-    assert (router.default.retry, router.default.breaker, router.default.bulkhead) == (None, None, None)
+    router = Router(
+        load({"defaults": {"retry": False, "breaker": False, "bulkhead": False}}), telemetry=False
+    )
+    assert (router.default.retry, router.default.breaker, router.default.bulkhead) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_check_config_command(tmp_path):
     good = write(tmp_path, EXAMPLE)
-    ok = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(good)],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "seawall", "check-config", str(good)], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "payments: host api.payments.example" in ok.stdout
     assert "max_attempts=2" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("defaults: {timeouts: {total: -1}}")
-    failed = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(bad)],
-                            capture_output=True, text=True)
+    failed = subprocess.run(
+        [sys.executable, "-m", "seawall", "check-config", str(bad)], capture_output=True, text=True
+    )
     assert failed.returncode == 1
-    assert ("defaults.timeouts.total: must be a number of seconds > 0 or null, got -1"
-            in failed.stderr)
+    assert (
+        "defaults.timeouts.total: must be a number of seconds > 0 or null, got -1" in failed.stderr
+    )
 
 
 def _alias_bomb(levels: int) -> bytes:
@@ -168,30 +199,50 @@ def _alias_bomb(levels: int) -> bytes:
 
 # Files no loader should choke on: each must give one ConfigError naming where, fast.
 HOSTILE = {
-    "latin-1 byte": (b"defaults:\n  retry: {max_attempts: 3}  # caf\xe9\n",
-                     "line 2, column 34: byte 0xe9 is not UTF-8; expected UTF-8 text"),
-    "UTF-16 BOM": ("defaults: {}\n".encode("utf-16"),
-                   "starts with a UTF-16 byte-order mark; expected UTF-8 text"),
-    "binary": (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00\xf0",
-               "line 1, column 8: a NUL byte; expected UTF-8 text"),
-    "nested brackets": (b"defaults: " + b"[" * 20_000 + b"]" * 20_000,
-                        "defaults: nested more than 32 levels deep"),
-    "nested mappings": (b"defaults: " + b"{a: " * 20_000 + b"1" + b"}" * 20_000,
-                        "defaults.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: "
-                        "nested more than 32 levels deep"),
-    "400-digit number": (b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"}\n",
-                         "defaults.timeouts.total: must be a number of seconds > 0 or null, got "
-                         "99999999999999999999999"),
-    "400-digit duration": (b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"s}\n",
-                           "defaults.timeouts.total: must be a duration: seconds as a number, or a "
-                           "string like 250ms, 2s, 1.5m, 1h, got '99999999999999999999"),
-    "5000-digit number": (b"defaults:\n  timeouts: {total: " + b"9" * 5000 + b"}\n",
-                          "defaults.timeouts.total: a value too large to read (5,000 characters)"),
+    "latin-1 byte": (
+        b"defaults:\n  retry: {max_attempts: 3}  # caf\xe9\n",
+        "line 2, column 34: byte 0xe9 is not UTF-8; expected UTF-8 text",
+    ),
+    "UTF-16 BOM": (
+        "defaults: {}\n".encode("utf-16"),
+        "starts with a UTF-16 byte-order mark; expected UTF-8 text",
+    ),
+    "binary": (
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x03\x00>\x00\x01\x00\x00\x00\xf0",
+        "line 1, column 8: a NUL byte; expected UTF-8 text",
+    ),
+    "nested brackets": (
+        b"defaults: " + b"[" * 20_000 + b"]" * 20_000,
+        "defaults: nested more than 32 levels deep",
+    ),
+    "nested mappings": (
+        b"defaults: " + b"{a: " * 20_000 + b"1" + b"}" * 20_000,
+        "defaults.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a: "
+        "nested more than 32 levels deep",
+    ),
+    "400-digit number": (
+        b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"}\n",
+        "defaults.timeouts.total: must be a number of seconds > 0 or null, got "
+        "99999999999999999999999",
+    ),
+    "400-digit duration": (
+        b"defaults:\n  timeouts: {total: " + b"9" * 400 + b"s}\n",
+        "defaults.timeouts.total: must be a duration: seconds as a number, or a "
+        "string like 250ms, 2s, 1.5m, 1h, got '99999999999999999999",
+    ),
+    "5000-digit number": (
+        b"defaults:\n  timeouts: {total: " + b"9" * 5000 + b"}\n",
+        "defaults.timeouts.total: a value too large to read (5,000 characters)",
+    ),
     "alias bomb": (_alias_bomb(9), "a5[0]: more than 100,000 values once aliases are expanded"),
-    "recursive alias": (b"defaults: &d {retry: *d}\n", "defaults.retry: alias *d refers to a node "
-                                                        "that contains it"),
-    "control character": (b"defaults: {retry: \x01}\n",
-                          "line 1, column 19: character U+0001 is not allowed in YAML"),
+    "recursive alias": (
+        b"defaults: &d {retry: *d}\n",
+        "defaults.retry: alias *d refers to a node that contains it",
+    ),
+    "control character": (
+        b"defaults: {retry: \x01}\n",
+        "line 1, column 19: character U+0001 is not allowed in YAML",
+    ),
 }
 
 
@@ -225,8 +276,12 @@ def test_check_config_and_seawall_config_say_the_same_one_line(tmp_path, monkeyp
     content, expected = HOSTILE[case]
     path = tmp_path / "seawall.yaml"
     path.write_bytes(content)
-    done = subprocess.run([sys.executable, "-m", "seawall", "check-config", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "seawall", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr
     monkeypatch.setenv("SEAWALL_CONFIG", str(path))
@@ -241,6 +296,7 @@ CODE_ONLY = {"predicate", "key", "random"}  # callables: no YAML can hold one
 
 def _schema_sections():
     from seawall.config.schema import POLICY
+
     pending = list(POLICY.values())
     while pending:
         section = pending.pop()
@@ -254,9 +310,18 @@ def test_every_field_of_every_policy_class_is_a_key_under_its_own_name():
         fields = {f.name for f in dataclasses.fields(section.kind)} - CODE_ONLY
         assert set(section.keys) == fields, section.kind
         seen.add(section.kind)
-    assert seen == {seawall.Retry, seawall.Backoff, seawall.RetryBudget, seawall.Timeouts,
-                    seawall.CircuitBreaker, seawall.Bulkhead, seawall.Pool,
-                    seawall.AdaptiveThreshold, seawall.Throttle, seawall.HealthCheck}
+    assert seen == {
+        seawall.Retry,
+        seawall.Backoff,
+        seawall.RetryBudget,
+        seawall.Timeouts,
+        seawall.CircuitBreaker,
+        seawall.Bulkhead,
+        seawall.Pool,
+        seawall.AdaptiveThreshold,
+        seawall.Throttle,
+        seawall.HealthCheck,
+    }
 
 
 def _find(data, name, keys=None):
@@ -285,11 +350,20 @@ def test_the_documented_full_example_uses_every_key():
 
 
 def test_options_the_runbooks_name_are_settable():
-    router = Router(load({"defaults": {
-        "breaker": {"failure_statuses": [500, 503], "max_keys": 10, "min_calls": 5},
-        "retry": {"errors": ["connect", "reset"], "backoff": {"kind": "constant", "base": 0.1,
-                                                               "cap": 0.1}},
-    }}), telemetry=False)
+    router = Router(
+        load(
+            {
+                "defaults": {
+                    "breaker": {"failure_statuses": [500, 503], "max_keys": 10, "min_calls": 5},
+                    "retry": {
+                        "errors": ["connect", "reset"],
+                        "backoff": {"kind": "constant", "base": 0.1, "cap": 0.1},
+                    },
+                }
+            }
+        ),
+        telemetry=False,
+    )
     breaker, retry = router.default.breaker, router.default.retry
     assert breaker.failure_statuses == {500, 503} and breaker.max_keys == 10
     assert retry.errors == {seawall.ErrorKind.CONNECT, seawall.ErrorKind.RESET}
@@ -298,14 +372,18 @@ def test_options_the_runbooks_name_are_settable():
         load({"defaults": {"retry": {"errors": ["connect", "refused"]}}})
     assert info.value.problems == [
         "defaults.retry.errors: must be a list of connect, connect_timeout, pool_timeout, "
-        "write_timeout, read_timeout, reset, protocol, got 'refused' (did you mean reset?)"]
+        "write_timeout, read_timeout, reset, protocol, got 'refused' (did you mean reset?)"
+    ]
 
 
-@pytest.mark.parametrize("value, problem", [
-    (0, "must be a whole number >= 1, got 0"),
-    ("three", "must be a whole number >= 1, got str 'three'"),
-    (2.5, "must be a whole number >= 1, got float 2.5"),
-])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        (0, "must be a whole number >= 1, got 0"),
+        ("three", "must be a whole number >= 1, got str 'three'"),
+        (2.5, "must be a whole number >= 1, got float 2.5"),
+    ],
+)
 def test_one_wording_per_rule(value, problem):
     """The class's own rule words the problem, whatever is wrong with the value."""
     with pytest.raises(ConfigError) as info:
@@ -320,7 +398,8 @@ def test_a_problem_from_an_environment_variable_names_it(tmp_path):
         load({}, environ={"SEAWALL_TIMEOUT_TOTAL": "5s"})
     assert info.value.problems == [
         "defaults.timeouts (total set by $SEAWALL_TIMEOUT_TOTAL): attempt (10.0 s) must not "
-        "exceed total (5.0 s): the total would cut every slow attempt first"]
+        "exceed total (5.0 s): the total would cut every slow attempt first"
+    ]
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert "${PAYMENTS_TIMEOUT:-15s}" in example
@@ -328,32 +407,40 @@ def test_a_problem_from_an_environment_variable_names_it(tmp_path):
         load_file(write(tmp_path, example), environ={"PAYMENTS_TIMEOUT": "5s"})
     assert info.value.problems == [
         "dependencies.payments.timeouts (total set by ${PAYMENTS_TIMEOUT}): attempt (10.0 s) "
-        "must not exceed total (5.0 s): the total would cut every slow attempt first"]
+        "must not exceed total (5.0 s): the total would cut every slow attempt first"
+    ]
     router = Router(load_file(write(tmp_path, example), environ={}), telemetry=False)
     assert router.policy_for(target("api.payments.example")).timeouts.total == 15.0
 
 
 def test_an_unset_variable_is_named(tmp_path):
-    path = write(tmp_path, "defaults:\n  timeouts:\n    total: '${TOTAL}'\n"
-                           "    attempt: ${ATTEMPT}\n")
+    path = write(
+        tmp_path, "defaults:\n  timeouts:\n    total: '${TOTAL}'\n    attempt: ${ATTEMPT}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_file(path, environ={})
     assert info.value.problems == [
         "defaults.timeouts.total: ${TOTAL} is not set and has no default; set it, or give one: "
         "${TOTAL:-value}",
         "defaults.timeouts.attempt: ${ATTEMPT} is not set and has no default; set it, or give "
-        "one: ${ATTEMPT:-value}"]
+        "one: ${ATTEMPT:-value}",
+    ]
     config = load_file(path, environ={"TOTAL": "20s", "ATTEMPT": "2"})
     assert config.defaults.timeouts == seawall.Timeouts(attempt=2, total=20)
 
 
 def test_variables_fill_values_not_keys_or_structure(tmp_path):
-    path = write(tmp_path, "# ${NOT_A_VALUE}\ndefaults:\n  retry:\n    max_attempts: ${N:-4}\n"
-                           "    methods: ${METHODS:-[GET]}\n")
+    path = write(
+        tmp_path,
+        "# ${NOT_A_VALUE}\ndefaults:\n  retry:\n    max_attempts: ${N:-4}\n"
+        "    methods: ${METHODS:-[GET]}\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_file(path, environ={})
-    assert info.value.problems == ["defaults.retry.methods (set by ${METHODS}): must be a "
-                                   "collection of HTTP method names (str), got str '[GET]'"]
+    assert info.value.problems == [
+        "defaults.retry.methods (set by ${METHODS}): must be a "
+        "collection of HTTP method names (str), got str '[GET]'"
+    ]
     flow = write(tmp_path, "defaults: {retry: {max_attempts: ${N:-4}}}\n")
     quote = r'inside \{...\} or \[...\], quote a variable: "\$\{VAR\}"'
     with pytest.raises(ConfigError, match=quote):
@@ -362,12 +449,17 @@ def test_variables_fill_values_not_keys_or_structure(tmp_path):
 
 def test_an_unknown_key_or_variable_suggests_the_nearest():
     with pytest.raises(ConfigError) as info:
-        load({"defaults": {"retyr": {}, "breaker": {"failure_status": [500]}}},
-             environ={"SEAWALL_RETRY_ATTEMPTS": "9", "SEAWALL_REQUIRE_TOOLS": "1"})
+        load(
+            {"defaults": {"retyr": {}, "breaker": {"failure_status": [500]}}},
+            environ={"SEAWALL_RETRY_ATTEMPTS": "9", "SEAWALL_REQUIRE_TOOLS": "1"},
+        )
     assert info.value.problems[0].startswith(
-        "$SEAWALL_RETRY_ATTEMPTS: unknown variable (did you mean $SEAWALL_RETRY_MAX_ATTEMPTS?)")
+        "$SEAWALL_RETRY_ATTEMPTS: unknown variable (did you mean $SEAWALL_RETRY_MAX_ATTEMPTS?)"
+    )
     assert info.value.problems[1].startswith(
-        "defaults.retyr: unknown key (did you mean retry?); expected one of retry, breaker")
+        "defaults.retyr: unknown key (did you mean retry?); expected one of retry, breaker"
+    )
     assert info.value.problems[2].startswith(
-        "defaults.breaker.failure_status: unknown key (did you mean failure_statuses?)")
+        "defaults.breaker.failure_status: unknown key (did you mean failure_statuses?)"
+    )
     assert len(info.value.problems) == 3  # another program's SEAWALL_* variable is its own

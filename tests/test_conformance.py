@@ -28,8 +28,9 @@ def policy(**overrides) -> seawall.Policy:
 
 # -- transparency ------------------------------------------------------------------------
 def test_transparent_without_faults(flavour, upstream):
-    upstream.script("/t", respond(201, body=b"created", headers={"X-Thing": "1"}),
-                    respond(404, body=b"nope"))
+    upstream.script(
+        "/t", respond(201, body=b"created", headers={"X-Thing": "1"}), respond(404, body=b"nope")
+    )
     with flavour.client(policy()) as client:
         first = client.request("GET", upstream.url + "/t")
         second = client.request("GET", upstream.url + "/t")
@@ -100,8 +101,12 @@ def test_post_is_not_retried(flavour, upstream):
 def test_post_with_idempotency_key_or_opt_in_is_retried(flavour, upstream):
     upstream.default = respond(503)
     with flavour.client(policy()) as client:
-        client.request("POST", upstream.url + "/keyed", content=b"{}", headers={"Idempotency-Key": "k1"})
-    with flavour.client(policy(retry=seawall.Retry(max_attempts=2, backoff=FAST, unsafe_methods=True))) as client:
+        client.request(
+            "POST", upstream.url + "/keyed", content=b"{}", headers={"Idempotency-Key": "k1"}
+        )
+    with flavour.client(
+        policy(retry=seawall.Retry(max_attempts=2, backoff=FAST, unsafe_methods=True))
+    ) as client:
         client.request("POST", upstream.url + "/opted", content=b"{}")
     assert upstream.hits("/keyed") == 3
     assert upstream.hits("/opted") == 2
@@ -130,7 +135,9 @@ def test_unsent_request_is_retried_whatever_the_method(flavour, upstream):
 def test_a_body_that_cannot_be_replayed_is_never_resent(flavour, upstream):
     upstream.default = respond(503)
     with flavour.client(policy()) as client:
-        result = client.request("PUT", upstream.url + "/gen", content=flavour.one_shot_body(b"only-once"))
+        result = client.request(
+            "PUT", upstream.url + "/gen", content=flavour.one_shot_body(b"only-once")
+        )
     assert result.status == 503
     assert upstream.hits("/gen") == 1
     assert [r.body for r in upstream.requests] == [b"only-once"]
@@ -183,8 +190,10 @@ def test_attempt_timeout_really_cuts_a_slow_attempt(flavour, upstream):
 
 def test_total_deadline_bounds_the_whole_request(flavour, upstream):
     upstream.default = respond(200, delay=1.0)
-    tight = policy(retry=seawall.Retry(max_attempts=10, backoff=FAST),
-                   timeouts=seawall.Timeouts(attempt=0.1, total=0.25))
+    tight = policy(
+        retry=seawall.Retry(max_attempts=10, backoff=FAST),
+        timeouts=seawall.Timeouts(attempt=0.1, total=0.25),
+    )
     with flavour.client(tight) as client:
         started = time.monotonic()
         with pytest.raises(seawall.DeadlineExceeded) as info:
@@ -200,8 +209,13 @@ def test_breaker_opens_rejects_then_probes_and_closes(flavour, upstream):
     upstream.script("/b", respond(500), respond(500), respond(500), then=respond(200))
     transitions = []
     p = policy(retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=0.2))
-    p.subscribe(lambda e: transitions.append((e.from_state.value, e.to_state.value))
-                if isinstance(e, ev.CircuitTransition) else None)
+    p.subscribe(
+        lambda e: (
+            transitions.append((e.from_state.value, e.to_state.value))
+            if isinstance(e, ev.CircuitTransition)
+            else None
+        )
+    )
     with flavour.client(p) as client:
         for _ in range(3):
             assert client.request("GET", upstream.url + "/b").status == 500
@@ -217,8 +231,10 @@ def test_breaker_opens_rejects_then_probes_and_closes(flavour, upstream):
 
 def test_retries_stop_when_the_breaker_opens(flavour, upstream):
     upstream.default = respond(503)
-    p = policy(retry=seawall.Retry(max_attempts=5, backoff=FAST),
-               breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=30))
+    p = policy(
+        retry=seawall.Retry(max_attempts=5, backoff=FAST),
+        breaker=seawall.CircuitBreaker(consecutive_failures=2, open_for=30),
+    )
     with flavour.client(p) as client:
         assert client.request("GET", upstream.url + "/x").status == 503
     assert upstream.hits("/x") == 2
@@ -230,7 +246,9 @@ def test_upstream_never_sees_more_than_the_bulkhead_allows(flavour, upstream):
     p = policy(bulkhead=seawall.Bulkhead(max_concurrent=4, max_queued=100, queue_timeout=10))
     with flavour.client(p) as client:
         results = client.many(12, "GET", upstream.url + "/c")
-    assert all(isinstance(r, object) and getattr(r, "status", None) == 200 for r in results), results
+    assert all(isinstance(r, object) and getattr(r, "status", None) == 200 for r in results), (
+        results
+    )
     assert upstream.max_in_flight == 4
 
 
@@ -268,8 +286,10 @@ def test_bulkhead_queue_timeout(flavour, upstream):
 # -- connections, outcomes, fallback -----------------------------------------------------
 def test_retried_responses_are_closed_no_connection_leaks(flavour, upstream):
     upstream.script("/leak", *[respond(503, body=b"x" * 50_000)] * 4, then=respond(200))
-    p = policy(retry=seawall.Retry(max_attempts=5, backoff=FAST),
-               pool=seawall.Pool(max_connections=1, max_keepalive=1))
+    p = policy(
+        retry=seawall.Retry(max_attempts=5, backoff=FAST),
+        pool=seawall.Pool(max_connections=1, max_keepalive=1),
+    )
     with flavour.client(p) as client:
         # with one connection, an unclosed 503 would starve the next attempt
         assert client.request("GET", upstream.url + "/leak").status == 200
@@ -280,8 +300,16 @@ def test_retried_responses_are_closed_no_connection_leaks(flavour, upstream):
 
 
 def test_one_terminal_outcome_and_every_counted_attempt_reached_the_upstream(flavour, upstream):
-    upstream.script("/o", respond(503), reset(), respond(200), respond(500), respond(500),
-                    respond(500), then=respond(200))
+    upstream.script(
+        "/o",
+        respond(503),
+        reset(),
+        respond(200),
+        respond(500),
+        respond(500),
+        respond(500),
+        then=respond(200),
+    )
     seen = []
     p = policy()
     p.subscribe(seen.append)
@@ -304,8 +332,12 @@ def test_fallback_turns_failure_and_rejection_into_a_response(flavour, upstream)
         calls.append(type(ctx.error).__name__ if ctx.error else ctx.response is not None)
         return flavour.response(200, b"from cache")
 
-    p = policy(retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=30),
-               fallback=fallback, pool=seawall.Pool(max_connections=1))
+    p = policy(
+        retry=None,
+        breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=30),
+        fallback=fallback,
+        pool=seawall.Pool(max_connections=1),
+    )
     outcomes = []
     p.subscribe(lambda e: outcomes.append(e.outcome) if isinstance(e, ev.RequestFinished) else None)
     with flavour.client(p) as client:
@@ -327,8 +359,10 @@ def test_fallback_returning_none_keeps_the_original_outcome(flavour, upstream):
 # -- a decision that raises --------------------------------------------------------------
 # One connection and a short attempt timeout: a response left unclosed would make the next
 # request wait for the pool and fail within a second.
-ONE_CONNECTION = dict(pool=seawall.Pool(max_connections=1, max_keepalive=1),
-                      timeouts=seawall.Timeouts(attempt=1.0, total=3.0))
+ONE_CONNECTION = dict(
+    pool=seawall.Pool(max_connections=1, max_keepalive=1),
+    timeouts=seawall.Timeouts(attempt=1.0, total=3.0),
+)
 
 
 def _finished(p: seawall.Policy) -> list[ev.RequestFinished]:
@@ -338,8 +372,12 @@ def _finished(p: seawall.Policy) -> list[ev.RequestFinished]:
 
 
 def test_an_unreadable_retry_after_is_absent_and_leaks_nothing(flavour, upstream):
-    upstream.script("/ra", retry_after(503, "\u00b2"), retry_after(503, "\uff11"),
-                    then=respond(200, body=b"done"))
+    upstream.script(
+        "/ra",
+        retry_after(503, "\u00b2"),
+        retry_after(503, "\uff11"),
+        then=respond(200, body=b"done"),
+    )
     p = policy(**ONE_CONNECTION)
     finished = _finished(p)
     with flavour.client(p) as client:
@@ -363,8 +401,9 @@ def test_a_raising_predicate_propagates_after_the_response_is_closed(flavour, up
             raise bug
         return None
 
-    p = policy(retry=seawall.Retry(max_attempts=3, backoff=FAST, predicate=predicate),
-               **ONE_CONNECTION)
+    p = policy(
+        retry=seawall.Retry(max_attempts=3, backoff=FAST, predicate=predicate), **ONE_CONNECTION
+    )
     finished = _finished(p)
     with flavour.client(p) as client:
         with pytest.raises(PredicateBug):  # the user's own code: its own exception

@@ -19,8 +19,14 @@ from seawall.deadletters.letter import Letter
 from tests.flavours import Flavour
 
 FAST = seawall.Retry(max_attempts=2, backoff=seawall.Backoff.constant(0.001), budget=None)
-SECRETS = ("pw-SECRET-1", "bearer-SECRET-2", "cookie-SECRET-3", "apikey-SECRET-4",
-           "sig-SECRET-5", "token-SECRET-6")
+SECRETS = (
+    "pw-SECRET-1",
+    "bearer-SECRET-2",
+    "cookie-SECRET-3",
+    "apikey-SECRET-4",
+    "sig-SECRET-5",
+    "token-SECRET-6",
+)
 
 
 @pytest.fixture
@@ -37,34 +43,58 @@ def policy(letters: DeadLetters, **options: object) -> seawall.Policy:
 
 
 def test_a_failure_after_the_last_attempt_is_recorded_with_what_replay_needs(
-        flavour: Flavour, upstream: Upstream, letters: DeadLetters) -> None:
+    flavour: Flavour, upstream: Upstream, letters: DeadLetters
+) -> None:
     upstream.script("/orders", then=respond(503, b"down"))
     with flavour.client(policy(letters)) as client:
-        assert client.request("PUT", f"{upstream.url}/orders?id=7", content=b'{"n": 7}',
-                              headers={"Content-Type": "application/json"}).status == 503
+        assert (
+            client.request(
+                "PUT",
+                f"{upstream.url}/orders?id=7",
+                content=b'{"n": 7}',
+                headers={"Content-Type": "application/json"},
+            ).status
+            == 503
+        )
     letters.flush()
     [letter] = letters.store.list()
-    assert (letter.dependency, letter.method, letter.reason, letter.status, letter.attempts) == \
-        ("dep", "PUT", "failure", 503, 2)
+    assert (letter.dependency, letter.method, letter.reason, letter.status, letter.attempts) == (
+        "dep",
+        "PUT",
+        "failure",
+        503,
+        2,
+    )
     assert letter.url == f"{upstream.url}/orders?id=7"
     assert letter.body == b'{"n": 7}' and letter.replayable and letter.state == "pending"
     assert ("content-type", "application/json") in {(k.lower(), v) for k, v in letter.headers}
     assert letter.first_at <= letter.last_at and letters.recorded == 1
 
 
-def test_secrets_never_reach_the_database_file(flavour: Flavour, upstream: Upstream,
-                                               tmp_path: Path) -> None:
+def test_secrets_never_reach_the_database_file(
+    flavour: Flavour, upstream: Upstream, tmp_path: Path
+) -> None:
     letters = DeadLetters(SQLiteStore(tmp_path / "letters.db"), header_denylist=["X-Private"])
     upstream.script("/pay", then=respond(500))
     url = upstream.url.replace("http://", "http://user:pw-SECRET-1@")
     with flavour.client(policy(letters)) as client:
-        client.request("POST", f"{url}/pay?sig=sig-SECRET-5&token=token-SECRET-6&keep=visible",
-                       content=b"body-marker", headers={
-                           "Cookie": "session=cookie-SECRET-3", "X-Api-Key": "apikey-SECRET-4",
-                           "X-Private": "private-SECRET-7"})
+        client.request(
+            "POST",
+            f"{url}/pay?sig=sig-SECRET-5&token=token-SECRET-6&keep=visible",
+            content=b"body-marker",
+            headers={
+                "Cookie": "session=cookie-SECRET-3",
+                "X-Api-Key": "apikey-SECRET-4",
+                "X-Private": "private-SECRET-7",
+            },
+        )
         # (aiohttp refuses user-info and an Authorization header together: two requests)
-        client.request("POST", f"{upstream.url}/pay", content=b"body-marker",
-                       headers={"Authorization": "Bearer bearer-SECRET-2"})
+        client.request(
+            "POST",
+            f"{upstream.url}/pay",
+            content=b"body-marker",
+            headers={"Authorization": "Bearer bearer-SECRET-2"},
+        )
     letters.flush()
     letter = letters.store.list()[1]
     assert letter.body == b"body-marker" and "keep=visible" in letter.url
@@ -99,6 +129,7 @@ def test_what_is_not_recorded_by_default(upstream: Upstream, letters: DeadLetter
     """A 4xx that is not retried ends as a success; a full bulkhead is load shedding; statuses
     outside `statuses` are not kept."""
     from tests.flavours import HttpxSync
+
     upstream.script("/missing", then=respond(404))
     upstream.script("/teapot", then=respond(500))
     strict = DeadLetters(letters.store, statuses=[503])
@@ -111,9 +142,11 @@ def test_what_is_not_recorded_by_default(upstream: Upstream, letters: DeadLetter
     assert letters.store.count() == 0
 
 
-def test_breaker_and_deadline_rejections_are_recorded(upstream: Upstream,
-                                                      letters: DeadLetters) -> None:
+def test_breaker_and_deadline_rejections_are_recorded(
+    upstream: Upstream, letters: DeadLetters
+) -> None:
     from tests.flavours import HttpxSync
+
     upstream.script("/flaky", then=respond(503))
     upstream.script("/slow", then=respond(503, delay=0.3))
     breaker = seawall.CircuitBreaker(min_calls=2, window=30.0, open_for=60.0)
@@ -124,8 +157,10 @@ def test_breaker_and_deadline_rejections_are_recorded(upstream: Upstream,
             except seawall.CircuitOpenError:
                 pass
     timeouts = seawall.Timeouts(attempt=None, total=0.05)
-    with HttpxSync().client(policy(letters, retry=None, timeouts=timeouts)) as client, \
-            pytest.raises(seawall.DeadlineExceeded):
+    with (
+        HttpxSync().client(policy(letters, retry=None, timeouts=timeouts)) as client,
+        pytest.raises(seawall.DeadlineExceeded),
+    ):
         client.request("GET", f"{upstream.url}/slow")
     letters.flush()
     reasons = sorted(x.reason for x in letters.store.list())
@@ -134,8 +169,9 @@ def test_breaker_and_deadline_rejections_are_recorded(upstream: Upstream,
     assert rejected.reason == "breaker" and "CircuitOpenError" in (rejected.error or "")
 
 
-def test_a_large_or_streamed_body_is_kept_as_metadata_only(flavour: Flavour, upstream: Upstream,
-                                                           tmp_path: Path) -> None:
+def test_a_large_or_streamed_body_is_kept_as_metadata_only(
+    flavour: Flavour, upstream: Upstream, tmp_path: Path
+) -> None:
     letters = DeadLetters(SQLiteStore(tmp_path / "letters.db"), body_cap=8)
     upstream.script("/big", then=respond(503))
     with flavour.client(policy(letters, retry=None)) as client:
@@ -149,16 +185,20 @@ def test_a_large_or_streamed_body_is_kept_as_metadata_only(flavour: Flavour, ups
 
 
 def test_a_non_idempotent_request_is_sent_with_a_generated_key_that_the_letter_keeps(
-        flavour: Flavour, upstream: Upstream, letters: DeadLetters) -> None:
+    flavour: Flavour, upstream: Upstream, letters: DeadLetters
+) -> None:
     upstream.script("/charge", then=respond(503))
     with flavour.client(policy(letters, retry=None)) as client:
         client.request("POST", f"{upstream.url}/charge", content=b"x")
-        client.request("POST", f"{upstream.url}/charge", content=b"y",
-                       headers={"Idempotency-Key": "mine-1"})
+        client.request(
+            "POST", f"{upstream.url}/charge", content=b"y", headers={"Idempotency-Key": "mine-1"}
+        )
         client.request("GET", f"{upstream.url}/charge")
     letters.flush()
-    sent = [{k.lower(): v for k, v in seen.headers.items()}.get("idempotency-key")
-            for seen in upstream.requests]
+    sent = [
+        {k.lower(): v for k, v in seen.headers.items()}.get("idempotency-key")
+        for seen in upstream.requests
+    ]
     stored = [x.idempotency_key for x in reversed(letters.store.list())]
     assert sent[0] is not None and len(sent[0]) == 32
     assert sent[1:] == ["mine-1", None] and stored == sent
@@ -175,8 +215,10 @@ def test_caps_drop_the_oldest_on_insert_and_purge_by_query(tmp_path: Path) -> No
 
 
 def test_with_the_writer_stalled_requests_are_not_held_and_letters_are_dropped(
-        upstream: Upstream, tmp_path: Path) -> None:
+    upstream: Upstream, tmp_path: Path
+) -> None:
     from tests.flavours import HttpxSync
+
     path = tmp_path / "letters.db"
     letters = DeadLetters(SQLiteStore(path, busy_timeout=30.0), queue_size=2)
     holder = sqlite3.connect(path, isolation_level=None)
@@ -215,35 +257,54 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
 
 
 def _letter(letter_id: str, at: float) -> Letter:
-    return Letter(id=letter_id, dependency="dep", method="GET", url="http://h/", headers=(),
-                  body=b"", body_size=0, replayable=True, reason="failure", status=503,
-                  error=None, attempts=1, first_at=at, last_at=at)
-
-
+    return Letter(
+        id=letter_id,
+        dependency="dep",
+        method="GET",
+        url="http://h/",
+        headers=(),
+        body=b"",
+        body_size=0,
+        replayable=True,
+        reason="failure",
+        status=503,
+        error=None,
+        attempts=1,
+        first_at=at,
+        last_at=at,
+    )
 
 
 def test_kill_9_while_writing_under_load_keeps_every_committed_entry(
-        upstream: Upstream, tmp_path: Path) -> None:
+    upstream: Upstream, tmp_path: Path
+) -> None:
     import signal
     import subprocess
     import sys
+
     path = tmp_path / "letters.db"
     upstream.script("/crash", then=respond(503))
-    child = subprocess.Popen([sys.executable, "-m", "tests.deadletters_writer", str(path),
-                              upstream.url], cwd=Path(__file__).parent.parent)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.deadletters_writer", str(path), upstream.url],
+        cwd=Path(__file__).parent.parent,
+    )
     try:
         committed: dict[str, tuple[str, bytes]] = {}
         deadline = time.monotonic() + 60.0
+
         def both_wrote() -> bool:  # threads and asyncio tasks
             urls = [url for url, _ in committed.values()]
             return any("n=t" in url for url in urls) and any("n=a" in url for url in urls)
+
         while (len(committed) < 300 or not both_wrote()) and time.monotonic() < deadline:
             time.sleep(0.05)
             if path.exists():
                 reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
                 try:  # what another connection sees is committed
-                    committed = {row[0]: (row[1], row[2]) for row in reader.execute(
-                        "SELECT id, url, body FROM dead_letters")}
+                    committed = {
+                        row[0]: (row[1], row[2])
+                        for row in reader.execute("SELECT id, url, body FROM dead_letters")
+                    }
                 except sqlite3.OperationalError:
                     pass  # (the schema is not there yet)
                 reader.close()
@@ -255,7 +316,9 @@ def test_kill_9_while_writing_under_load_keeps_every_committed_entry(
     assert child.returncode == -signal.SIGKILL
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    rows = {row[0]: (row[1], row[2]) for row in db.execute("SELECT id, url, body FROM dead_letters")}
+    rows = {
+        row[0]: (row[1], row[2]) for row in db.execute("SELECT id, url, body FROM dead_letters")
+    }
     db.close()
     assert committed.items() <= rows.items()
     for url, body in rows.values():  # every entry whole: its body names its own URL

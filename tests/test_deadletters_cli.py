@@ -21,8 +21,7 @@ def add_token(request: ReplayRequest) -> None:
 
 def _record(upstream: Upstream, path: Path, count: int) -> list[str]:
     letters = DeadLetters(SQLiteStore(path))
-    policy = seawall.Policy("shop", retry=None, breaker=None, telemetry=False,
-                            dead_letters=letters)
+    policy = seawall.Policy("shop", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     with HttpxSync().client(policy) as client:
         for n in range(count):
             client.request("PUT", f"{upstream.url}/cart?n={n}", content=b"item")
@@ -36,8 +35,9 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def test_list_show_resolve_and_purge(upstream: Upstream, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_show_resolve_and_purge(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "l.db")
     upstream.script("/cart", then=respond(503))
     newest, older = _record(upstream, tmp_path / "l.db", 2)
@@ -59,8 +59,9 @@ def test_list_show_resolve_and_purge(upstream: Upstream, tmp_path: Path,
     assert code == 1 and "no dead letter 'missing'" in err
 
 
-def test_replay_one_and_all_with_a_dry_run_first(upstream: Upstream, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_one_and_all_with_a_dry_run_first(
+    upstream: Upstream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "l.db")
     upstream.script("/cart", respond(503), respond(503), respond(503), then=respond(200))
     first = _record(upstream, tmp_path / "l.db", 3)[0]
@@ -72,7 +73,8 @@ def test_replay_one_and_all_with_a_dry_run_first(upstream: Upstream, tmp_path: P
     assert code == 1 and "is resolved" in err
     code, out, _ = _run(capsys, "--db", db, "replay", "--all", "--dry-run", "--json")
     assert json.loads(out)["matched"] == 2 and upstream.hits("/cart") == 4
-    code, out, _ = _run(capsys, "--db", db, "replay", "--all", "--dependency", "shop",
-                        "--rate", "100")
+    code, out, _ = _run(
+        capsys, "--db", db, "replay", "--all", "--dependency", "shop", "--rate", "100"
+    )
     assert code == 0 and out.strip() == "replayed 2: 2 resolved, 0 failed, 0 refused"
     assert upstream.hits("/cart") == 6

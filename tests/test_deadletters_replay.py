@@ -20,8 +20,9 @@ def letters(tmp_path: Path) -> Iterator[DeadLetters]:
     def credentials(request: ReplayRequest) -> None:
         request.headers["Authorization"] = "Bearer fresh"  # never stored: put back at replay
 
-    found = DeadLetters(SQLiteStore(tmp_path / "letters.db"), on_replay=credentials,
-                        replay_rate=200.0)
+    found = DeadLetters(
+        SQLiteStore(tmp_path / "letters.db"), on_replay=credentials, replay_rate=200.0
+    )
     yield found
     found.close()
 
@@ -31,13 +32,22 @@ def _headers(seen: object) -> dict[str, str]:
 
 
 def test_a_request_that_failed_is_replayed_once_the_upstream_heals(
-        flavour: Flavour, upstream: Upstream, letters: DeadLetters) -> None:
-    policy = seawall.Policy("orders", retry=FAST, breaker=None, telemetry=False,
-                            dead_letters=letters)
+    flavour: Flavour, upstream: Upstream, letters: DeadLetters
+) -> None:
+    policy = seawall.Policy(
+        "orders", retry=FAST, breaker=None, telemetry=False, dead_letters=letters
+    )
     upstream.script("/orders", respond(503), respond(503), then=respond(201, b"made"))
     with flavour.client(policy) as client:
-        assert client.request("POST", f"{upstream.url}/orders?n=1", content=b'{"n": 1}',
-                              headers={"Authorization": "Bearer old"}).status == 503
+        assert (
+            client.request(
+                "POST",
+                f"{upstream.url}/orders?n=1",
+                content=b'{"n": 1}',
+                headers={"Authorization": "Bearer old"},
+            ).status
+            == 503
+        )
     letters.flush()
     [letter] = letters.list()
     first_key = _headers(upstream.requests[0])["idempotency-key"]
@@ -47,8 +57,12 @@ def test_a_request_that_failed_is_replayed_once_the_upstream_heals(
 
     assert outcome.ok and outcome.status == 201
     replayed = upstream.requests[-1]
-    assert (replayed.method, replayed.path, replayed.query, replayed.body) == \
-        ("POST", "/orders", "n=1", b'{"n": 1}')
+    assert (replayed.method, replayed.path, replayed.query, replayed.body) == (
+        "POST",
+        "/orders",
+        "n=1",
+        b'{"n": 1}',
+    )
     assert _headers(replayed)["idempotency-key"] == first_key  # the upstream can recognise it
     assert _headers(replayed)["authorization"] == "Bearer fresh"
     after = letters.get(letter.id)
@@ -59,8 +73,9 @@ def test_a_request_that_failed_is_replayed_once_the_upstream_heals(
     assert upstream.hits("/orders") == 3 and letters.replayed == 1
 
 
-def test_a_failed_replay_is_kept_and_can_be_replayed_again(upstream: Upstream,
-                                                           letters: DeadLetters) -> None:
+def test_a_failed_replay_is_kept_and_can_be_replayed_again(
+    upstream: Upstream, letters: DeadLetters
+) -> None:
     policy = seawall.Policy("p", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     upstream.script("/job", respond(500), respond(502), then=respond(200))
     with HttpxSync().client(policy) as client:
@@ -73,15 +88,15 @@ def test_a_failed_replay_is_kept_and_can_be_replayed_again(upstream: Upstream,
     assert letters.store.count() == 1  # the failed replay recorded no second entry
     assert letters.replay(letter.id).ok
     final = letters.get(letter.id)
-    assert final is not None and [(r.ok, r.status) for r in final.replays] == \
-        [(False, 502), (True, 200)]
+    assert final is not None and [(r.ok, r.status) for r in final.replays] == [
+        (False, 502),
+        (True, 200),
+    ]
 
 
-def test_a_replay_waits_while_the_breaker_is_open(upstream: Upstream,
-                                                  letters: DeadLetters) -> None:
+def test_a_replay_waits_while_the_breaker_is_open(upstream: Upstream, letters: DeadLetters) -> None:
     breaker = seawall.CircuitBreaker(min_calls=1, window=30.0, open_for=0.3)
-    policy = seawall.Policy("b", retry=None, breaker=breaker, telemetry=False,
-                            dead_letters=letters)
+    policy = seawall.Policy("b", retry=None, breaker=breaker, telemetry=False, dead_letters=letters)
     upstream.script("/b", respond(503), then=respond(200))
     with HttpxSync().client(policy) as client:
         client.request("GET", f"{upstream.url}/b")  # opens the breaker
@@ -93,7 +108,8 @@ def test_a_replay_waits_while_the_breaker_is_open(upstream: Upstream,
 
 
 def test_a_non_idempotent_request_without_a_key_is_replayed_only_when_asked(
-        upstream: Upstream, tmp_path: Path) -> None:
+    upstream: Upstream, tmp_path: Path
+) -> None:
     letters = DeadLetters(SQLiteStore(tmp_path / "l.db"), generate_keys=False)
     policy = seawall.Policy("n", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     upstream.script("/pay", respond(503), then=respond(200))
@@ -111,7 +127,8 @@ def test_a_non_idempotent_request_without_a_key_is_replayed_only_when_asked(
 
 
 def test_bulk_replay_counts_first_then_replays_by_dependency_and_time(
-        upstream: Upstream, letters: DeadLetters) -> None:
+    upstream: Upstream, letters: DeadLetters
+) -> None:
     a = seawall.Policy("a", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     b = seawall.Policy("b", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     upstream.script("/x", respond(503), respond(503), respond(503), then=respond(200))
@@ -130,8 +147,9 @@ def test_bulk_replay_counts_first_then_replays_by_dependency_and_time(
     assert [x.state for x in letters.list()] == ["pending", "resolved", "resolved"]
 
 
-def test_resolve_by_hand_needs_a_reason_and_ends_replays(upstream: Upstream,
-                                                         letters: DeadLetters) -> None:
+def test_resolve_by_hand_needs_a_reason_and_ends_replays(
+    upstream: Upstream, letters: DeadLetters
+) -> None:
     policy = seawall.Policy("r", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     upstream.script("/r", then=respond(503))
     with HttpxSync().client(policy) as client:

@@ -28,6 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         found: Any = SQLiteStore(tmp_path / "letters.db")
     else:
         from seawall.deadletters.postgres import PostgresStore
+
         found = PostgresStore(request.getfixturevalue("_postgres_dsn"))
         found.purge()  # one server for the module: each test starts empty
     yield found
@@ -36,11 +37,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 def _letter(letter_id: str, at: float, dependency: str = "dep", **more: Any) -> Letter:
     values: dict[str, Any] = dict(
-        id=letter_id, dependency=dependency, method="POST", url="http://h/x?a=1",
-        headers=(("content-type", "text/plain"), ("x-n", letter_id)), body=b"\x00body\xff",
-        body_size=6, replayable=True, reason="failure", status=503, error="boom", attempts=3,
-        first_at=at - 1, last_at=at, trace_id="a" * 32, span_id="b" * 16,
-        idempotency_key="k-" + letter_id)
+        id=letter_id,
+        dependency=dependency,
+        method="POST",
+        url="http://h/x?a=1",
+        headers=(("content-type", "text/plain"), ("x-n", letter_id)),
+        body=b"\x00body\xff",
+        body_size=6,
+        replayable=True,
+        reason="failure",
+        status=503,
+        error="boom",
+        attempts=3,
+        first_at=at - 1,
+        last_at=at,
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        idempotency_key="k-" + letter_id,
+    )
     values.update(more)
     return Letter(**values)
 
@@ -60,8 +74,11 @@ def test_caps_drop_the_oldest_on_insert(store: Any) -> None:
 
 
 def test_queries_counts_and_purge(store: Any) -> None:
-    store.insert([_letter("a1", 1.0, "a"), _letter("a2", 2.0, "a"), _letter("b3", 3.0, "b")],
-                 max_entries=10, oldest=0.0)
+    store.insert(
+        [_letter("a1", 1.0, "a"), _letter("a2", 2.0, "a"), _letter("b3", 3.0, "b")],
+        max_entries=10,
+        oldest=0.0,
+    )
     assert [x.id for x in store.list(Query(dependency="a"))] == ["a2", "a1"]
     assert [x.id for x in store.list(Query(since=2.0, until=3.0))] == ["a2"]
     assert store.count(Query(dependency="b")) == 1 and store.count() == 3

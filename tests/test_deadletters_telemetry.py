@@ -24,16 +24,19 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any]
     for resource in data.resource_metrics if data else ():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
-                found[metric.name] = [(dict(p.attributes or {}), p.value)
-                                      for p in metric.data.data_points]
+                found[metric.name] = [
+                    (dict(p.attributes or {}), p.value) for p in metric.data.data_points
+                ]
     return found
 
 
-def test_entries_by_dependency_and_state_and_the_counts(upstream: Upstream,
-                                                        tmp_path: Path) -> None:
+def test_entries_by_dependency_and_state_and_the_counts(upstream: Upstream, tmp_path: Path) -> None:
     reader = InMemoryMetricReader()
-    letters = DeadLetters(SQLiteStore(tmp_path / "l.db"), replay_rate=200.0,
-                          telemetry=MeterProvider(metric_readers=[reader]))
+    letters = DeadLetters(
+        SQLiteStore(tmp_path / "l.db"),
+        replay_rate=200.0,
+        telemetry=MeterProvider(metric_readers=[reader]),
+    )
     policy = seawall.Policy("m", retry=None, breaker=None, telemetry=False, dead_letters=letters)
     upstream.script("/m", respond(503), respond(503), then=respond(200))
     with HttpxSync().client(policy) as client:
@@ -42,8 +45,10 @@ def test_entries_by_dependency_and_state_and_the_counts(upstream: Upstream,
     letters.flush()
     letters.replay(letters.list()[0].id)
     points = _points(reader)
-    entries = {(a["seawall.dependency"], a["seawall.dead_letter.state"]): v
-               for a, v in points["seawall.dead_letters.entries"]}
+    entries = {
+        (a["seawall.dependency"], a["seawall.dead_letter.state"]): v
+        for a, v in points["seawall.dead_letters.entries"]
+    }
     assert entries == {("m", "pending"): 1, ("m", "resolved"): 1}
     assert [v for _, v in points["seawall.dead_letters.recorded"]] == [2]
     assert [v for _, v in points["seawall.dead_letters.replayed"]] == [1]
@@ -56,9 +61,13 @@ def test_a_replay_span_links_to_the_original_trace(upstream: Upstream, tmp_path:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     letters = DeadLetters(SQLiteStore(tmp_path / "l.db"), telemetry=False)
-    policy = seawall.Policy("t", retry=None, breaker=None, dead_letters=letters,
-                            telemetry=Telemetry(tracer_provider=provider,
-                                                meter_provider=MeterProvider()))
+    policy = seawall.Policy(
+        "t",
+        retry=None,
+        breaker=None,
+        dead_letters=letters,
+        telemetry=Telemetry(tracer_provider=provider, meter_provider=MeterProvider()),
+    )
     upstream.script("/t", respond(503), then=respond(200))
     with HttpxSync().client(policy) as client:
         client.request("GET", f"{upstream.url}/t")

@@ -19,7 +19,7 @@ from seawall import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CALLER = '''
+CALLER = """
 import httpx
 import seawall.aiohttp
 import seawall.httpx
@@ -33,7 +33,7 @@ def status(client: httpx.Client) -> float:
         return error.retry_in
     except (seawall.requests.BulkheadFullError, seawall.aiohttp.DeadlineExceeded):
         return 0.0
-'''
+"""
 
 
 def test_a_type_checker_accepts_except_clauses_naming_them(tmp_path):
@@ -43,14 +43,38 @@ def test_a_type_checker_accepts_except_clauses_naming_them(tmp_path):
     assert code == 0, out + err
 
 
-@pytest.mark.parametrize("module, client_errors", [
-    (seawall.httpx, (httpx.TransportError, httpx.TransportError, httpx.TransportError,
-                     httpx.TimeoutException)),
-    (seawall.requests, (requests.ConnectionError, requests.ConnectionError,
-                        requests.ConnectionError, requests.Timeout)),
-    (seawall.aiohttp, (aiohttp.ClientConnectionError, aiohttp.ClientConnectionError,
-                       aiohttp.ClientConnectionError, TimeoutError)),
-])
+@pytest.mark.parametrize(
+    "module, client_errors",
+    [
+        (
+            seawall.httpx,
+            (
+                httpx.TransportError,
+                httpx.TransportError,
+                httpx.TransportError,
+                httpx.TimeoutException,
+            ),
+        ),
+        (
+            seawall.requests,
+            (
+                requests.ConnectionError,
+                requests.ConnectionError,
+                requests.ConnectionError,
+                requests.Timeout,
+            ),
+        ),
+        (
+            seawall.aiohttp,
+            (
+                aiohttp.ClientConnectionError,
+                aiohttp.ClientConnectionError,
+                aiohttp.ClientConnectionError,
+                TimeoutError,
+            ),
+        ),
+    ],
+)
 def test_each_is_the_seawall_rejection_and_the_clients_error(module, client_errors):
     for base, client_error in zip(errors.REJECTIONS, client_errors, strict=True):
         flavoured = module.ERRORS[base]

@@ -65,15 +65,27 @@ def receiver() -> Iterator[Receiver]:
 
 def faulty_traffic(upstream, telemetry: Telemetry) -> None:
     """Retries, an exhausted request, a budget refusal, a breaker opening, a bulkhead rejection."""
-    upstream.script("/x", respond(503), respond(200), respond(503), respond(503), respond(503),
-                    then=respond(200))
-    policy = seawall.Policy("payments", telemetry=telemetry,
-                            retry=seawall.Retry(max_attempts=3, backoff=FAST),
-                            breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30),
-                            bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0))
-    stingy = seawall.Policy("stingy", telemetry=telemetry,
-                            retry=seawall.Retry(backoff=FAST,
-                                                budget=seawall.RetryBudget(ratio=0, min_per_second=0)))
+    upstream.script(
+        "/x",
+        respond(503),
+        respond(200),
+        respond(503),
+        respond(503),
+        respond(503),
+        then=respond(200),
+    )
+    policy = seawall.Policy(
+        "payments",
+        telemetry=telemetry,
+        retry=seawall.Retry(max_attempts=3, backoff=FAST),
+        breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30),
+        bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0),
+    )
+    stingy = seawall.Policy(
+        "stingy",
+        telemetry=telemetry,
+        retry=seawall.Retry(backoff=FAST, budget=seawall.RetryBudget(ratio=0, min_per_second=0)),
+    )
     with httpx.Client(transport=ResilientTransport(policy)) as client:
         client.get(upstream.url + "/x")
         client.get(upstream.url + "/x")
@@ -83,9 +95,11 @@ def faulty_traffic(upstream, telemetry: Telemetry) -> None:
     with httpx.Client(transport=ResilientTransport(stingy)) as client:
         client.get(upstream.url + "/y")
     upstream.default = respond(200, delay=0.2)
-    bulky = seawall.Policy("bulky", telemetry=telemetry,  # the second request queues, in vain
-                           bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1,
-                                                     queue_timeout=0.02))
+    bulky = seawall.Policy(
+        "bulky",
+        telemetry=telemetry,  # the second request queues, in vain
+        bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1, queue_timeout=0.02),
+    )
     with httpx.Client(transport=ResilientTransport(bulky)) as client:
         worker = threading.Thread(target=client.get, args=(upstream.url + "/z",))
         worker.start()
@@ -100,15 +114,19 @@ def faulty_traffic(upstream, telemetry: Telemetry) -> None:
 
 def test_otlp_http_export_carries_every_span_and_metric(upstream, receiver):
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=receiver.url + "/v1/traces")))
+    tracer_provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=receiver.url + "/v1/traces"))
+    )
     reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=receiver.url + "/v1/metrics"), export_interval_millis=600_000)
+        OTLPMetricExporter(endpoint=receiver.url + "/v1/metrics"), export_interval_millis=600_000
+    )
     meter_provider = MeterProvider(metric_readers=[reader])
     telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     faulty_traffic(upstream, telemetry)
     # the pool gauge reports the pools of clients that are alive when metrics are collected
-    with httpx.Client(transport=ResilientTransport(seawall.Policy("alive", telemetry=telemetry))) as alive:
+    with httpx.Client(
+        transport=ResilientTransport(seawall.Policy("alive", telemetry=telemetry))
+    ) as alive:
         alive.get(upstream.url + "/alive")
         meter_provider.force_flush()
     tracer_provider.shutdown()
@@ -117,7 +135,9 @@ def test_otlp_http_export_carries_every_span_and_metric(upstream, receiver):
     spans = []
     for body in receiver.bodies["/v1/traces"]:
         request = ExportTraceServiceRequest.FromString(body)
-        spans += [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+        spans += [
+            span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans
+        ]
     assert {"seawall payments", "seawall stingy", "seawall bulky", "GET"} <= {s.name for s in spans}
     attempt_ids = {s.span_id for s in spans if s.name == "GET"}
 
@@ -132,12 +152,21 @@ def test_otlp_http_export_carries_every_span_and_metric(upstream, receiver):
                         # exemplars are reset after each collection: gather them all
                         exemplars += [e for p in metric.histogram.data_points for e in p.exemplars]
     assert set(metrics) >= {
-        "http.client.request.duration", "seawall.request.duration", "seawall.retry.attempts",
-        "seawall.retry.exhausted", "seawall.retry.budget.rejected",
-        "seawall.circuit_breaker.state", "seawall.circuit_breaker.transitions",
-        "seawall.circuit_breaker.calls", "seawall.bulkhead.active", "seawall.bulkhead.queued",
-        "seawall.bulkhead.limit", "seawall.bulkhead.rejections", "seawall.bulkhead.queue.duration",
-        "seawall.pool.connections"}
+        "http.client.request.duration",
+        "seawall.request.duration",
+        "seawall.retry.attempts",
+        "seawall.retry.exhausted",
+        "seawall.retry.budget.rejected",
+        "seawall.circuit_breaker.state",
+        "seawall.circuit_breaker.transitions",
+        "seawall.circuit_breaker.calls",
+        "seawall.bulkhead.active",
+        "seawall.bulkhead.queued",
+        "seawall.bulkhead.limit",
+        "seawall.bulkhead.rejections",
+        "seawall.bulkhead.queue.duration",
+        "seawall.pool.connections",
+    }
     assert metrics["http.client.request.duration"].unit == "s"
     # exemplars tie the attempt histogram to the attempt spans
     assert exemplars and {e.span_id for e in exemplars} <= attempt_ids
@@ -154,22 +183,36 @@ def test_prometheus_exporter_shows_the_translated_names(upstream):
     try:
         faulty_traffic(upstream, telemetry)
         # the pool gauge reports the pools of clients that are alive at scrape time
-        with httpx.Client(transport=ResilientTransport(seawall.Policy("alive", telemetry=telemetry))) as alive:
+        with httpx.Client(
+            transport=ResilientTransport(seawall.Policy("alive", telemetry=telemetry))
+        ) as alive:
             alive.get(upstream.url + "/alive")
             text = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics").text
     finally:
         server.shutdown()
         thread.join(5)
         meter_provider.shutdown()
-    for name in ("seawall_retry_attempts_total", "http_client_request_duration_seconds_bucket",
-                 "seawall_request_duration_seconds_bucket", "seawall_retry_exhausted_total",
-                 "seawall_retry_budget_rejected_total", "seawall_circuit_breaker_state",
-                 "seawall_circuit_breaker_transitions_total", "seawall_circuit_breaker_calls_total",
-                 "seawall_bulkhead_active", "seawall_bulkhead_queued", "seawall_bulkhead_limit",
-                 "seawall_bulkhead_rejections_total", "seawall_bulkhead_queue_duration_seconds_bucket",
-                 "seawall_pool_connections"):
+    for name in (
+        "seawall_retry_attempts_total",
+        "http_client_request_duration_seconds_bucket",
+        "seawall_request_duration_seconds_bucket",
+        "seawall_retry_exhausted_total",
+        "seawall_retry_budget_rejected_total",
+        "seawall_circuit_breaker_state",
+        "seawall_circuit_breaker_transitions_total",
+        "seawall_circuit_breaker_calls_total",
+        "seawall_bulkhead_active",
+        "seawall_bulkhead_queued",
+        "seawall_bulkhead_limit",
+        "seawall_bulkhead_rejections_total",
+        "seawall_bulkhead_queue_duration_seconds_bucket",
+        "seawall_pool_connections",
+    ):
         assert f"\n{name}{{" in text, name
     assert 'seawall_dependency="payments"' in text
-    assert 'seawall_circuit_breaker_state{seawall_breaker_state="open",seawall_dependency="payments"' in text \
+    assert (
+        'seawall_circuit_breaker_state{seawall_breaker_state="open",seawall_dependency="payments"'
+        in text
         or 'seawall_breaker_state="open"' in text
+    )
     assert "_ratio" not in text  # no gauge with unit 1

@@ -28,12 +28,24 @@ MIN_CALLS = 20
 class Worker:
     """One fleet process (tests/fleet_worker.py) and the calls it reported."""
 
-    def __init__(self, mode: str, upstream: str, redis: str, namespace: str,
-                 interval: float = 0.2) -> None:
+    def __init__(
+        self, mode: str, upstream: str, redis: str, namespace: str, interval: float = 0.2
+    ) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fleet_worker", mode, upstream, redis, namespace,
-             str(interval)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "tests.fleet_worker",
+                mode,
+                upstream,
+                redis,
+                namespace,
+                str(interval),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.calls: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -68,8 +80,10 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def fleet_of_four(upstream: Any, redis_server: RedisServer) -> Iterator[list[Worker]]:
     namespace = f"test-{uuid.uuid4().hex[:8]}"
-    workers = [Worker(mode, upstream.url, redis_server.url, namespace)
-               for mode in ("sync", "sync", "async", "async")]
+    workers = [
+        Worker(mode, upstream.url, redis_server.url, namespace)
+        for mode in ("sync", "sync", "async", "async")
+    ]
     try:
         yield workers
     finally:
@@ -87,12 +101,17 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_four_processes_open_together_probe_once_and_close_together(
-        upstream: Any, fleet_of_four: list[Worker]) -> None:
+    upstream: Any, fleet_of_four: list[Worker]
+) -> None:
     upstream.default = respond(503)
-    wait_for(lambda: all(w.first(lambda c: c["outcome"] == "rejected") for w in fleet_of_four),
-             15.0, "every process rejects calls")
-    failures = sorted(c["t"] for w in fleet_of_four for c in list(w.calls)
-                      if c["outcome"] == "fail")
+    wait_for(
+        lambda: all(w.first(lambda c: c["outcome"] == "rejected") for w in fleet_of_four),
+        15.0,
+        "every process rejects calls",
+    )
+    failures = sorted(
+        c["t"] for w in fleet_of_four for c in list(w.calls) if c["outcome"] == "fail"
+    )
     crossed = failures[MIN_CALLS - 1]  # the fleet total reached min_calls (all calls fail)
     for worker in fleet_of_four:
         opened = worker.first(lambda c: c["outcome"] == "rejected")
@@ -103,43 +122,76 @@ def test_four_processes_open_together_probe_once_and_close_together(
 
     upstream.default = respond(200)
     all_open = max(w.first(lambda c: c["outcome"] == "rejected") or 0 for w in fleet_of_four)
-    wait_for(lambda: all(w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok",
-                                 after=all_open) for w in fleet_of_four),
-             15.0, "every process closed again")
-    first_closed = min(w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok",
-                               after=all_open) or 0 for w in fleet_of_four)
-    probes = [c for w in fleet_of_four for c in list(w.calls)
-              if all_open <= c["t"] < first_closed and c["outcome"] != "rejected"]
+    wait_for(
+        lambda: all(
+            w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok", after=all_open)
+            for w in fleet_of_four
+        ),
+        15.0,
+        "every process closed again",
+    )
+    first_closed = min(
+        w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok", after=all_open) or 0
+        for w in fleet_of_four
+    )
+    probes = [
+        c
+        for w in fleet_of_four
+        for c in list(w.calls)
+        if all_open <= c["t"] < first_closed and c["outcome"] != "rejected"
+    ]
     assert len(probes) == 1, f"the fleet sent {len(probes)} half-open probes: {probes}"
     assert probes[0]["before"] == "half_open" and probes[0]["outcome"] == "ok"
 
 
 def test_redis_killed_mid_run_each_process_falls_back_then_rejoins(
-        upstream: Any, redis_server: RedisServer, fleet_of_four: list[Worker]) -> None:
+    upstream: Any, redis_server: RedisServer, fleet_of_four: list[Worker]
+) -> None:
     wait_for(lambda: all(len(w.calls) >= 5 for w in fleet_of_four), 15.0, "calls flow")
     redis_server.stop()
     killed = time.monotonic()
-    wait_for(lambda: all(w.first(lambda c: c["degraded"], after=killed) for w in fleet_of_four),
-             5.0, "every process reports degraded")
+    wait_for(
+        lambda: all(w.first(lambda c: c["degraded"], after=killed) for w in fleet_of_four),
+        5.0,
+        "every process reports degraded",
+    )
     # requests kept going, and never waited on Redis: no call is slower than the upstream's own
-    wait_for(lambda: all(w.first(lambda c: True, after=killed + 1.0) for w in fleet_of_four),
-             5.0, "calls keep flowing while Redis is down")
+    wait_for(
+        lambda: all(w.first(lambda c: True, after=killed + 1.0) for w in fleet_of_four),
+        5.0,
+        "calls keep flowing while Redis is down",
+    )
     down = [c for w in fleet_of_four for c in list(w.calls) if c["t"] > killed]
     assert all(c["outcome"] == "ok" for c in down)
-    gaps = [b["t"] - a["t"] for w in fleet_of_four
-            for a, b in zip(w.calls, w.calls[1:]) if a["t"] > killed]
+    gaps = [
+        b["t"] - a["t"]
+        for w in fleet_of_four
+        for a, b in zip(w.calls, w.calls[1:])
+        if a["t"] > killed
+    ]
     assert max(gaps) < 1.0, f"a call waited {max(gaps):.2f} s while Redis was down"
 
     with RedisServer(redis_server.port):  # the same port: the fleet comes back
         back = time.monotonic()
-        wait_for(lambda: all(w.first(lambda c: not c["degraded"], after=back)
-                             for w in fleet_of_four), 10.0, "every process rejoins the fleet")
+        wait_for(
+            lambda: all(w.first(lambda c: not c["degraded"], after=back) for w in fleet_of_four),
+            10.0,
+            "every process rejoins the fleet",
+        )
         assert redis_py.Redis(port=redis_server.port).keys("{sw:*"), "nothing flushed again"
 
 
 def test_keys_never_collide_and_one_breaker_stays_in_one_slot() -> None:
-    triples = [("a", "b:c", ""), ("a:b", "c", ""), ("a", "b", "c"), ("ab", "c", ""),
-               ("a", "bc", ""), ("a}", "b", ""), ("a", "}b", ""), ("ns", "dep", "k")]
+    triples = [
+        ("a", "b:c", ""),
+        ("a:b", "c", ""),
+        ("a", "b", "c"),
+        ("ab", "c", ""),
+        ("a", "bc", ""),
+        ("a}", "b", ""),
+        ("a", "}b", ""),
+        ("ns", "dep", "k"),
+    ]
     tags = {BreakerKeys(*t).tag for t in triples}
     assert len(tags) == len(triples)
     keys = [k for t in triples for k in BreakerKeys(*t).all()]
@@ -150,10 +202,13 @@ def test_keys_never_collide_and_one_breaker_stays_in_one_slot() -> None:
 
 
 def test_two_breakers_of_different_names_keep_separate_fleet_state(
-        redis_server: RedisServer) -> None:
+    redis_server: RedisServer,
+) -> None:
     clock = [0.0]
-    fleets = [seawall.Fleet(redis_server.url, namespace="ns", start=False, clock=lambda: clock[0])
-              for _ in range(2)]
+    fleets = [
+        seawall.Fleet(redis_server.url, namespace="ns", start=False, clock=lambda: clock[0])
+        for _ in range(2)
+    ]
     config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=5.0)
     failing = [f.breaker("failing", "failing", config, lambda *a: None) for f in fleets]
     healthy = [f.breaker("healthy", "healthy", config, lambda *a: None) for f in fleets]
@@ -186,8 +241,10 @@ def test_one_reporter_alone_never_trips_the_fleet(redis_server: RedisServer) -> 
 
 
 def test_a_local_isolate_wins_over_the_fleet(redis_server: RedisServer) -> None:
-    fleets = [seawall.Fleet(redis_server.url, namespace="manual", start=False,
-                            clock=lambda: 0.0) for _ in range(2)]
+    fleets = [
+        seawall.Fleet(redis_server.url, namespace="manual", start=False, clock=lambda: 0.0)
+        for _ in range(2)
+    ]
     config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=5.0)
     breakers = [f.breaker("dep", "dep", config, lambda *a: None) for f in fleets]
     breakers[1].disable(0.0, reason="testing")
@@ -205,6 +262,7 @@ def test_a_local_isolate_wins_over_the_fleet(redis_server: RedisServer) -> None:
 
 def test_redis_down_at_start_is_not_an_error_but_a_bad_url_is() -> None:
     from tests.redis_server import free_port
+
     fleet = seawall.Fleet(f"redis://127.0.0.1:{free_port()}/0", start=False, clock=lambda: 0.0)
     breaker = fleet.breaker("dep", "dep", seawall.CircuitBreaker(), lambda *a: None)
     permit = breaker.acquire(0.0)
@@ -224,8 +282,9 @@ def test_redis_down_at_start_is_not_an_error_but_a_bad_url_is() -> None:
 def test_the_status_shows_the_fleet_view_beside_the_local_one(redis_server: RedisServer) -> None:
     fleets = [seawall.Fleet(redis_server.url, namespace="status", start=False) for _ in range(2)]
     config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=30, open_for=5.0)
-    policies = [seawall.Policy("dep", retry=None, telemetry=False, breaker=config, store=f)
-                for f in fleets]
+    policies = [
+        seawall.Policy("dep", retry=None, telemetry=False, breaker=config, store=f) for f in fleets
+    ]
     for policy in policies:
         breaker = policy.dependency("dep").shared_breaker
         assert breaker is not None
@@ -238,19 +297,27 @@ def test_the_status_shows_the_fleet_view_beside_the_local_one(redis_server: Redi
     shown = seawall.status([policies[0]])["dependencies"][0]["breakers"][0]
     assert shown["state"] == "open" and shown["window"]["calls"] == 2  # the local view
     fleet_side = shown["fleet"]
-    assert {k: fleet_side[k] for k in ("state", "calls", "failures", "reporters", "degraded")} \
-        == {"state": "open", "calls": 0, "failures": 0, "reporters": 2, "degraded": False}
+    assert {k: fleet_side[k] for k in ("state", "calls", "failures", "reporters", "degraded")} == {
+        "state": "open",
+        "calls": 0,
+        "failures": 0,
+        "reporters": 2,
+        "degraded": False,
+    }
     assert fleet_side["last_flush"].endswith("Z")
     local = seawall.Policy("dep", retry=None, telemetry=False, breaker=config)
     local.dependency("dep")
     assert "fleet" not in seawall.status([local])["dependencies"][0]["breakers"][0]
 
 
-def test_only_the_prober_half_opens_even_when_a_flush_comes_late(
-        redis_server: RedisServer) -> None:
+def test_only_the_prober_half_opens_even_when_a_flush_comes_late(redis_server: RedisServer) -> None:
     clock = [0.0]
-    fleets = [seawall.Fleet(redis_server.url, namespace="late", start=False, interval=1.0,
-                            clock=lambda: clock[0]) for _ in range(2)]
+    fleets = [
+        seawall.Fleet(
+            redis_server.url, namespace="late", start=False, interval=1.0, clock=lambda: clock[0]
+        )
+        for _ in range(2)
+    ]
     config = seawall.CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=0.2)
     breakers = [f.breaker("dep", "dep", config, lambda *a: None) for f in fleets]
     for breaker in breakers:
@@ -263,8 +330,9 @@ def test_only_the_prober_half_opens_even_when_a_flush_comes_late(
     assert [b.state(0.0) for b in breakers] == [seawall.BreakerState.OPEN] * 2
     time.sleep(0.3)  # the fleet's open time (Redis TIME) is up
     clock[0] = 1.05  # a flush interval and some jitter later, before any flush
-    assert [b.acquire(clock[0]) for b in breakers] == [None, None], \
+    assert [b.acquire(clock[0]) for b in breakers] == [None, None], (
         "a process half-opened on its own before a flush said who probes"
+    )
     for fleet in fleets:
         fleet.flush()
     permits = [b.acquire(clock[0]) for b in breakers]

@@ -51,14 +51,26 @@ def test_the_readme_zero_code_lines_work_in_a_fresh_venv(tmp_path, upstream):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     (tmp_path / "seawall.yaml").write_text(seawall_yaml())
     (tmp_path / "app.py").write_text(APP)
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("OTEL_", "SEAWALL_", "VIRTUAL_ENV", "PYTHON"))}
-    environment.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                       PIP_DISABLE_PIP_VERSION_CHECK="1", APP_URL=upstream.url + "/zero")
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "SEAWALL_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    environment.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        APP_URL=upstream.url + "/zero",
+    )
     # The README's line, with this checkout in place of the released package.
     local = install.replace("'seawall[all]'", f"'{ROOT}[all]'")
-    done = subprocess.run(["bash", "-c", local + " --quiet"], cwd=tmp_path, env=environment,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", "-c", local + " --quiet"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     starting = [line for line in starts if not line.startswith("export ")]
     exports = [line for line in starts if line.startswith("export ")]
@@ -67,8 +79,14 @@ def test_the_readme_zero_code_lines_work_in_a_fresh_venv(tmp_path, upstream):
         upstream.script("/zero", respond(503), respond(200))
         before = upstream.hits("/zero")
         script = "\n".join([*(exports if "opentelemetry-instrument" in line else []), line])
-        done = subprocess.run(["bash", "-c", "set -e\n" + script], cwd=tmp_path, env=environment,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            ["bash", "-c", "set -e\n" + script],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, (line, done.stderr[-3000:])
         assert re.search(r"^status 200$", done.stdout, re.M), (line, done.stdout[-2000:])
         assert upstream.hits("/zero") - before == 2, line  # the 503 was retried

@@ -99,8 +99,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 def probing_policy(upstream, **breaker) -> tuple[seawall.Policy, list[ev.Event]]:
     check = HealthCheck(upstream.url + "/health", interval=0.02, jitter=0.2, timeout=1.0)
-    policy = seawall.Policy("up", retry=None, telemetry=False, health=check,
-                            breaker=seawall.CircuitBreaker(**breaker))
+    policy = seawall.Policy(
+        "up", retry=None, telemetry=False, health=check, breaker=seawall.CircuitBreaker(**breaker)
+    )
     seen: list[ev.Event] = []
     policy.subscribe(seen.append, ev.HealthProbed, ev.HealthChanged, ev.CircuitRejected)
     return policy, seen
@@ -112,7 +113,8 @@ def probes(seen: list[ev.Event]) -> list[ev.HealthProbed]:
 
 @pytest.mark.parametrize("flavour", PROBING, ids=lambda f: f.name)
 def test_probe_fails_traffic_fine_the_breaker_is_held_open_until_probes_pass_and_traffic_closes_it(
-        flavour, upstream):
+    flavour, upstream
+):
     upstream.script("/health", then=respond(503))
     policy, seen = probing_policy(upstream, open_for=0.05)
     breaker = policy.dependency("up").breaker()
@@ -156,7 +158,8 @@ def test_traffic_fails_probe_fine_passing_probes_do_not_close_the_breaker(flavou
 
 @pytest.mark.parametrize("flavour", PROBING, ids=lambda f: f.name)
 def test_both_fail_the_breaker_says_unhealthy_and_the_prober_stops_with_the_client(
-        flavour, upstream):
+    flavour, upstream
+):
     upstream.script("/health", then=respond(503))
     upstream.script("/api", then=respond(503))
     policy, _ = probing_policy(upstream, consecutive_failures=1, open_for=0.05)
@@ -188,7 +191,9 @@ def test_a_manual_update_holds_it_open_with_its_reason_and_lifts_to_half_open(up
         policy.update_health(True)
         assert client.request("GET", upstream.url + "/api").status == 200
     assert [(c.healthy, c.source, c.reason) for c in changes] == [
-        (False, "manual", "maintenance window"), (True, "manual", "healthy")]
+        (False, "manual", "maintenance window"),
+        (True, "manual", "healthy"),
+    ]
     with pytest.raises(ValueError, match="update_health: dependency must name the dependency"):
         seawall.Policy(telemetry=False).update_health(False)
     with pytest.raises(TypeError, match="update_health: healthy must be a bool, got str 'no'"):
@@ -212,8 +217,12 @@ def test_probes_and_verdicts_are_counted_in_metrics(upstream, otel: Otel):  # no
 
 
 def test_the_status_snapshot_shows_why_health_holds_a_breaker_open():
-    policy = seawall.Policy("held", retry=None, telemetry=False,
-                            breaker=seawall.CircuitBreaker(adaptive=seawall.AdaptiveThreshold()))
+    policy = seawall.Policy(
+        "held",
+        retry=None,
+        telemetry=False,
+        breaker=seawall.CircuitBreaker(adaptive=seawall.AdaptiveThreshold()),
+    )
     policy.dependency("held")
     policy.update_health(False, reason="probe says no")
     breaker = seawall.status([policy])["dependencies"][0]["breakers"][0]

@@ -16,10 +16,12 @@ from seawall.policies.breaker import State
 
 def test_cancelling_1000_in_flight_requests_releases_every_slot(upstream):
     upstream.default = respond(200, delay=0.3)
-    policy = seawall.Policy("cancel", retry=None,
-                            bulkhead=seawall.Bulkhead(max_concurrent=50, max_queued=2000,
-                                                      queue_timeout=30),
-                            pool=seawall.Pool(max_connections=50, max_keepalive=50))
+    policy = seawall.Policy(
+        "cancel",
+        retry=None,
+        bulkhead=seawall.Bulkhead(max_concurrent=50, max_queued=2000, queue_timeout=30),
+        pool=seawall.Pool(max_connections=50, max_keepalive=50),
+    )
 
     async def main() -> tuple[int, int, int]:
         async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as client:
@@ -48,8 +50,9 @@ def test_cancelling_1000_in_flight_requests_releases_every_slot(upstream):
 
 def test_cancelled_half_open_probe_is_released(upstream):
     upstream.script("/p", respond(500), respond(200, delay=0.5), then=respond(200))
-    policy = seawall.Policy("probe", retry=None,
-                            breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.05))
+    policy = seawall.Policy(
+        "probe", retry=None, breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.05)
+    )
 
     async def main() -> int:
         async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as client:
@@ -86,14 +89,17 @@ def test_truncated_body_surfaces_to_the_caller_when_streaming(upstream):
 
 def test_sync_and_async_clients_share_one_bulkhead(upstream):
     upstream.default = respond(200, delay=0.05)
-    policy = seawall.Policy("shared", retry=None,
-                            bulkhead=seawall.Bulkhead(max_concurrent=3, max_queued=100,
-                                                      queue_timeout=10))
+    policy = seawall.Policy(
+        "shared",
+        retry=None,
+        bulkhead=seawall.Bulkhead(max_concurrent=3, max_queued=100, queue_timeout=10),
+    )
 
     def threads() -> None:
         with httpx.Client(transport=ResilientTransport(policy)) as client:
-            workers = [threading.Thread(target=client.get, args=(upstream.url + "/s",))
-                       for _ in range(6)]
+            workers = [
+                threading.Thread(target=client.get, args=(upstream.url + "/s",)) for _ in range(6)
+            ]
             for w in workers:
                 w.start()
             for w in workers:
@@ -128,7 +134,11 @@ def test_unnamed_policy_keys_dependencies_by_origin_and_caps_them(upstream):
                 client.get(f"http://{host}:{upstream.port}/b")
     names = sorted(d.name for d in policy.dependencies())
     # the third origin, over the cap, shares "_other"
-    assert names == ["_other", f"http://127.0.0.1:{upstream.port}", f"http://127.0.0.2:{upstream.port}"]
+    assert names == [
+        "_other",
+        f"http://127.0.0.1:{upstream.port}",
+        f"http://127.0.0.2:{upstream.port}",
+    ]
     assert policy.dependency("http://127.0.0.9:1").name == "_other"
 
 
@@ -139,6 +149,7 @@ def test_transport_options_and_wrapped_transport_are_exclusive():
 
 def test_under_trio_requests_pass_through_with_one_warning_per_client(upstream, caplog):
     import trio
+
     upstream.script("/trio", respond(503), respond(200), respond(503))
     policy = seawall.Policy("trio", telemetry=False)
 
@@ -164,4 +175,5 @@ def test_under_trio_requests_pass_through_with_one_warning_per_client(upstream, 
     async def on_asyncio() -> int:
         async with httpx.AsyncClient(transport=AsyncResilientTransport(policy)) as client:
             return (await client.get(upstream.url + "/asyncio")).status_code
+
     assert asyncio.run(on_asyncio()) == 200 and upstream.hits("/asyncio") == 2

@@ -78,10 +78,21 @@ def run_program(tmp_path: Path, client: str, urls: list[str], **env: str) -> lis
     program.write_text(PROGRAMS[client])
     config = tmp_path / "seawall.yaml"
     config.write_text(CONFIG)
-    environment = {**os.environ, "SEAWALL_CONFIG": str(config), "OTEL_TRACES_EXPORTER": "none",
-                   "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", **env}
-    done = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(program), *urls],
-                          capture_output=True, text=True, env=environment, timeout=60)
+    environment = {
+        **os.environ,
+        "SEAWALL_CONFIG": str(config),
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        **env,
+    }
+    done = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, str(program), *urls],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
@@ -90,18 +101,30 @@ def run_program(tmp_path: Path, client: str, urls: list[str], **env: str) -> lis
 def test_unmodified_program_gets_retries_breaker_and_config_matching(tmp_path, upstream, client):
     upstream.script("/retry", respond(503), respond(503), respond(200))
     upstream.default = respond(503)
-    urls = [upstream.url + "/retry", upstream.url + "/pay", upstream.url + "/other",
-            *[upstream.url + "/flaky"] * 4]
-    assert run_program(tmp_path, client, urls) == \
-        ["200", "503", "503", "503", "503", "CircuitOpenError", "CircuitOpenError"]
+    urls = [
+        upstream.url + "/retry",
+        upstream.url + "/pay",
+        upstream.url + "/other",
+        *[upstream.url + "/flaky"] * 4,
+    ]
+    assert run_program(tmp_path, client, urls) == [
+        "200",
+        "503",
+        "503",
+        "503",
+        "503",
+        "CircuitOpenError",
+        "CircuitOpenError",
+    ]
     assert upstream.hits("/retry") == 3  # retried until it worked
     assert upstream.hits("/pay") == 2  # the payments dependency: 2 attempts
     assert upstream.hits("/other") == 4  # the defaults: 4 attempts
     assert upstream.hits("/flaky") == 2  # the breaker opened after 2 failures
 
 
-@pytest.mark.parametrize("switch", [{"SEAWALL_DISABLED": "true"},
-                                    {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "seawall"}])
+@pytest.mark.parametrize(
+    "switch", [{"SEAWALL_DISABLED": "true"}, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "seawall"}]
+)
 def test_it_can_be_switched_off(tmp_path, upstream, switch):
     upstream.default = respond(503)
     assert run_program(tmp_path, "httpx", [upstream.url + "/off"], **switch) == ["503"]
@@ -118,9 +141,12 @@ def instrumented():
 def test_httpx_transports_are_wrapped_not_replaced(instrumented):
     mine = httpx.HTTPTransport(retries=1)
     explicit = ResilientTransport(seawall.Policy("explicit", telemetry=False))
-    with httpx.Client() as default, httpx.Client(transport=mine) as passed, \
-            httpx.Client(transport=explicit) as left_alone, \
-            httpx.Client(mounts={"http://x": httpx.HTTPTransport()}) as mounted:
+    with (
+        httpx.Client() as default,
+        httpx.Client(transport=mine) as passed,
+        httpx.Client(transport=explicit) as left_alone,
+        httpx.Client(mounts={"http://x": httpx.HTTPTransport()}) as mounted,
+    ):
         assert isinstance(default._transport, ResilientTransport)
         assert passed._transport.transport is mine
         assert left_alone._transport is explicit
@@ -157,12 +183,14 @@ def test_uninstrument_restores_plain_clients():
 
 def test_the_entry_point_is_registered():
     from importlib.metadata import entry_points
+
     (found,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "seawall"]
     assert found.load() is SeawallInstrumentor
 
 
 def test_the_instrumentor_is_reachable_where_the_docs_name_it():
     from seawall.instrumentation import SeawallInstrumentor
+
     assert seawall.instrument.SeawallInstrumentor is SeawallInstrumentor
     entry_points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
     (ours,) = [ep for ep in entry_points if ep.name == "seawall"]
@@ -171,15 +199,24 @@ def test_the_instrumentor_is_reachable_where_the_docs_name_it():
 
 # A bad configuration stops the program at start-up, with one message and a non-zero status.
 BAD_CONFIGS = {
-    "typo in a key": ("defaults:\n  retry: {max_attempt: 2}\n", {},
-                      "defaults.retry.max_attempt: unknown key (did you mean max_attempts?)"),
-    "bad duration": ("defaults:\n  timeouts: {total: 10 sec}\n", {},
-                     "defaults.timeouts.total: must be a duration"),
+    "typo in a key": (
+        "defaults:\n  retry: {max_attempt: 2}\n",
+        {},
+        "defaults.retry.max_attempt: unknown key (did you mean max_attempts?)",
+    ),
+    "bad duration": (
+        "defaults:\n  timeouts: {total: 10 sec}\n",
+        {},
+        "defaults.timeouts.total: must be a duration",
+    ),
     "bad YAML": ("defaults: {retry: [\n", {}, "not valid YAML"),
     "missing file": (None, {}, "cannot read the file: No such file or directory"),
-    "bad override": ("defaults: {}\n", {"SEAWALL_TIMEOUT_TOTAL": "5s"},
-                     "defaults.timeouts (total set by $SEAWALL_TIMEOUT_TOTAL): attempt (10.0 s) "
-                     "must not exceed total (5.0 s)"),
+    "bad override": (
+        "defaults: {}\n",
+        {"SEAWALL_TIMEOUT_TOTAL": "5s"},
+        "defaults.timeouts (total set by $SEAWALL_TIMEOUT_TOTAL): attempt (10.0 s) "
+        "must not exceed total (5.0 s)",
+    ),
 }
 STARTS = """
 import sys
@@ -195,10 +232,18 @@ def _start(tmp_path: Path, case: str, command: list[str], **env: str):
         config.write_text(text)
     program = tmp_path / "app.py"
     program.write_text(STARTS)
-    environment = {**os.environ, "SEAWALL_CONFIG": str(config), "OTEL_TRACES_EXPORTER": "none",
-                   "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", **extra, **env}
-    return subprocess.run([*command, str(program)], capture_output=True, text=True,
-                          env=environment, timeout=60)
+    environment = {
+        **os.environ,
+        "SEAWALL_CONFIG": str(config),
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        **extra,
+        **env,
+    }
+    return subprocess.run(
+        [*command, str(program)], capture_output=True, text=True, env=environment, timeout=60
+    )
 
 
 @pytest.mark.parametrize("case", BAD_CONFIGS)
@@ -222,8 +267,12 @@ def test_a_bad_configuration_stops_seawall_instrument_with_one_message(tmp_path,
 
 
 def test_continuing_without_seawall_is_opt_in_and_keeps_other_instrumentations(tmp_path):
-    done = _start(tmp_path, "typo in a key", [str(BIN / "opentelemetry-instrument"),
-                                              sys.executable], SEAWALL_ON_CONFIG_ERROR="continue")
+    done = _start(
+        tmp_path,
+        "typo in a key",
+        [str(BIN / "opentelemetry-instrument"), sys.executable],
+        SEAWALL_ON_CONFIG_ERROR="continue",
+    )
     assert done.returncode == 0, done.stderr
     assert "app ran; httpx instrumented: True" in done.stdout
     warnings = [line for line in done.stderr.splitlines() if "seawall" in line]
@@ -241,15 +290,22 @@ def _run_launched(tmp_path, upstream, launcher, **env):
     # installed, as on a machine that followed only `pip install seawall[all]`.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     environment.update(SEAWALL_CONFIG=str(config), **env)
-    return subprocess.run([*launcher, sys.executable, str(program), upstream.url + "/launch"],
-                          capture_output=True, text=True, env=environment, timeout=60)
+    return subprocess.run(
+        [*launcher, sys.executable, str(program), upstream.url + "/launch"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("launcher", [["seawall", "run"],
-                                      ["opentelemetry-instrument", "seawall", "run"]])
+@pytest.mark.parametrize(
+    "launcher", [["seawall", "run"], ["opentelemetry-instrument", "seawall", "run"]]
+)
 def test_seawall_run_applies_it_with_no_opentelemetry_set_up(tmp_path, upstream, launcher):
-    done = _run_launched(tmp_path, upstream, [str(BIN / name) if name != "run" else name
-                                              for name in launcher])
+    done = _run_launched(
+        tmp_path, upstream, [str(BIN / name) if name != "run" else name for name in launcher]
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["200"] and upstream.hits("/launch") == 2  # retried
 

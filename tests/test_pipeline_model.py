@@ -36,11 +36,17 @@ WALL0 = 1_700_000_000.0  # the wall clock when the fake monotonic clock reads 0
 
 #: Retry-After values: (header, the most it may ask to wait, in seconds; None: unreadable).
 RETRY_AFTERS = [
-    (None, None), ("0", 0.0), ("1", 1.0), ("120", 120.0),
+    (None, None),
+    ("0", 0.0),
+    ("1", 1.0),
+    ("120", 120.0),
     (email.utils.formatdate(WALL0 + 2, usegmt=True), 2.0),  # IMF-fixdate
     ("Tue Nov 14 22:13:22 2023", 2.0),  # asctime, WALL0 + 2 s read as UTC
-    ("\u00b2", None), ("\u0665", None), ("\uff11", None),
-    ("Mon, 01 Jan 2024 00:00:00 +99999999999999999999", None), ("soon", None),
+    ("\u00b2", None),
+    ("\u0665", None),
+    ("\uff11", None),
+    ("Mon, 01 Jan 2024 00:00:00 +99999999999999999999", None),
+    ("soon", None),
 ]
 
 
@@ -201,20 +207,27 @@ requests = st.tuples(
     st.sampled_from(["GET", "GET", "POST"]),
     st.sampled_from([False] * 7 + [True]),  # interrupted while backing off
 )
-policies = st.fixed_dictionaries({
-    "max_attempts": st.integers(1, 4),
-    "backoff": st.sampled_from([seawall.Backoff.constant(0.05),
-                                seawall.Backoff.exponential(base=0.1, cap=0.5),
-                                seawall.Backoff.exponential(base=0.1, cap=0.3,
-                                                            jitter="decorrelated")]),
-    "budget": st.sampled_from([None, seawall.RetryBudget(ratio=0.1, min_per_second=0.5)]),
-    "max_retry_after": st.sampled_from([1.5, 60.0]),
-    "attempt": st.sampled_from([None, 0.5, 1.0]),
-    "total": st.sampled_from([None, 1.2, 4.0]),
-    "callbacks": st.builds(Callbacks,
-                           predicate=st.sampled_from(["none", "default", "retry", "stop", "raise"]),
-                           fallback=st.sampled_from(["none", "keep", "replace", "raise"])),
-})
+policies = st.fixed_dictionaries(
+    {
+        "max_attempts": st.integers(1, 4),
+        "backoff": st.sampled_from(
+            [
+                seawall.Backoff.constant(0.05),
+                seawall.Backoff.exponential(base=0.1, cap=0.5),
+                seawall.Backoff.exponential(base=0.1, cap=0.3, jitter="decorrelated"),
+            ]
+        ),
+        "budget": st.sampled_from([None, seawall.RetryBudget(ratio=0.1, min_per_second=0.5)]),
+        "max_retry_after": st.sampled_from([1.5, 60.0]),
+        "attempt": st.sampled_from([None, 0.5, 1.0]),
+        "total": st.sampled_from([None, 1.2, 4.0]),
+        "callbacks": st.builds(
+            Callbacks,
+            predicate=st.sampled_from(["none", "default", "retry", "stop", "raise"]),
+            fallback=st.sampled_from(["none", "keep", "replace", "raise"]),
+        ),
+    }
+)
 
 
 def make_policy(world: World, options: dict[str, Any]) -> seawall.Policy:
@@ -235,22 +248,38 @@ def make_policy(world: World, options: dict[str, Any]) -> seawall.Policy:
         attempt = total
     policy = seawall.Policy(
         "model",
-        retry=seawall.Retry(max_attempts=options["max_attempts"], backoff=options["backoff"],
-                            budget=options["budget"], max_retry_after=options["max_retry_after"],
-                            predicate=None if callbacks.predicate == "none" else predicate),
+        retry=seawall.Retry(
+            max_attempts=options["max_attempts"],
+            backoff=options["backoff"],
+            budget=options["budget"],
+            max_retry_after=options["max_retry_after"],
+            predicate=None if callbacks.predicate == "none" else predicate,
+        ),
         breaker=seawall.CircuitBreaker(consecutive_failures=2, min_calls=2, open_for=0.5),
         bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=0),
         timeouts=seawall.Timeouts(attempt=attempt, total=total),
         fallback=None if callbacks.fallback == "none" else fallback,
-        telemetry=False, clock=lambda: world.now, wall_clock=lambda: WALL0 + world.now,
-        random=lambda: 0.5, sleep=world.sleep, async_sleep=world.async_sleep)
+        telemetry=False,
+        clock=lambda: world.now,
+        wall_clock=lambda: WALL0 + world.now,
+        random=lambda: 0.5,
+        sleep=world.sleep,
+        async_sleep=world.async_sleep,
+    )
     policy.unsubscribe(logs.log_event)  # thousands of breaker openings: nothing to read
     return policy
 
 
-def check(policy: seawall.Policy, world: World, exchange: ScriptedExchange,
-          finished: list[ev.RequestFinished], outcome: Any, raised: BaseException | None,
-          options: dict[str, Any], sleeps_before: int) -> None:
+def check(
+    policy: seawall.Policy,
+    world: World,
+    exchange: ScriptedExchange,
+    finished: list[ev.RequestFinished],
+    outcome: Any,
+    raised: BaseException | None,
+    options: dict[str, Any],
+    sleeps_before: int,
+) -> None:
     # exactly one terminal event, matching how the call ended
     assert len(finished) == 1, finished
     end = finished[0]
@@ -281,15 +310,17 @@ def check(policy: seawall.Policy, world: World, exchange: ScriptedExchange,
     assert end.attempts <= options["max_attempts"]
     # each wait: within its cap (the backoff's, or a readable Retry-After's) and the time left
     readable = [most for _, most in RETRY_AFTERS if most is not None]
-    ceiling = max([options["backoff"].cap]
-                  + [most for most in readable if most <= options["max_retry_after"]])
+    ceiling = max(
+        [options["backoff"].cap] + [most for most in readable if most <= options["max_retry_after"]]
+    )
     for delay, left in world.sleeps[sleeps_before:]:
         assert 0 <= delay <= ceiling
         assert delay < left
 
 
-def run_script(options: dict[str, Any], script: list[tuple[list[Step], str, bool]],
-               asynchronous: bool) -> list[tuple[Any, BaseException | None]]:
+def run_script(
+    options: dict[str, Any], script: list[tuple[list[Step], str, bool]], asynchronous: bool
+) -> list[tuple[Any, BaseException | None]]:
     """Each request of `script` through one policy, checked; what each returned or raised."""
     world = World()
     policy = make_policy(world, options)
@@ -341,9 +372,16 @@ def test_async_driver_keeps_every_invariant(options, script):
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_an_unreadable_retry_after_on_the_one_connection_is_closed_and_retried(asynchronous):
     """Item 1 of issue 11 as a fixed script: a 503 with `Retry-After: ²`, then a 200."""
-    options = {"max_attempts": 3, "backoff": seawall.Backoff.constant(0.05), "budget": None,
-               "max_retry_after": 60.0, "attempt": None, "total": None,
-               "callbacks": Callbacks()}
+    options = {
+        "max_attempts": 3,
+        "backoff": seawall.Backoff.constant(0.05),
+        "budget": None,
+        "max_retry_after": 60.0,
+        "attempt": None,
+        "total": None,
+        "callbacks": Callbacks(),
+    }
     [(outcome, raised)] = run_script(
-        options, [([Step(503, retry_after=6), Step(200)], "GET", False)], asynchronous)
+        options, [([Step(503, retry_after=6), Step(200)], "GET", False)], asynchronous
+    )
     assert raised is None and outcome.status == 200

@@ -13,8 +13,9 @@ from seawall import AdaptiveThreshold, CircuitBreaker, Throttle
 from seawall.policies.adaptive import ThresholdAdjuster, ThrottleState
 from seawall.policies.breaker import Breaker, State
 
-FAST = AdaptiveThreshold(target_error_rate=0.1, window=10, interval=5, min_calls=10,
-                         min_rate=0.2, max_rate=0.8)
+FAST = AdaptiveThreshold(
+    target_error_rate=0.1, window=10, interval=5, min_calls=10, min_rate=0.2, max_rate=0.8
+)
 
 
 def spread(i: int, share: float) -> bool:
@@ -22,8 +23,9 @@ def spread(i: int, share: float) -> bool:
     return int((i + 1) * share + 1e-9) > int(i * share + 1e-9)
 
 
-def feed(adjuster: ThresholdAdjuster, start: float, seconds: float, per_second: int,
-         failing: float) -> float:
+def feed(
+    adjuster: ThresholdAdjuster, start: float, seconds: float, per_second: int, failing: float
+) -> float:
     """`per_second` outcomes a second for `seconds`, a share `failing` of them failures."""
     rate = adjuster.rate
     n = int(seconds * per_second)
@@ -71,11 +73,21 @@ def test_hold_freezes_and_the_window_restarts_after_it():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 20), st.booleans(), st.booleans()), max_size=300),
-       st.floats(0.01, 1.0))
+@given(
+    st.lists(st.tuples(st.floats(0, 20), st.booleans(), st.booleans()), max_size=300),
+    st.floats(0.01, 1.0),
+)
 def test_the_threshold_stays_in_bounds_and_moves_one_bounded_step_per_interval(steps, initial):
-    config = AdaptiveThreshold(target_error_rate=0.1, window=10, interval=3, min_calls=3,
-                               min_rate=0.15, max_rate=0.7, step_down=0.8, step_up=1.25)
+    config = AdaptiveThreshold(
+        target_error_rate=0.1,
+        window=10,
+        interval=3,
+        min_calls=3,
+        min_rate=0.15,
+        max_rate=0.7,
+        step_down=0.8,
+        step_up=1.25,
+    )
     adjuster = ThresholdAdjuster(config, initial)
     now, rate, last_change = 0.0, adjuster.rate, None
     for dt, failed, hold in steps:
@@ -94,8 +106,11 @@ def test_the_threshold_stays_in_bounds_and_moves_one_bounded_step_per_interval(s
 # -- inside a breaker -----------------------------------------------------------------------
 def adaptive_breaker(**config):
     transitions = []
-    breaker = Breaker(CircuitBreaker(**config), "dep",
-                      lambda key, a, b, now: transitions.append((a.value, b.value, now)))
+    breaker = Breaker(
+        CircuitBreaker(**config),
+        "dep",
+        lambda key, a, b, now: transitions.append((a.value, b.value, now)),
+    )
     return breaker, transitions
 
 
@@ -125,8 +140,9 @@ def test_a_lowered_threshold_opens_the_breaker_where_the_fixed_one_would_not():
 
 
 def test_the_threshold_is_frozen_while_the_breaker_is_open():
-    breaker, _ = adaptive_breaker(failure_rate=0.5, window=10, min_calls=20, open_for=30,
-                                  adaptive=FAST)
+    breaker, _ = adaptive_breaker(
+        failure_rate=0.5, window=10, min_calls=20, open_for=30, adaptive=FAST
+    )
     run(breaker, 0, 60, 20, failing=0.3)
     assert breaker.state(60) is State.OPEN
     rate = breaker.failure_rate
@@ -142,10 +158,12 @@ def test_the_default_breaker_has_no_tuner():
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 5), st.floats(0, 1)), max_size=200))
 def test_the_breakers_threshold_always_holds_its_bounds_and_steps(steps):
-    config = AdaptiveThreshold(target_error_rate=0.1, window=10, interval=2, min_calls=5,
-                               min_rate=0.2, max_rate=0.6)
-    breaker, _ = adaptive_breaker(failure_rate=0.5, window=5, min_calls=5, open_for=3,
-                                  adaptive=config)
+    config = AdaptiveThreshold(
+        target_error_rate=0.1, window=10, interval=2, min_calls=5, min_rate=0.2, max_rate=0.6
+    )
+    breaker, _ = adaptive_breaker(
+        failure_rate=0.5, window=5, min_calls=5, open_for=3, adaptive=config
+    )
     now, rate, last_change = 0.0, breaker.failure_rate, None
     for dt, draw in steps:
         now += dt
@@ -190,8 +208,9 @@ def test_nothing_is_rejected_while_half_the_calls_succeed():
 
 
 def test_a_throttled_breaker_rejects_by_the_draw_and_says_throttled():
-    breaker = Breaker(CircuitBreaker(min_calls=5, throttle=Throttle(k=2, random=Draws(*[0.99] * 9,
-                                                                                 0.95, 0.1))))
+    breaker = Breaker(
+        CircuitBreaker(min_calls=5, throttle=Throttle(k=2, random=Draws(*[0.99] * 9, 0.95, 0.1)))
+    )
     for i in range(10):
         permit = breaker.acquire(i * 0.1)
         assert permit is not None
@@ -228,10 +247,14 @@ def test_accepts_coming_back_bring_the_rejections_down_to_none():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 3), st.booleans(), st.floats(0, 1)), max_size=300),
-       st.floats(1.01, 4), st.floats(0.1, 1))
-def test_throttle_rejects_with_the_formula_over_a_plain_count_and_never_above_its_cap(steps, k,
-                                                                                    cap):
+@given(
+    st.lists(st.tuples(st.floats(0, 3), st.booleans(), st.floats(0, 1)), max_size=300),
+    st.floats(1.01, 4),
+    st.floats(0.1, 1),
+)
+def test_throttle_rejects_with_the_formula_over_a_plain_count_and_never_above_its_cap(
+    steps, k, cap
+):
     draws: list[float] = []
     state = ThrottleState(Throttle(k=k, window=10, max_rejection=cap, random=lambda: draws[-1]))
     now, log = 0.0, []  # (time, accepted?) of every request asked for

@@ -11,8 +11,11 @@ from seawall.policies.breaker import Breaker, State
 
 def new(**config):
     transitions = []
-    breaker = Breaker(CircuitBreaker(**config), "dep",
-                      lambda key, a, b, now: transitions.append((a.value, b.value, now)))
+    breaker = Breaker(
+        CircuitBreaker(**config),
+        "dep",
+        lambda key, a, b, now: transitions.append((a.value, b.value, now)),
+    )
     return breaker, transitions
 
 
@@ -52,7 +55,11 @@ def test_half_open_probe_success_closes():
     assert breaker.acquire(5.0) is None  # one probe at a time by default
     breaker.record(probe, False, False, 5.1)
     assert breaker.state(5.1) is State.CLOSED
-    assert [t[:2] for t in transitions] == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+    assert [t[:2] for t in transitions] == [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ]
 
 
 def test_half_open_probe_failure_reopens_for_a_full_period():
@@ -142,11 +149,25 @@ class BreakerModel(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.breaker = Breaker(CircuitBreaker(
-            failure_rate=self.RATE, window=self.SIZE, window_type="count", min_calls=self.MIN_CALLS,
-            consecutive_failures=self.STREAK, open_for=self.OPEN_FOR, half_open_calls=self.PROBES))
+        self.breaker = Breaker(
+            CircuitBreaker(
+                failure_rate=self.RATE,
+                window=self.SIZE,
+                window_type="count",
+                min_calls=self.MIN_CALLS,
+                consecutive_failures=self.STREAK,
+                open_for=self.OPEN_FOR,
+                half_open_calls=self.PROBES,
+            )
+        )
         self.now = 0.0
-        self.state, self.outcomes, self.streak, self.opened_at, self.probes = "closed", [], 0, 0.0, 0
+        self.state, self.outcomes, self.streak, self.opened_at, self.probes = (
+            "closed",
+            [],
+            0,
+            0.0,
+            0,
+        )
         self.permits = []  # (permit, model generation)
         self.generation = 0
 
@@ -185,7 +206,7 @@ class BreakerModel(RuleBasedStateMachine):
         if generation != self.generation:
             return
         if self.state == "closed":
-            self.outcomes = (self.outcomes + [failed])[-self.SIZE:]
+            self.outcomes = (self.outcomes + [failed])[-self.SIZE :]
             self.streak = self.streak + 1 if failed else 0
             n, f = len(self.outcomes), sum(self.outcomes)
             if self.streak >= self.STREAK or (n >= self.MIN_CALLS and f >= self.RATE * n):

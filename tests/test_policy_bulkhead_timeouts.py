@@ -66,6 +66,7 @@ def test_zero_queue_rejects_at_once():
 
 class _Request:
     """Just enough of an exchange for the pipeline's decisions before an attempt."""
+
     errors = {DeadlineExceeded: DeadlineExceeded}
 
 
@@ -73,8 +74,15 @@ def test_deadline_clips_attempt_timeouts():
     now = [100.0]
 
     def run_with(timeouts):
-        policy = Policy("d", retry=None, breaker=None, bulkhead=None, timeouts=timeouts,
-                        telemetry=False, clock=lambda: now[0])
+        policy = Policy(
+            "d",
+            retry=None,
+            breaker=None,
+            bulkhead=None,
+            timeouts=timeouts,
+            telemetry=False,
+            clock=lambda: now[0],
+        )
         return _Run(policy, _Request())
 
     run = run_with(Timeouts(attempt=2, total=5))
@@ -103,8 +111,16 @@ def test_time_window_expires_whole_slices():
     assert window.totals == [0]
 
 
-@given(st.lists(st.tuples(st.floats(min_value=0, max_value=3, allow_nan=False),
-                          st.integers(min_value=0, max_value=1)), min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=3, allow_nan=False),
+            st.integers(min_value=0, max_value=1),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 @settings(max_examples=300, deadline=None)
 def test_time_window_totals_match_a_plain_count(steps):
     """Whatever the steps between calls (within a slice, across one, across the whole span),
@@ -122,8 +138,15 @@ def test_time_window_totals_match_a_plain_count(steps):
         assert window.totals == [kept.count(0), kept.count(1)]
 
 
-@given(st.lists(st.tuples(st.floats(min_value=0, max_value=3, allow_nan=False), st.booleans(),
-                          st.booleans()), min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=3, allow_nan=False), st.booleans(), st.booleans()
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 @settings(max_examples=200, deadline=None)
 def test_call_windows_count_what_a_plain_count_of_their_calls_finds(calls):
     """Both breaker windows: `record` returns (calls, failures, slow) of the calls still in the

@@ -12,9 +12,17 @@ from seawall.policies.retry import BudgetState, parse_retry_after
 
 
 def decide(retry: Retry, **overrides):
-    args = dict(attempt=1, method_safe=True, unsent=False, retry_after=None, time_left=100.0,
-                previous_delay=0.0, random=lambda: 1.0, replayable=lambda: True,
-                withdraw_budget=lambda: True)
+    args = dict(
+        attempt=1,
+        method_safe=True,
+        unsent=False,
+        retry_after=None,
+        time_left=100.0,
+        previous_delay=0.0,
+        random=lambda: 1.0,
+        replayable=lambda: True,
+        withdraw_budget=lambda: True,
+    )
     args.update(overrides)
     return retry.decide(**args)
 
@@ -25,7 +33,9 @@ def test_exponential_backoff_doubles_until_the_cap():
 
 
 def test_linear_and_constant_backoff():
-    assert [Backoff.linear(0.5, cap=1.2, jitter="none").delay(n, 0, lambda: 0) for n in (1, 2, 3)] == [0.5, 1.0, 1.2]
+    assert [
+        Backoff.linear(0.5, cap=1.2, jitter="none").delay(n, 0, lambda: 0) for n in (1, 2, 3)
+    ] == [0.5, 1.0, 1.2]
     assert {Backoff.constant(0.3).delay(n, 0, lambda: 0.9) for n in (1, 5, 50)} == {0.3}
 
 
@@ -33,9 +43,13 @@ def test_huge_retry_numbers_do_not_overflow():
     assert Backoff.exponential(base=1, cap=30, jitter="none").delay(5000, 0, lambda: 0) == 30
 
 
-@given(retry=st.integers(1, 60), draw=st.floats(0, 1), previous=st.floats(0, 100),
-       jitter=st.sampled_from(["none", "full", "equal", "decorrelated"]),
-       kind=st.sampled_from(["exponential", "linear", "constant"]))
+@given(
+    retry=st.integers(1, 60),
+    draw=st.floats(0, 1),
+    previous=st.floats(0, 100),
+    jitter=st.sampled_from(["none", "full", "equal", "decorrelated"]),
+    kind=st.sampled_from(["exponential", "linear", "constant"]),
+)
 def test_backoff_never_exceeds_its_cap_and_is_never_negative(retry, draw, previous, jitter, kind):
     backoff = Backoff(kind, base=0.05, cap=2.0, multiplier=3.0, jitter=jitter)
     delay = backoff.delay(retry, previous, lambda: draw)
@@ -48,14 +62,19 @@ def test_jitter_ranges():
     assert full.delay(3, 0, lambda: 0.0) == 0 and full.delay(3, 0, lambda: 1.0) == 4
     assert equal.delay(3, 0, lambda: 0.0) == 2 and equal.delay(3, 0, lambda: 1.0) == 4
     decorrelated = Backoff.exponential(base=1, cap=8, jitter="decorrelated")
-    assert decorrelated.delay(2, 2.0, lambda: 0.0) == 1 and decorrelated.delay(2, 2.0, lambda: 1.0) == 6
+    assert (
+        decorrelated.delay(2, 2.0, lambda: 0.0) == 1
+        and decorrelated.delay(2, 2.0, lambda: 1.0) == 6
+    )
 
 
 def test_default_retryable_outcomes():
     retry = Retry()
     assert all(retry.retryable(s, None) for s in (408, 429, 500, 502, 503, 504))
     assert not any(retry.retryable(s, None) for s in (200, 301, 400, 404, 501))
-    assert retry.retryable(None, ErrorKind.CONNECT) and retry.retryable(None, ErrorKind.READ_TIMEOUT)
+    assert retry.retryable(None, ErrorKind.CONNECT) and retry.retryable(
+        None, ErrorKind.READ_TIMEOUT
+    )
     assert not retry.retryable(None, ErrorKind.POOL_TIMEOUT)
     assert not retry.retryable(None, None)
 
@@ -83,7 +102,10 @@ def test_retry_after_is_honoured_capped_and_must_fit_the_deadline():
     assert decide(retry, retry_after=0.0).delay == 0.1  # never shorter than the backoff
     assert decide(retry, retry_after=6.0) == (None, r.RETRY_AFTER_TOO_LONG)
     assert decide(retry, retry_after=2.0, time_left=1.5) == (None, r.NO_TIME_LEFT)
-    assert decide(Retry(respect_retry_after=False, backoff=Backoff.constant(0.1)), retry_after=9).delay == 0.1
+    assert (
+        decide(Retry(respect_retry_after=False, backoff=Backoff.constant(0.1)), retry_after=9).delay
+        == 0.1
+    )
 
 
 def test_backoff_that_cannot_fit_the_time_left_fails_fast():
@@ -98,8 +120,12 @@ def test_an_open_breaker_stops_retries_after_the_cheaper_checks():
 def test_body_and_budget_are_checked_last_and_only_when_needed():
     calls = []
     retry = Retry()
-    verdict = decide(retry, attempt=3, replayable=lambda: calls.append("rewind") or True,
-                     withdraw_budget=lambda: calls.append("budget") or True)
+    verdict = decide(
+        retry,
+        attempt=3,
+        replayable=lambda: calls.append("rewind") or True,
+        withdraw_budget=lambda: calls.append("budget") or True,
+    )
     assert verdict.reason == r.ATTEMPTS_EXHAUSTED and calls == []
     assert decide(retry, replayable=lambda: False) == (None, r.BODY_NOT_REPLAYABLE)
     assert decide(retry, withdraw_budget=lambda: False) == (None, r.BUDGET_EXHAUSTED)
@@ -109,7 +135,9 @@ def test_retry_after_parses_seconds_and_http_dates():
     now = 1_700_000_000.0
     assert parse_retry_after("7", now) == 7.0
     assert parse_retry_after(" 0 ", now) == 0.0
-    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now) == pytest.approx(30)
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now) == pytest.approx(
+        30
+    )
     assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now) == 0.0
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("-5", now) is None
@@ -120,23 +148,35 @@ def test_retry_after_parses_seconds_and_http_dates():
 RFC_EXAMPLE = 784111777.0
 
 
-@pytest.mark.parametrize("value", [
-    "Sun, 06 Nov 1994 08:50:07 GMT",  # IMF-fixdate
-    "Sunday, 06-Nov-94 08:50:07 GMT",  # obsolete RFC 850
-    "Sun Nov  6 08:50:07 1994",  # asctime: no zone, read as UTC
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 08:50:07 GMT",  # IMF-fixdate
+        "Sunday, 06-Nov-94 08:50:07 GMT",  # obsolete RFC 850
+        "Sun Nov  6 08:50:07 1994",  # asctime: no zone, read as UTC
+    ],
+)
 def test_retry_after_reads_all_three_http_date_forms(value):
     assert parse_retry_after(value, RFC_EXAMPLE) == 30.0
     assert parse_retry_after(value, RFC_EXAMPLE + 60) == 0.0  # in the past: now
 
 
-@pytest.mark.parametrize("value", [
-    "\u00b2", "\u0665", "\uff11", "1\u00b2",  # digits to str.isdigit(), not to RFC 9110
-    "Mon, 01 Jan 2024 00:00:00 +99999999999999999999",  # OverflowError inside email.utils
-    "Mon, 01 Jan 2024 00:00:00 +9999",  # an offset datetime refuses
-    "Mon, 01 Jan 99999 00:00:00 GMT",  # a year datetime cannot hold
-    "", "1.5", "1e3", "0x10",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\u00b2",
+        "\u0665",
+        "\uff11",
+        "1\u00b2",  # digits to str.isdigit(), not to RFC 9110
+        "Mon, 01 Jan 2024 00:00:00 +99999999999999999999",  # OverflowError inside email.utils
+        "Mon, 01 Jan 2024 00:00:00 +9999",  # an offset datetime refuses
+        "Mon, 01 Jan 99999 00:00:00 GMT",  # a year datetime cannot hold
+        "",
+        "1.5",
+        "1e3",
+        "0x10",
+    ],
+)
 def test_retry_after_that_cannot_be_read_is_absent(value):
     assert parse_retry_after(value, RFC_EXAMPLE) is None
 

@@ -36,8 +36,11 @@ def dashboard_queries(name: str) -> list[tuple[str, list[str]]]:
 
 
 def substitute(expr: str, dependency: str) -> str:
-    return (expr.replace("$__rate_interval", "10s").replace("$service", ".*")
-            .replace("$dependency", dependency))
+    return (
+        expr.replace("$__rate_interval", "10s")
+        .replace("$service", ".*")
+        .replace("$dependency", dependency)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,7 @@ def exported():
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
     from prometheus_client import start_http_server
+
     meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
     server, thread = start_http_server(0, addr="127.0.0.1")
     try:
@@ -62,12 +66,23 @@ def prometheus(tmp_path_factory, exported):
     tmp = tmp_path_factory.mktemp("prometheus")
     exporter, web = free_port(), free_port()
     workload = subprocess.Popen(
-        [sys.executable, "-m", "integrations.workload", "--prometheus-port", str(exporter),
-         "--seconds", "90"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "integrations.workload",
+            "--prometheus-port",
+            str(exporter),
+            "--seconds",
+            "90",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     config = tmp / "prometheus.yml"
     config.write_text(f"""
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-rule_files: ["{ROOT / 'grafana' / 'alerts' / 'seawall.rules.yml'}"]
+rule_files: ["{ROOT / "grafana" / "alerts" / "seawall.rules.yml"}"]
 scrape_configs:
   - job_name: seawall-workload
     static_configs: [{{targets: ["127.0.0.1:{exporter}"]}}]
@@ -75,9 +90,16 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{exported[1]}"]}}]
 """)
     server = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{web}"
     try:
         deadline = time.monotonic() + 60
@@ -121,14 +143,18 @@ def test_every_overview_panel_returns_data(prometheus):
 def test_every_dependency_panel_returns_data_for_some_dependency(prometheus):
     empty = []
     for title, exprs in dashboard_queries("seawall-dependency.json"):
-        if not any(query(prometheus, substitute(e, dependency))
-                   for dependency in ("payments", "search", "flaky") for e in exprs):
+        if not any(
+            query(prometheus, substitute(e, dependency))
+            for dependency in ("payments", "search", "flaky")
+            for e in exprs
+        ):
             empty.append(title)
     assert empty == []
 
 
 def test_every_alert_expression_evaluates_and_the_rules_load(prometheus):
     import yaml
+
     rules = yaml.safe_load((ROOT / "grafana" / "alerts" / "seawall.rules.yml").read_text())
     for rule in rules["groups"][0]["rules"]:
         query(prometheus, rule["expr"])  # asserts success
@@ -139,8 +165,13 @@ def test_every_alert_expression_evaluates_and_the_rules_load(prometheus):
 
 def test_the_workload_makes_the_alerts_that_should_fire_fire(prometheus):
     # instant versions without `for`: the retry budget and the bulkhead are refusing right now
-    assert query(prometheus, "sum by (seawall_dependency) (rate(seawall_retry_budget_rejected_total[10s])) > 0")
-    assert query(prometheus, "sum by (seawall_dependency) (rate(seawall_bulkhead_rejections_total[10s])) > 0")
+    assert query(
+        prometheus,
+        "sum by (seawall_dependency) (rate(seawall_retry_budget_rejected_total[10s])) > 0",
+    )
+    assert query(
+        prometheus, "sum by (seawall_dependency) (rate(seawall_bulkhead_rejections_total[10s])) > 0"
+    )
 
 
 def wait_for(url: str, expr: str, seconds: float = 30) -> list:
@@ -159,12 +190,22 @@ def test_four_breaker_openings_fire_the_flapping_alert(prometheus, exported, ups
     openings read as about 3 and CircuitBreakerFlapping (> 3) stays quiet. Created at 0 when
     the dependency is first seen, the series counts all 4."""
     import yaml
+
     telemetry, _ = exported
-    policy = seawall.Policy("flapping", telemetry=telemetry, retry=None, bulkhead=None,
-                            breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.05))
-    series = ('seawall_circuit_breaker_transitions_total{job="seawall-test", '
-              'seawall_dependency="flapping", seawall_breaker_to="open"}')
-    upstream.script("/flap", respond(200), *[step for _ in range(4) for step in (respond(500), respond(200))])
+    policy = seawall.Policy(
+        "flapping",
+        telemetry=telemetry,
+        retry=None,
+        bulkhead=None,
+        breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.05),
+    )
+    series = (
+        'seawall_circuit_breaker_transitions_total{job="seawall-test", '
+        'seawall_dependency="flapping", seawall_breaker_to="open"}'
+    )
+    upstream.script(
+        "/flap", respond(200), *[step for _ in range(4) for step in (respond(500), respond(200))]
+    )
     with httpx.Client(transport=ResilientTransport(policy)) as client:
         assert client.get(upstream.url + "/flap").status_code == 200  # the dependency is seen
         wait_for(prometheus, f"{series} == 0")  # a sample at 0 before the first opening
@@ -175,9 +216,14 @@ def test_four_breaker_openings_fire_the_flapping_alert(prometheus, exported, ups
     assert upstream.hits("/flap") == 9
     wait_for(prometheus, f"{series} == 4")
     rules = yaml.safe_load((ROOT / "grafana" / "alerts" / "seawall.rules.yml").read_text())
-    (flapping,) = [r for r in rules["groups"][0]["rules"] if r["alert"] == "SeawallCircuitBreakerFlapping"]
-    fired = {r["metric"]["seawall_dependency"]: float(r["value"][1])
-             for r in query(prometheus, flapping["expr"]) if r["metric"].get("job") == "seawall-test"}
+    (flapping,) = [
+        r for r in rules["groups"][0]["rules"] if r["alert"] == "SeawallCircuitBreakerFlapping"
+    ]
+    fired = {
+        r["metric"]["seawall_dependency"]: float(r["value"][1])
+        for r in query(prometheus, flapping["expr"])
+        if r["metric"].get("job") == "seawall-test"
+    }
     # every opening counted (increase() extrapolates past the last sample, never below the 0
     # the series started at, so it reads 4 or a little more: over the alert's 3)
     assert set(fired) == {"flapping"} and fired["flapping"] >= 4, fired
@@ -185,8 +231,11 @@ def test_four_breaker_openings_fire_the_flapping_alert(prometheus, exported, ups
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         alerts = httpx.get(prometheus + "/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-        if any(a["labels"].get("alertname") == "SeawallCircuitBreakerFlapping"
-               and a["labels"].get("seawall_dependency") == "flapping" for a in alerts):
+        if any(
+            a["labels"].get("alertname") == "SeawallCircuitBreakerFlapping"
+            and a["labels"].get("seawall_dependency") == "flapping"
+            for a in alerts
+        ):
             break
         time.sleep(0.5)
     else:

@@ -19,17 +19,24 @@ FAST = seawall.Backoff.constant(0.001)
 def test_one_session_from_32_threads_keeps_every_invariant(upstream):
     upstream.script("/t", *[respond(503, delay=0.01)] * 20, then=respond(200, delay=0.01))
     finished = []
-    policy = seawall.Policy("threads", retry=seawall.Retry(max_attempts=3, backoff=FAST,
-                                                           budget=None),
-                            breaker=None,
-                            bulkhead=seawall.Bulkhead(max_concurrent=8, max_queued=100,
-                                                      queue_timeout=10))
-    policy.subscribe(lambda e: finished.append(e.outcome)
-                     if isinstance(e, seawall.events.RequestFinished) else None)
+    policy = seawall.Policy(
+        "threads",
+        retry=seawall.Retry(max_attempts=3, backoff=FAST, budget=None),
+        breaker=None,
+        bulkhead=seawall.Bulkhead(max_concurrent=8, max_queued=100, queue_timeout=10),
+    )
+    policy.subscribe(
+        lambda e: (
+            finished.append(e.outcome) if isinstance(e, seawall.events.RequestFinished) else None
+        )
+    )
     with seawall.requests.session(policy) as session:
         with ThreadPoolExecutor(32) as pool:
-            statuses = list(pool.map(lambda _: session.get(upstream.url + "/t", timeout=5).status_code,
-                                     range(64)))
+            statuses = list(
+                pool.map(
+                    lambda _: session.get(upstream.url + "/t", timeout=5).status_code, range(64)
+                )
+            )
     assert len(finished) == 64  # one terminal outcome each
     assert statuses.count(200) + statuses.count(503) == 64
     assert upstream.max_in_flight <= 8
@@ -69,15 +76,21 @@ def test_file_body_is_rewound_and_resent_whole(upstream):
 
 def test_waiting_for_a_pooled_connection_is_bounded(upstream):
     upstream.default = respond(200, delay=0.5)
-    policy = seawall.Policy("pool", retry=None, pool=seawall.Pool(max_connections=1),
-                            timeouts=seawall.Timeouts(attempt=0.1, total=1))
+    policy = seawall.Policy(
+        "pool",
+        retry=None,
+        pool=seawall.Pool(max_connections=1),
+        timeouts=seawall.Timeouts(attempt=0.1, total=1),
+    )
     with seawall.requests.session(policy) as session:
         with ThreadPoolExecutor(2) as pool:
+
             def get(_):
                 try:  # the pool wait follows the connect timeout: well under the 0.1 s read
                     return session.get(upstream.url + "/p", timeout=(0.03, 5)).status_code
                 except requests.RequestException as error:
                     return error
+
             started = time.monotonic()
             results = list(pool.map(get, range(2)))
             elapsed = time.monotonic() - started

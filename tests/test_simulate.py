@@ -18,9 +18,24 @@ DOWN = ServerModel(workers=50, service_time=0.01, base_error_rate=1.0, failure_c
 
 def down_scenario(retry: Retry) -> Scenario:
     """Every request fails; 100 requests a second for 30 s; no breaker, no bulkhead."""
-    return Scenario("down", "", {"api": DOWN}, rate=100.0, duration=30.0, variants=(
-        Variant("v", {"retry": retry, "breaker": None, "bulkhead": None,
-                      "timeouts": Timeouts(attempt=1.0, total=10.0)}),))
+    return Scenario(
+        "down",
+        "",
+        {"api": DOWN},
+        rate=100.0,
+        duration=30.0,
+        variants=(
+            Variant(
+                "v",
+                {
+                    "retry": retry,
+                    "breaker": None,
+                    "bulkhead": None,
+                    "timeouts": Timeouts(attempt=1.0, total=10.0),
+                },
+            ),
+        ),
+    )
 
 
 def attempts_per_request(retry: Retry) -> float:
@@ -35,18 +50,26 @@ def test_at_total_failure_n_retries_make_1_plus_n_times_the_load(retries):
 
 
 def test_a_10_percent_budget_keeps_the_load_near_1_1x_plus_its_floor():
-    no_floor = Retry(max_attempts=4, backoff=Backoff.constant(0.01),
-                     budget=RetryBudget(ratio=0.1, min_per_second=0))
+    no_floor = Retry(
+        max_attempts=4,
+        backoff=Backoff.constant(0.01),
+        budget=RetryBudget(ratio=0.1, min_per_second=0),
+    )
     assert attempts_per_request(no_floor) == pytest.approx(1.1, abs=0.01)
-    floor = Retry(max_attempts=4, backoff=Backoff.constant(0.01),
-                  budget=RetryBudget(ratio=0.1, min_per_second=5))
+    floor = Retry(
+        max_attempts=4,
+        backoff=Backoff.constant(0.01),
+        budget=RetryBudget(ratio=0.1, min_per_second=5),
+    )
     assert attempts_per_request(floor) == pytest.approx(1.1 + 5 / 100, abs=0.01)
 
 
 def test_a_retry_storm_stays_overloaded_after_its_trigger_without_a_budget_and_recovers_with_one():
     scenario = retry_storm()
-    without, with_budget = (next(v for v in scenario.variants if v.label.startswith(prefix))
-                            for prefix in ("no budget, full jitter", "budget 20%"))
+    without, with_budget = (
+        next(v for v in scenario.variants if v.label.startswith(prefix))
+        for prefix in ("no budget, full jitter", "budget 20%")
+    )
     stuck, recovered = run_scenario(scenario, 0, (without, with_budget))
     end = int(scenario.trigger[1])
     assert stuck.summary.recovery is None
@@ -70,9 +93,15 @@ def test_the_same_seed_gives_the_same_figures_and_another_seed_others():
 
 def test_the_simulated_breaker_is_the_real_one():
     scenario = down_scenario(Retry(max_attempts=1))
-    variant = Variant("breaker", {"retry": Retry(max_attempts=1),
-                                  "breaker": CircuitBreaker(min_calls=20, open_for=5.0),
-                                  "bulkhead": None, "timeouts": Timeouts(attempt=1.0)})
+    variant = Variant(
+        "breaker",
+        {
+            "retry": Retry(max_attempts=1),
+            "breaker": CircuitBreaker(min_calls=20, open_for=5.0),
+            "bulkhead": None,
+            "timeouts": Timeouts(attempt=1.0),
+        },
+    )
     summary = run_variant(scenario, variant).summary
     # open 5 s, one failing probe, open again: open nearly the whole run, ~6 times
     assert summary.open_time > 25
@@ -103,10 +132,16 @@ def test_the_loop_runs_events_in_time_order_and_skips_cancelled_ones():
 
 def test_the_command_prints_the_table_and_runs_a_config_as_one_more_variant(tmp_path, capsys):
     config = tmp_path / "seawall.yaml"
-    config.write_text("dependencies:\n  api:\n    match: {host: api.example}\n"
-                      "    retry: {max_attempts: 2}\n    breaker: false\n")
-    assert main(["simulate", "--preset", "retry-storm", "--config", str(config),
-                 "--dependency", "api"]) == 0
+    config.write_text(
+        "dependencies:\n  api:\n    match: {host: api.example}\n"
+        "    retry: {max_attempts: 2}\n    breaker: false\n"
+    )
+    assert (
+        main(
+            ["simulate", "--preset", "retry-storm", "--config", str(config), "--dependency", "api"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "attempts/req" in out and "your config (api)" in out
     assert "no budget, no jitter" in out
@@ -115,8 +150,10 @@ def test_the_command_prints_the_table_and_runs_a_config_as_one_more_variant(tmp_
 def test_the_command_names_a_missing_dependency(tmp_path, capsys):
     config = tmp_path / "seawall.yaml"
     config.write_text("dependencies:\n  api:\n    match: {host: api.example}\n")
-    assert main(["simulate", "--preset", "fan-out", "--config", str(config),
-                 "--dependency", "nope"]) == 1
+    assert (
+        main(["simulate", "--preset", "fan-out", "--config", str(config), "--dependency", "nope"])
+        == 1
+    )
     assert "no dependency named 'nope' (it has: api)" in capsys.readouterr().err
 
 

@@ -43,27 +43,35 @@ def test_the_documents_have_snippets():
     assert len(snippets(ROOT / "README.md")) >= 3
 
 
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if snippets(d)],
-                         ids=lambda d: d.name)
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if snippets(d)], ids=lambda d: d.name)
 def test_every_snippet_runs_as_pasted(document, tmp_path):
     program = tmp_path / "snippets.py"
-    program.write_text(f"SNIPPETS = {snippets(document)!r}\nFRAMEWORKS = {FRAMEWORKS!r}\n"
-                       f"{RUNNER}")
+    program.write_text(f"SNIPPETS = {snippets(document)!r}\nFRAMEWORKS = {FRAMEWORKS!r}\n{RUNNER}")
     # the tokens the snippets read from the environment, as the docs tell users to set them
-    environment = {**os.environ, "SEAWALL_ADMIN_READ_TOKEN": "read-" + "x" * 20,
-                   "SEAWALL_ADMIN_CONTROL_TOKEN": "control-" + "x" * 20}
-    done = subprocess.run([sys.executable, str(program)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, env=environment)
+    environment = {
+        **os.environ,
+        "SEAWALL_ADMIN_READ_TOKEN": "read-" + "x" * 20,
+        "SEAWALL_ADMIN_CONTROL_TOKEN": "control-" + "x" * 20,
+    }
+    done = subprocess.run(
+        [sys.executable, str(program)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_submodules_load_on_attribute_access_after_a_plain_import():
-    code = ("import seawall\n"
-            "seawall.httpx.AsyncResilientTransport, seawall.requests.ResilientAdapter\n"
-            "seawall.aiohttp.middleware, seawall.telemetry.otel.Telemetry, seawall.config.load\n"
-            "assert 'httpx' in dir(seawall)\n"
-            "try:\n    seawall.nothing\nexcept AttributeError as error:\n"
-            "    assert \"no attribute 'nothing'\" in str(error)\nelse:\n    raise SystemExit(1)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import seawall\n"
+        "seawall.httpx.AsyncResilientTransport, seawall.requests.ResilientAdapter\n"
+        "seawall.aiohttp.middleware, seawall.telemetry.otel.Telemetry, seawall.config.load\n"
+        "assert 'httpx' in dir(seawall)\n"
+        "try:\n    seawall.nothing\nexcept AttributeError as error:\n"
+        "    assert \"no attribute 'nothing'\" in str(error)\nelse:\n    raise SystemExit(1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

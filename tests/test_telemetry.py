@@ -36,9 +36,11 @@ class Otel:
 
     def policy(self, **overrides: Any) -> seawall.Policy:
         options: dict[str, Any] = dict(
-            retry=seawall.Retry(max_attempts=3, backoff=FAST), breaker=None,
+            retry=seawall.Retry(max_attempts=3, backoff=FAST),
+            breaker=None,
             bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=100, queue_timeout=5),
-            timeouts=seawall.Timeouts(attempt=5, total=10))
+            timeouts=seawall.Timeouts(attempt=5, total=10),
+        )
         options.update(overrides)
         return seawall.Policy("upstream", telemetry=self.telemetry, **options)
 
@@ -72,9 +74,15 @@ def otel() -> Iterator[Otel]:
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
-    yield Otel(tracer_provider, spans, meter_provider, reader,
-               Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider,
-                         redact_query=["token"]))
+    yield Otel(
+        tracer_provider,
+        spans,
+        meter_provider,
+        reader,
+        Telemetry(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, redact_query=["token"]
+        ),
+    )
     tracer_provider.shutdown()
     meter_provider.shutdown()
 
@@ -131,20 +139,33 @@ def test_logical_span_records_what_happened_between_attempts(flavour, upstream, 
     assert retry.attributes["seawall.retry.retry_after"] == 0.0
     assert "seawall.retry.stopped" in names
     assert first.status.status_code is StatusCode.ERROR
-    transitions = [e for s in otel.spans.get_finished_spans() for e in s.events
-                   if e.name == "seawall.circuit_breaker.transition"]
-    assert [(e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"])
-            for e in transitions] == [("closed", "open")]
+    transitions = [
+        e
+        for s in otel.spans.get_finished_spans()
+        for e in s.events
+        if e.name == "seawall.circuit_breaker.transition"
+    ]
+    assert [
+        (e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"])
+        for e in transitions
+    ] == [("closed", "open")]
     assert [e.name for e in second.events] == ["seawall.circuit_breaker.rejected"]
     assert second.attributes["seawall.outcome"] == "rejected"
     assert second.attributes["error.type"].endswith("CircuitOpenError")
 
 
 def test_metric_totals_equal_what_the_upstream_saw(flavour, upstream, otel):
-    upstream.script("/m", respond(503), respond(503), respond(503),  # 1: exhausted (2 retries)
-                    reset(), respond(200),  # 2: one retry
-                    respond(404),  # 3: not retried
-                    respond(500), respond(200))  # 4: one retry
+    upstream.script(
+        "/m",
+        respond(503),
+        respond(503),
+        respond(503),  # 1: exhausted (2 retries)
+        reset(),
+        respond(200),  # 2: one retry
+        respond(404),  # 3: not retried
+        respond(500),
+        respond(200),
+    )  # 4: one retry
     policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=5, open_for=30))
     with flavour.client(policy) as client:
         results = [client.request("GET", upstream.url + "/m").status for _ in range(4)]
@@ -164,9 +185,13 @@ def test_metric_totals_equal_what_the_upstream_saw(flavour, upstream, otel):
     assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="success") == 3
     assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="rejected") == 1
     assert otel.total("seawall.circuit_breaker.transitions") == 1
-    state = {a["seawall.breaker.state"]: p.value for a, p in otel.metric("seawall.circuit_breaker.state")}
+    state = {
+        a["seawall.breaker.state"]: p.value for a, p in otel.metric("seawall.circuit_breaker.state")
+    }
     assert state == {"closed": 0, "open": 0, "half_open": 0, "isolated": 1, "disabled": 0}
-    statuses = {a.get("http.response.status_code") for a, _ in otel.metric("http.client.request.duration")}
+    statuses = {
+        a.get("http.response.status_code") for a, _ in otel.metric("http.client.request.duration")
+    }
     assert statuses == {503, 200, 404, 500, None}
 
 
@@ -186,8 +211,9 @@ def test_bulkhead_metrics(flavour, upstream, otel):
 
 def test_queue_duration_counts_the_requests_that_queued_only(flavour, upstream, otel):
     upstream.default = respond(200, delay=0.5)  # the one slot stays held while the others wait
-    policy = otel.policy(retry=None, bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1,
-                                                               queue_timeout=0.05))
+    policy = otel.policy(
+        retry=None, bulkhead=seawall.Bulkhead(max_concurrent=1, max_queued=1, queue_timeout=0.05)
+    )
     with flavour.client(policy) as client:
         results = client.many(3, "GET", upstream.url + "/q")
     reasons = sorted(getattr(r, "reason", "ok") for r in results)
@@ -200,6 +226,7 @@ def test_duration_histogram_uses_the_semconv_buckets(upstream, otel):
     import httpx
 
     from seawall.httpx import ResilientTransport
+
     with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
         client.get(upstream.url + "/h")
     ((_, point),) = otel.metric("http.client.request.duration")
@@ -210,6 +237,7 @@ def test_pool_connections_gauge(upstream, otel):
     import httpx
 
     from seawall.httpx import ResilientTransport
+
     transport = ResilientTransport(otel.policy())
     with httpx.Client(transport=transport) as client:
         client.get(upstream.url + "/p")
@@ -225,31 +253,43 @@ def test_each_pool_connection_is_labelled_with_its_own_dependency(upstream, otel
     from integrations.upstream import Upstream
     from seawall.config import Router, load
     from seawall.httpx import ResilientTransport
+
     with Upstream() as other:
-        router = Router(load({"dependencies": {"payments": {"match": {"host": f"127.0.0.1:{other.port}"}}}}),
-                        telemetry=otel.telemetry)
+        router = Router(
+            load({"dependencies": {"payments": {"match": {"host": f"127.0.0.1:{other.port}"}}}}),
+            telemetry=otel.telemetry,
+        )
         unnamed = seawall.Policy(telemetry=otel.telemetry)
         for chosen in (unnamed, router):
             with httpx.Client(transport=ResilientTransport(chosen)) as client:
                 client.get(upstream.url + "/p")
                 client.get(other.url + "/p")
-                points = {(a["seawall.dependency"], a["state"]): p.value
-                          for a, p in otel.metric("seawall.pool.connections")}
+                points = {
+                    (a["seawall.dependency"], a["state"]): p.value
+                    for a, p in otel.metric("seawall.pool.connections")
+                }
             mine = "payments" if chosen is router else other.url
-            assert points == {(upstream.url, "active"): 0, (upstream.url, "idle"): 1,
-                              (mine, "active"): 0, (mine, "idle"): 1}, points
+            assert points == {
+                (upstream.url, "active"): 0,
+                (upstream.url, "idle"): 1,
+                (mine, "active"): 0,
+                (mine, "idle"): 1,
+            }, points
 
 
 def test_async_logical_span_is_a_child_of_the_callers_span(upstream, otel):
     import httpx
 
     from seawall.httpx import AsyncResilientTransport
+
     tracer = otel.tracer_provider.get_tracer("test")
 
     async def main() -> None:
         async with httpx.AsyncClient(transport=AsyncResilientTransport(otel.policy())) as client:
             with tracer.start_as_current_span("caller"):
-                await asyncio.gather(client.get(upstream.url + "/a"), client.get(upstream.url + "/b"))
+                await asyncio.gather(
+                    client.get(upstream.url + "/a"), client.get(upstream.url + "/b")
+                )
 
     asyncio.run(main())
     caller = next(s for s in otel.spans.get_finished_spans() if s.name == "caller")
@@ -261,6 +301,7 @@ def test_no_duplicate_spans_with_the_official_instrumentations(flavour, upstream
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
     instrumentors = [HTTPXClientInstrumentor(), RequestsInstrumentor(), AioHttpClientInstrumentor()]
     for instrumentor in instrumentors:
         instrumentor.instrument(tracer_provider=otel.tracer_provider)
@@ -272,7 +313,9 @@ def test_no_duplicate_spans_with_the_official_instrumentations(flavour, upstream
         for instrumentor in instrumentors:
             instrumentor.uninstrument()
     clients = otel.finished(SpanKind.CLIENT)
-    assert len(clients) == 2 == upstream.hits("/d"), [(s.name, s.instrumentation_scope.name) for s in clients]
+    assert len(clients) == 2 == upstream.hits("/d"), [
+        (s.name, s.instrumentation_scope.name) for s in clients
+    ]
     assert {s.instrumentation_scope.name for s in clients} == {"seawall"}
 
 
@@ -280,12 +323,15 @@ def test_logs_say_what_happened_without_secrets(upstream, caplog, otel):
     import httpx
 
     from seawall.httpx import ResilientTransport
+
     upstream.script("/l", respond(503), then=respond(500))
     policy = otel.policy(breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=30))
     caplog.set_level(logging.DEBUG, logger="seawall")
     with httpx.Client(transport=ResilientTransport(policy)) as client:
-        client.get(upstream.url.replace("http://", "http://user:hunter2@") + "/l?sig=s3cr3t",
-                   headers={"Authorization": "Bearer t0ken"})
+        client.get(
+            upstream.url.replace("http://", "http://user:hunter2@") + "/l?sig=s3cr3t",
+            headers={"Authorization": "Bearer t0ken"},
+        )
     records = [r for r in caplog.records if r.name == "seawall"]
     retries = [r for r in records if r.getMessage().startswith("retrying")]
     assert len(retries) == 2 and getattr(retries[0], "seawall.reason") == "503"
@@ -307,15 +353,25 @@ def test_no_sdk_means_no_work():
 def test_without_an_sdk_only_request_starts_are_listened_to():
     telemetry = Telemetry()  # global providers: no SDK in this process
     policy = seawall.Policy("idle", telemetry=telemetry)
-    listening = {kind for kind, listeners in policy._on.items()
-                 if any(getattr(x, "__self__", None) is telemetry for x in listeners)}
+    listening = {
+        kind
+        for kind, listeners in policy._on.items()
+        if any(getattr(x, "__self__", None) is telemetry for x in listeners)
+    }
     assert listening == {seawall.events.RequestStarted}
 
 
 def test_dependency_labels_are_capped_across_policies(otel):
-    capped = Telemetry(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider,
-                       max_dependencies=2)
-    assert [capped.dependency(n) for n in ("a", "b", "c", "a", "d")] == ["a", "b", "_other", "a", "_other"]
+    capped = Telemetry(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, max_dependencies=2
+    )
+    assert [capped.dependency(n) for n in ("a", "b", "c", "a", "d")] == [
+        "a",
+        "b",
+        "_other",
+        "a",
+        "_other",
+    ]
 
 
 SDK_LATER = """
@@ -344,8 +400,12 @@ print(len(exporter.get_finished_spans()), len(ours), len(policy._on[seawall.even
 
 
 def test_an_sdk_installed_after_seawall_is_used_from_the_next_request_on(upstream):
-    done = subprocess.run([sys.executable, "-c", SDK_LATER, upstream.url + "/ok"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", SDK_LATER, upstream.url + "/ok"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     spans, listeners, on_start = map(int, done.stdout.split())
     assert spans == 48  # 24 requests after the SDK appeared, 2 spans each; none before
@@ -359,8 +419,11 @@ def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, 
     import httpx
 
     from seawall.httpx import ResilientTransport
-    policy = otel.policy(breaker=seawall.CircuitBreaker(), retry=seawall.Retry(
-        backoff=FAST, budget=seawall.RetryBudget()))
+
+    policy = otel.policy(
+        breaker=seawall.CircuitBreaker(),
+        retry=seawall.Retry(backoff=FAST, budget=seawall.RetryBudget()),
+    )
     bare = seawall.Policy("bare", telemetry=otel.telemetry, retry=None, breaker=None, bulkhead=None)
     for chosen in (policy, bare):
         with httpx.Client(transport=ResilientTransport(chosen)) as client:
@@ -372,18 +435,26 @@ def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, 
     up = ("seawall.dependency", "upstream")
     assert series("seawall.circuit_breaker.transitions") == {
         (("seawall.breaker.from", before), ("seawall.breaker.to", after), up): 0
-        for before, after in [("closed", "open"), ("open", "half_open"), ("half_open", "closed"),
-                              ("half_open", "open")]}
+        for before, after in [
+            ("closed", "open"),
+            ("open", "half_open"),
+            ("half_open", "closed"),
+            ("half_open", "open"),
+        ]
+    }
     assert series("seawall.bulkhead.rejections") == {
-        (("seawall.bulkhead.reason", reason), up): 0 for reason in ("queue_full", "queue_timeout")}
+        (("seawall.bulkhead.reason", reason), up): 0 for reason in ("queue_full", "queue_timeout")
+    }
     assert series("seawall.retry.exhausted") == {(up,): 0}
     assert series("seawall.retry.budget.rejected") == {(up,): 0}
     assert series("seawall.retry.attempts") == {
-        (("error.type", str(status)), up): 0 for status in (408, 429, 500, 502, 503, 504)}
+        (("error.type", str(status)), up): 0 for status in (408, 429, 500, 502, 503, 504)
+    }
     # the breaker's calls: only the dependency that has a breaker
     assert series("seawall.circuit_breaker.calls") == {
         (("seawall.breaker.result", result), up): int(result == "success")
-        for result in ("success", "failure", "slow", "rejected")}
+        for result in ("success", "failure", "slow", "rejected")
+    }
 
 
 def test_breaker_calls_are_not_counted_without_a_breaker(flavour, upstream, otel):
@@ -399,6 +470,7 @@ def test_request_duration_buckets_cover_the_total_timeout(upstream, otel):
     import httpx
 
     from seawall.httpx import ResilientTransport
+
     with httpx.Client(transport=ResilientTransport(otel.policy())) as client:
         client.get(upstream.url + "/h")
     ((_, point),) = otel.metric("seawall.request.duration")
@@ -406,7 +478,9 @@ def test_request_duration_buckets_cover_the_total_timeout(upstream, otel):
     assert set(DURATION_BUCKETS) < set(point.explicit_bounds)
 
 
-def test_attempt_spans_name_the_peer_and_status_errors_carry_no_description(flavour, upstream, otel):
+def test_attempt_spans_name_the_peer_and_status_errors_carry_no_description(
+    flavour, upstream, otel
+):
     upstream.script("/s", respond(503), then=respond(500))
     policy = otel.policy(retry=seawall.Retry(max_attempts=2, backoff=FAST))
     with flavour.client(policy) as client:
@@ -420,7 +494,9 @@ def test_attempt_spans_name_the_peer_and_status_errors_carry_no_description(flav
     for span in attempts:  # the socket's where the client still has it, or the URL's
         assert span.attributes["network.peer.address"] == "127.0.0.1"
         assert span.attributes["network.peer.port"] == upstream.port
-    assert not any("network.peer.address" in a for a, _ in otel.metric("http.client.request.duration"))
+    assert not any(
+        "network.peer.address" in a for a, _ in otel.metric("http.client.request.duration")
+    )
 
 
 def test_each_breaker_transition_lands_on_the_span_of_what_caused_it(upstream, otel):
@@ -429,16 +505,26 @@ def test_each_breaker_transition_lands_on_the_span_of_what_caused_it(upstream, o
     import httpx
 
     from seawall.httpx import ResilientTransport
+
     now = [0.0]
     upstream.script("/t", respond(500), respond(200))
-    policy = otel.policy(retry=None, clock=lambda: now[0],
-                         breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=5))
+    policy = otel.policy(
+        retry=None,
+        clock=lambda: now[0],
+        breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=5),
+    )
     with httpx.Client(transport=ResilientTransport(policy)) as client:
         assert client.get(upstream.url + "/t").status_code == 500  # closed -> open
         now[0] += 6  # past open_for, on the policy's clock
         assert client.get(upstream.url + "/t").status_code == 200  # -> half_open -> closed
-    landed = sorted(((e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"]),
-                     s.kind.name) for s in otel.spans.get_finished_spans() for e in s.events
-                    if e.name == "seawall.circuit_breaker.transition")
-    assert landed == [(("closed", "open"), "CLIENT"), (("half_open", "closed"), "CLIENT"),
-                      (("open", "half_open"), "INTERNAL")]
+    landed = sorted(
+        ((e.attributes["seawall.breaker.from"], e.attributes["seawall.breaker.to"]), s.kind.name)
+        for s in otel.spans.get_finished_spans()
+        for e in s.events
+        if e.name == "seawall.circuit_breaker.transition"
+    )
+    assert landed == [
+        (("closed", "open"), "CLIENT"),
+        (("half_open", "closed"), "CLIENT"),
+        (("open", "half_open"), "INTERNAL"),
+    ]

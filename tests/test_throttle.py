@@ -14,7 +14,10 @@ from .test_telemetry import Otel, otel  # noqa: F401 (the fixture)
 
 
 def test_a_throttled_call_is_a_flavoured_circuit_open_error_and_counted_throttled(
-        flavour, upstream, otel: Otel):  # noqa: F811 (the fixture)
+    flavour,
+    upstream,
+    otel: Otel,  # noqa: F811 (the fixture)
+):
     upstream.default = respond(503)
     # every draw is 0: a call is rejected as soon as the formula gives p > 0
     breaker = seawall.CircuitBreaker(throttle=seawall.Throttle(k=2, random=lambda: 0.0))
@@ -30,11 +33,16 @@ def test_a_throttled_call_is_a_flavoured_circuit_open_error_and_counted_throttle
     assert "throttling" in str(caught.value)
     assert upstream.hits("/t") == 1
     assert [e.reason for e in rejected] == ["throttled"]
-    assert policy.dependency("upstream").breaker().state(policy.now()) is seawall.BreakerState.CLOSED
+    assert (
+        policy.dependency("upstream").breaker().state(policy.now()) is seawall.BreakerState.CLOSED
+    )
     assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="throttled") == 1
     assert otel.total("seawall.circuit_breaker.calls", seawall_breaker_result="rejected") == 0
-    span = next(s for s in otel.spans.get_finished_spans()
-                if any(e.name == "seawall.circuit_breaker.rejected" for e in s.events))
+    span = next(
+        s
+        for s in otel.spans.get_finished_spans()
+        if any(e.name == "seawall.circuit_breaker.rejected" for e in s.events)
+    )
     event = next(e for e in span.events if e.name == "seawall.circuit_breaker.rejected")
     assert event.attributes["seawall.breaker.reason"] == "throttled"
 

@@ -44,7 +44,9 @@ def test_echo_and_slow_body(upstream):
 
 
 def test_concurrency_is_counted_exactly(upstream):
-    upstream.default = respond(200, delay=0.5)  # long enough for 20 threads to overlap on a busy machine
+    upstream.default = respond(
+        200, delay=0.5
+    )  # long enough for 20 threads to overlap on a busy machine
     with httpx.Client(limits=httpx.Limits(max_connections=20)) as client:
         with ThreadPoolExecutor(20) as pool:
             list(pool.map(lambda _: client.get(upstream.url + "/c"), range(20)))

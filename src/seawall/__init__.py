@@ -50,11 +50,13 @@ class _Instrument:
 
     def __call__(self, config: object = None) -> SeawallInstrumentor:
         from .instrumentation import instrument as _instrument
+
         return _instrument(config)
 
     @property
     def SeawallInstrumentor(self) -> type[SeawallInstrumentor]:  # noqa: N802 (a class)
         from .instrumentation import SeawallInstrumentor
+
         return SeawallInstrumentor
 
     def __repr__(self) -> str:
@@ -64,22 +66,64 @@ class _Instrument:
 instrument = _Instrument()
 
 # `seawall.httpx.ResilientTransport` works after a plain `import seawall` (PEP 562).
-__getattr__, __dir__ = _lazy.submodules(__name__, (
-    "aiohttp", "config", "errors", "events", "exchange", "httpx", "instrumentation", "pipeline",
-    "policies", "registry", "requests", "state", "telemetry"), globals())
+__getattr__, __dir__ = _lazy.submodules(
+    __name__,
+    (
+        "aiohttp",
+        "config",
+        "errors",
+        "events",
+        "exchange",
+        "httpx",
+        "instrumentation",
+        "pipeline",
+        "policies",
+        "registry",
+        "requests",
+        "state",
+        "telemetry",
+    ),
+    globals(),
+)
 
 
-def status(policies: Iterable[Policy] | None = None, *, service: str | None = None) -> dict[str, Any]:
+def status(
+    policies: Iterable[Policy] | None = None, *, service: str | None = None
+) -> dict[str, Any]:
     """One JSON-ready snapshot of every live policy (or of `policies`): service (`service`, or
     $OTEL_SERVICE_NAME), pid, host, and per dependency its breakers, bulkhead, retry budget,
     pool and effective configuration. See `seawall.admin` and docs/operations.md."""
     from .admin.snapshot import status as _status
+
     return _status(policies, service=service)
 
 
 __all__ = [
-    "AdaptiveThreshold", "admin", "AttemptInfo", "Backoff", "BreakerState", "Bulkhead",
-    "BulkheadFullError", "CircuitBreaker", "CircuitOpenError", "DeadLetters", "DeadlineExceeded",
-    "ErrorKind", "FallbackContext", "Fleet", "HealthCheck", "Policy", "Pool", "ResilienceError", "Retry", "RetryBudget",
-    "RetryBudgetExhausted", "Target", "Throttle", "Timeouts", "__version__", "instrument", "status",
+    "AdaptiveThreshold",
+    "admin",
+    "AttemptInfo",
+    "Backoff",
+    "BreakerState",
+    "Bulkhead",
+    "BulkheadFullError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "DeadLetters",
+    "DeadlineExceeded",
+    "ErrorKind",
+    "FallbackContext",
+    "Fleet",
+    "HealthCheck",
+    "Policy",
+    "Pool",
+    "ResilienceError",
+    "Retry",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "Target",
+    "Throttle",
+    "Timeouts",
+    "__version__",
+    "instrument",
+    "status",
 ]

@@ -35,8 +35,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = \
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = (
     asyncio.current_task
+)
 _tasks_by_loop = getattr(asyncio.tasks, "_current_tasks", None)
 if isinstance(_current_task, types.FunctionType) and isinstance(_tasks_by_loop, dict):
     _current_task = _tasks_by_loop.get  # Python 3.11's current_task() only reads this dict
@@ -60,8 +61,17 @@ class Timers:
     """The attempts being watched on one loop. It holds no reference to the loop itself, so
     the per-loop registry below can drop it with the loop."""
 
-    __slots__ = ("_loop", "_time", "_queued", "_last_at", "_own", "_fired", "_arm", "_armed_at",
-                 "__weakref__")
+    __slots__ = (
+        "_loop",
+        "_time",
+        "_queued",
+        "_last_at",
+        "_own",
+        "_fired",
+        "_arm",
+        "_armed_at",
+        "__weakref__",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -150,8 +160,9 @@ def _task_of(key: Key) -> Task:
     return key.task if isinstance(key, _Nested) else key
 
 
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Timers] = \
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Timers] = (
     weakref.WeakKeyDictionary()
+)
 _last: Timers | None = None  # the last loop's, looked up without the registry
 
 

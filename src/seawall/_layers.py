@@ -32,4 +32,8 @@ def warn_if_retrying(owner: str, wrapped: Any) -> None:
             "seawall: %s wraps %s, which retries by itself (%d times): each of seawall's "
             "attempts becomes up to %d upstream requests. Keep one layer: set the wrapped "
             "client's retries to 0, or seawall's Retry(max_attempts=1)",
-            owner, type(wrapped).__name__, retries, retries + 1)
+            owner,
+            type(wrapped).__name__,
+            retries,
+            retries + 1,
+        )

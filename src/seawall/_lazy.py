@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 
-def submodules(package: str, names: Iterable[str],
-               namespace: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def submodules(
+    package: str, names: Iterable[str], namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """The `__getattr__` and `__dir__` of `package` (its globals: `namespace`)."""
     lazy = frozenset(names)
 

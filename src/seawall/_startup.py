@@ -23,26 +23,28 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
 def run(command: list[str]) -> int:
     """Replace this process with `command`, seawall applied to the Python programs it starts."""
     if not command:
-        print("seawall run: give the command to run, e.g. seawall run python app.py",
-              file=sys.stderr)
+        print(
+            "seawall run: give the command to run, e.g. seawall run python app.py", file=sys.stderr
+        )
         return 2
     try:
         os.execvpe(command[0], command, environment(dict(os.environ)))
     except OSError as error:
-        print(f"seawall run: cannot run {command[0]!r}: {error.strerror or error}",
-              file=sys.stderr)
+        print(f"seawall run: cannot run {command[0]!r}: {error.strerror or error}", file=sys.stderr)
         return 127
 
 
 def start() -> None:
     """Apply seawall from $SEAWALL_CONFIG (a bad configuration ends the process, one message)."""
     from .instrumentation import SeawallInstrumentor
+
     SeawallInstrumentor().instrument(at_start_up=True)
     # Under `opentelemetry-instrument` too, OpenTelemetry need not apply it a second time.
     skipped = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
     if "seawall" not in (name.strip() for name in skipped.split(",")):
         os.environ["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(
-            filter(None, (skipped, "seawall")))
+            filter(None, (skipped, "seawall"))
+        )
 
 
 def chain_next_sitecustomize(ours: str) -> None:

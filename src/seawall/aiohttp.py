@@ -62,8 +62,9 @@ class DeadlineExceeded(errors.DeadlineExceeded, _Timeout):
     `ClientConnectionError` and an `asyncio.TimeoutError`)."""
 
 
-ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
-                         DeadlineExceeded)
+ERRORS = errors.flavours(
+    CircuitOpenError, BulkheadFullError, RetryBudgetExhausted, DeadlineExceeded
+)
 
 
 class AttemptTimeout(aiohttp.SocketTimeoutError):
@@ -188,8 +189,9 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
     """An aiohttp client middleware that runs every request (each redirect hop) through
     `policy`. `read_body=True` reads each body inside the attempt, so a body cut short is
     retried like any other transient failure."""
-    _validate.arguments("seawall.aiohttp.middleware", _RULES,
-                        {"policy": policy, "read_body": read_body})
+    _validate.arguments(
+        "seawall.aiohttp.middleware", _RULES, {"policy": policy, "read_body": read_body}
+    )
     chosen: PolicyLike = policy if policy is not None else Policy()
 
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
@@ -216,7 +218,8 @@ _RERUN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _RERUN_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 #: The failure aiohttp is about to re-run in this task: ((method, url), error).
 _verdict: ContextVar[tuple[tuple[str, Any], BaseException] | None] = ContextVar(
-    "seawall_aiohttp_verdict", default=None)
+    "seawall_aiohttp_verdict", default=None
+)
 
 
 async def _rerun_decided(policy: PolicyLike, exchange: _Exchange) -> ClientResponse:
@@ -226,8 +229,11 @@ async def _rerun_decided(policy: PolicyLike, exchange: _Exchange) -> ClientRespo
         return await policy.run_async(exchange)
     except _RERUN_ERRORS as error:
         request = exchange.request
-        if request.method in _RERUN_METHODS and exchange.rewind() \
-                and not isinstance(error, aiohttp.ClientConnectorError):
+        if (
+            request.method in _RERUN_METHODS
+            and exchange.rewind()
+            and not isinstance(error, aiohttp.ClientConnectorError)
+        ):
             _verdict.set(((request.method, request.url), error))
         raise
 
@@ -249,16 +255,19 @@ def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPCo
     return aiohttp.TCPConnector(**options)
 
 
-def session(policy: PolicyLike | None = None, *, read_body: bool = False,
-            **options: Any) -> aiohttp.ClientSession:
+def session(
+    policy: PolicyLike | None = None, *, read_body: bool = False, **options: Any
+) -> aiohttp.ClientSession:
     """An `aiohttp.ClientSession` with seawall's middleware and a connector sized from the
     pool (call it inside a running event loop)."""
-    _validate.arguments("seawall.aiohttp.session", _RULES,
-                        {"policy": policy, "read_body": read_body})
+    _validate.arguments(
+        "seawall.aiohttp.session", _RULES, {"policy": policy, "read_body": read_body}
+    )
     chosen: PolicyLike = policy if policy is not None else Policy()
     options.setdefault("connector", connector(chosen))
-    resilient = aiohttp.ClientSession(middlewares=[middleware(chosen, read_body=read_body)],
-                                      **options)
+    resilient = aiohttp.ClientSession(
+        middlewares=[middleware(chosen, read_body=read_body)], **options
+    )
     _take_over(resilient, chosen)
     return resilient
 
@@ -273,5 +282,15 @@ def _take_over(owner: aiohttp.ClientSession, policy: PolicyLike) -> None:
         owner._trace_configs = official.without_official(owner._trace_configs)
 
 
-__all__ = ["AttemptTimeout", "BulkheadFullError", "CircuitOpenError", "DeadlineExceeded",
-           "ERRORS", "RetryBudgetExhausted", "connector", "error_kind", "middleware", "session"]
+__all__ = [
+    "AttemptTimeout",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "DeadlineExceeded",
+    "ERRORS",
+    "RetryBudgetExhausted",
+    "connector",
+    "error_kind",
+    "middleware",
+    "session",
+]

@@ -26,6 +26,7 @@ from . import __version__
 
 def check_config(path: str | None) -> int:
     from .config import ConfigError, Router, load_file
+
     path = path or os.environ.get("SEAWALL_CONFIG")
     if not path:
         print("seawall check-config: give a file, or set SEAWALL_CONFIG", file=sys.stderr)
@@ -46,13 +47,17 @@ def status(url: str, token_env: str, as_json: bool) -> int:
     import urllib.request
 
     from .admin.table import render
+
     token = os.environ.get(token_env)
     if not token:
-        print(f"seawall status: ${token_env} holds no token (the admin read or control token)",
-              file=sys.stderr)
+        print(
+            f"seawall status: ${token_env} holds no token (the admin read or control token)",
+            file=sys.stderr,
+        )
         return 2
-    request = urllib.request.Request(url.rstrip("/") + "/status",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        url.rstrip("/") + "/status", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             snapshot = json.load(answer)
@@ -64,8 +69,10 @@ def status(url: str, token_env: str, as_json: bool) -> int:
         print(f"seawall status: {url} answered {error.code} {message}".rstrip(), file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError, ValueError) as error:
-        print(f"seawall status: cannot read {url}/status: {getattr(error, 'reason', error)}",
-              file=sys.stderr)
+        print(
+            f"seawall status: cannot read {url}/status: {getattr(error, 'reason', error)}",
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(snapshot, indent=2) if as_json else render(snapshot))
     return 0
@@ -73,13 +80,21 @@ def status(url: str, token_env: str, as_json: bool) -> int:
 
 def simulate(args: argparse.Namespace) -> int:
     from .simulate.cli import run
-    return run(args.preset, seed=args.seed, config=args.config, dependency=args.dependency,
-               plot_dir=args.plot, markdown=args.markdown)
+
+    return run(
+        args.preset,
+        seed=args.seed,
+        config=args.config,
+        dependency=args.dependency,
+        plot_dir=args.plot,
+        markdown=args.markdown,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="seawall", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="seawall", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"seawall {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a command with seawall applied")
@@ -87,15 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", nargs="?", help="default: $SEAWALL_CONFIG")
     show = commands.add_parser("status", help="print a running process's snapshot")
-    show.add_argument("--url", default="http://127.0.0.1:9901",
-                      help="the admin surface (default: %(default)s)")
-    show.add_argument("--token-env", default="SEAWALL_ADMIN_READ_TOKEN",
-                      help="the environment variable holding the token (default: %(default)s)")
+    show.add_argument(
+        "--url", default="http://127.0.0.1:9901", help="the admin surface (default: %(default)s)"
+    )
+    show.add_argument(
+        "--token-env",
+        default="SEAWALL_ADMIN_READ_TOKEN",
+        help="the environment variable holding the token (default: %(default)s)",
+    )
     show.add_argument("--json", action="store_true", help="the snapshot as JSON")
     from .deadletters import cli as dlq
+
     dlq.add_parser(commands)
     sim = commands.add_parser("simulate", help="what-if: the policies against a simulated server")
     from .simulate.presets import PRESETS
+
     sim.add_argument("--preset", required=True, choices=sorted(PRESETS))
     sim.add_argument("--config", help="a seawall YAML file: its policy runs as one more variant")
     sim.add_argument("--dependency", help="which dependency of --config (default: its defaults)")
@@ -105,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         from ._startup import run as run_program
+
         return run_program(args.program)
     if args.command == "check-config":
         return check_config(args.file)

@@ -51,7 +51,11 @@ class DeadlineExceeded(ResilienceError):
 
 
 REJECTIONS: tuple[type[ResilienceError], ...] = (
-    CircuitOpenError, BulkheadFullError, RetryBudgetExhausted, DeadlineExceeded)
+    CircuitOpenError,
+    BulkheadFullError,
+    RetryBudgetExhausted,
+    DeadlineExceeded,
+)
 
 ErrorTypes = dict[type[ResilienceError], type[ResilienceError]]
 
@@ -62,8 +66,10 @@ def flavours(*classes: type[ResilienceError]) -> ErrorTypes:
     table = {base: cls for cls in classes for base in REJECTIONS if issubclass(cls, base)}
     missing = [base.__name__ for base in REJECTIONS if base not in table]
     if missing or len(classes) != len(REJECTIONS):
-        raise TypeError(f"flavours: expected one subclass of each of "
-                        f"{', '.join(base.__name__ for base in REJECTIONS)}, got {classes!r}")
+        raise TypeError(
+            f"flavours: expected one subclass of each of "
+            f"{', '.join(base.__name__ for base in REJECTIONS)}, got {classes!r}"
+        )
     return table
 
 

@@ -187,11 +187,37 @@ class HealthChanged:
     at: float
 
 
-Event = (DependencyAdded | RequestStarted | BulkheadAdmitted | BulkheadRejected | AttemptStarted
-         | AttemptEnded | RetryScheduled | RetryStopped | CircuitRejected | CircuitTransition
-         | RequestFinished | ManualChange | HealthProbed | HealthChanged)
+Event = (
+    DependencyAdded
+    | RequestStarted
+    | BulkheadAdmitted
+    | BulkheadRejected
+    | AttemptStarted
+    | AttemptEnded
+    | RetryScheduled
+    | RetryStopped
+    | CircuitRejected
+    | CircuitTransition
+    | RequestFinished
+    | ManualChange
+    | HealthProbed
+    | HealthChanged
+)
 
 #: Every event class, for subscribers that want them all.
-ALL: tuple[type[Event], ...] = (DependencyAdded, RequestStarted, BulkheadAdmitted, BulkheadRejected, AttemptStarted, AttemptEnded,
-       RetryScheduled, RetryStopped, CircuitRejected, CircuitTransition, RequestFinished,
-       ManualChange, HealthProbed, HealthChanged)
+ALL: tuple[type[Event], ...] = (
+    DependencyAdded,
+    RequestStarted,
+    BulkheadAdmitted,
+    BulkheadRejected,
+    AttemptStarted,
+    AttemptEnded,
+    RetryScheduled,
+    RetryStopped,
+    CircuitRejected,
+    CircuitTransition,
+    RequestFinished,
+    ManualChange,
+    HealthProbed,
+    HealthChanged,
+)

@@ -44,8 +44,9 @@ class DeadlineExceeded(errors.DeadlineExceeded, httpx.TimeoutException):
     """`seawall.DeadlineExceeded`, as an `httpx.TimeoutException` (a `TransportError`)."""
 
 
-ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
-                         DeadlineExceeded)
+ERRORS = errors.flavours(
+    CircuitOpenError, BulkheadFullError, RetryBudgetExhausted, DeadlineExceeded
+)
 
 # Most specific first: ConnectTimeout is also a TimeoutException, and so on.
 _KINDS: tuple[tuple[type[Exception], ErrorKind], ...] = (
@@ -71,9 +72,11 @@ def error_kind(error: BaseException) -> ErrorKind | None:
 def limits(policy: PolicyLike) -> httpx.Limits:
     """The policy's pool limits as httpx.Limits."""
     pool = policy.pool
-    return httpx.Limits(max_connections=pool.max_connections,
-                        max_keepalive_connections=pool.max_keepalive,
-                        keepalive_expiry=pool.keepalive_expiry)
+    return httpx.Limits(
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive,
+        keepalive_expiry=pool.keepalive_expiry,
+    )
 
 
 _HTTPX_DEFAULT_TIMEOUT = httpx.Timeout(5.0).as_dict()  # httpx.Client()'s own, not the caller's
@@ -106,6 +109,7 @@ class _Exchange:
         stream = response.extensions.get("network_stream")
         address = stream.get_extra_info("server_addr") if stream is not None else None
         return (address[0], address[1]) if address else None
+
     def headers(self) -> list[tuple[str, str]]:
         return list(self.request.headers.multi_items())
 
@@ -119,8 +123,13 @@ class _Exchange:
 
     def target(self) -> Target:
         url = self.request.url
-        return Target(self.method, url.scheme, url.host,
-                      url.port or _DEFAULT_PORTS.get(url.scheme, 0), url.path)
+        return Target(
+            self.method,
+            url.scheme,
+            url.host,
+            url.port or _DEFAULT_PORTS.get(url.scheme, 0),
+            url.path,
+        )
 
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
@@ -159,8 +168,9 @@ class _Exchange:
 class _SyncExchange(_Exchange):
     __slots__ = ("_buffer",)
 
-    def __init__(self, request: httpx.Request, transport: httpx.BaseTransport,
-                 buffer: bool) -> None:
+    def __init__(
+        self, request: httpx.Request, transport: httpx.BaseTransport, buffer: bool
+    ) -> None:
         super().__init__(request, transport)
         self._buffer = buffer
 
@@ -184,8 +194,9 @@ class _AsyncExchange(_Exchange):
     cut_after = None  # httpcore enforces the attempt timeout itself (request extensions)
     loop = None
 
-    def __init__(self, request: httpx.Request, transport: httpx.AsyncBaseTransport,
-                 buffer: bool) -> None:
+    def __init__(
+        self, request: httpx.Request, transport: httpx.AsyncBaseTransport, buffer: bool
+    ) -> None:
         super().__init__(request, transport)
         self._buffer = buffer
 
@@ -220,21 +231,27 @@ def _pool_counts(transport: Any) -> dict[str, tuple[int, int]] | None:
     counts: dict[str, tuple[int, int]] = {}
     for connection in list(connections):
         origin = getattr(connection, "_origin", None)  # httpcore's, set when it is made
-        name = "_unknown" if origin is None else \
-            f"{origin.scheme.decode()}://{origin.host.decode()}:{origin.port}"
+        name = (
+            "_unknown"
+            if origin is None
+            else f"{origin.scheme.decode()}://{origin.host.decode()}:{origin.port}"
+        )
         active, idle = counts.get(name, (0, 0))
         counts[name] = (active, idle + 1) if connection.is_idle() else (active + 1, idle)
     return counts
 
 
-def _setup(owner: Any, policy: PolicyLike | None, transport: Any, build: type,
-           options: dict[str, Any]) -> tuple[PolicyLike, Any]:
+def _setup(
+    owner: Any, policy: PolicyLike | None, transport: Any, build: type, options: dict[str, Any]
+) -> tuple[PolicyLike, Any]:
     """The policy and the inner transport of a seawall transport (built with the policy's pool
     limits unless one is given)."""
     chosen: PolicyLike = policy if policy is not None else Policy()
     if transport is not None and options:
-        raise TypeError(f"{type(owner).__name__}: pass either transport= or options to build "
-                        f"one, not both (got {sorted(options)})")
+        raise TypeError(
+            f"{type(owner).__name__}: pass either transport= or options to build "
+            f"one, not both (got {sorted(options)})"
+        )
     options.setdefault("limits", limits(chosen))
     if transport is not None:
         warn_if_retrying(type(owner).__name__, transport)
@@ -251,18 +268,28 @@ class ResilientTransport(httpx.BaseTransport):
 
     RULES: ClassVar[_validate.Rules] = {
         "policy": _validate.POLICY,
-        "transport": _validate.Instance(httpx.BaseTransport, "an httpx.BaseTransport",
-                                        optional=True),
+        "transport": _validate.Instance(
+            httpx.BaseTransport, "an httpx.BaseTransport", optional=True
+        ),
         "buffer_body": _validate.FLAG,
     }
 
-    def __init__(self, policy: PolicyLike | None = None, *,
-                 transport: httpx.BaseTransport | None = None, buffer_body: bool = False,
-                 **transport_options: Any) -> None:
-        _validate.arguments(type(self).__name__, self.RULES, {
-            "policy": policy, "transport": transport, "buffer_body": buffer_body})
-        self.policy, self.transport = _setup(self, policy, transport, httpx.HTTPTransport,
-                                             transport_options)
+    def __init__(
+        self,
+        policy: PolicyLike | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        buffer_body: bool = False,
+        **transport_options: Any,
+    ) -> None:
+        _validate.arguments(
+            type(self).__name__,
+            self.RULES,
+            {"policy": policy, "transport": transport, "buffer_body": buffer_body},
+        )
+        self.policy, self.transport = _setup(
+            self, policy, transport, httpx.HTTPTransport, transport_options
+        )
         self.buffer_body = buffer_body
         self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
         self._prober = probes.thread_for(self.policy, self._probe)
@@ -294,17 +321,27 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
 
     RULES: ClassVar[_validate.Rules] = {
         **ResilientTransport.RULES,
-        "transport": _validate.Instance(httpx.AsyncBaseTransport, "an httpx.AsyncBaseTransport",
-                                        optional=True),
+        "transport": _validate.Instance(
+            httpx.AsyncBaseTransport, "an httpx.AsyncBaseTransport", optional=True
+        ),
     }
 
-    def __init__(self, policy: PolicyLike | None = None, *,
-                 transport: httpx.AsyncBaseTransport | None = None, buffer_body: bool = False,
-                 **transport_options: Any) -> None:
-        _validate.arguments(type(self).__name__, self.RULES, {
-            "policy": policy, "transport": transport, "buffer_body": buffer_body})
-        self.policy, self.transport = _setup(self, policy, transport, httpx.AsyncHTTPTransport,
-                                             transport_options)
+    def __init__(
+        self,
+        policy: PolicyLike | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        buffer_body: bool = False,
+        **transport_options: Any,
+    ) -> None:
+        _validate.arguments(
+            type(self).__name__,
+            self.RULES,
+            {"policy": policy, "transport": transport, "buffer_body": buffer_body},
+        )
+        self.policy, self.transport = _setup(
+            self, policy, transport, httpx.AsyncHTTPTransport, transport_options
+        )
         self.buffer_body = buffer_body
         self.policy.track_pool(self)  # once it has a pool: the gauge reads it from any thread
         self._prober = probes.task_for(self.policy, self._probe)
@@ -313,7 +350,8 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
         return _pool_counts(self.transport)
 
     def handle_async_request(  # type: ignore[override]
-            self, request: httpx.Request) -> Awaitable[httpx.Response]:
+        self, request: httpx.Request
+    ) -> Awaitable[httpx.Response]:
         if _running_loop() is None:  # not asyncio: Trio, or anyio's Trio backend
             return self._pass_through(request)
         if self._prober is not None:
@@ -331,7 +369,8 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             _logger.warning(
                 "seawall: httpx.AsyncClient under an event loop other than asyncio (Trio?): its "
                 "requests pass through without seawall's retries, breaker, bulkhead and "
-                "timeouts (seawall's async driver needs asyncio)")
+                "timeouts (seawall's async driver needs asyncio)"
+            )
         passed: Awaitable[httpx.Response] = self.transport.handle_async_request(request)
         return passed
 
@@ -355,6 +394,14 @@ def _probe_request(url: str, timeout: float) -> httpx.Request:
     return httpx.Request("GET", url, extensions={"timeout": limits})
 
 
-__all__ = ["AsyncResilientTransport", "BulkheadFullError", "CircuitOpenError",
-           "DeadlineExceeded", "ERRORS", "ResilientTransport", "RetryBudgetExhausted",
-           "error_kind", "limits"]
+__all__ = [
+    "AsyncResilientTransport",
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "DeadlineExceeded",
+    "ERRORS",
+    "ResilientTransport",
+    "RetryBudgetExhausted",
+    "error_kind",
+    "limits",
+]

@@ -56,9 +56,11 @@ def router_from(config: Any = None) -> Router:
     if isinstance(config, Mapping):
         return Router(load(config, source="<dict>"))
     if config is not None and not isinstance(config, (str, os.PathLike)):
-        raise TypeError(f"seawall.instrument: config must be a path, a dict, a seawall.config."
-                        f"Config or Router, or None, got {type(config).__name__} "
-                        f"{_validate.show(config)}")
+        raise TypeError(
+            f"seawall.instrument: config must be a path, a dict, a seawall.config."
+            f"Config or Router, or None, got {type(config).__name__} "
+            f"{_validate.show(config)}"
+        )
     path = config if config is not None else os.environ.get("SEAWALL_CONFIG")
     if path:
         return Router(load_file(path))
@@ -85,8 +87,10 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             router = router_from(kwargs.get("config"))
         except ConfigError as error:
             if os.environ.get("SEAWALL_ON_CONFIG_ERROR", "").strip().lower() == "continue":
-                _logger.warning("seawall is NOT applied (SEAWALL_ON_CONFIG_ERROR=continue): %s",
-                                " ".join(str(error).split()))
+                _logger.warning(
+                    "seawall is NOT applied (SEAWALL_ON_CONFIG_ERROR=continue): %s",
+                    " ".join(str(error).split()),
+                )
                 return  # other instrumentations go on
             _stop(error, at_start_up=kwargs.get("at_start_up", False))
         self.router = router
@@ -108,9 +112,11 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
 def _stop(error: ConfigError, *, at_start_up: bool) -> NoReturn:
     """End the process with one message (the file, every problem, the way out)."""
-    message = (f"seawall: not started, the program is stopped: {error}\n"
-               f"Fix the configuration (`seawall check-config {error.source}` checks it), or set "
-               f"SEAWALL_DISABLED=true to run without seawall.")
+    message = (
+        f"seawall: not started, the program is stopped: {error}\n"
+        f"Fix the configuration (`seawall check-config {error.source}` checks it), or set "
+        f"SEAWALL_DISABLED=true to run without seawall."
+    )
     if at_start_up or _in_auto_instrumentation():
         # opentelemetry-instrument and `seawall run` run us from sitecustomize, where an
         # exception becomes logged tracebacks and the program runs anyway, and SystemExit a
@@ -125,7 +131,8 @@ def _in_auto_instrumentation() -> bool:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_globals.get("__name__", "").startswith(
-                "opentelemetry.instrumentation.auto_instrumentation"):
+            "opentelemetry.instrumentation.auto_instrumentation"
+        ):
             return True
         frame = frame.f_back  # type: ignore[assignment]
     return False
@@ -143,9 +150,11 @@ def _patch_httpx(router: Router) -> list[tuple[Any, str]]:
             if transport is None or isinstance(transport, kind):
                 return transport
             return kind(router, transport=transport)
+
         client._transport = resilient(client._transport)
-        client._mounts = {pattern: resilient(transport)
-                          for pattern, transport in client._mounts.items()}
+        client._mounts = {
+            pattern: resilient(transport) for pattern, transport in client._mounts.items()
+        }
 
     def sync_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
         wrapped(*args, **kwargs)

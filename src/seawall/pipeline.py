@@ -121,16 +121,16 @@ class Policy:
         "fallback": _validate.Function("a callable taking a FallbackContext", optional=True),
         "health": _validate.Instance(HealthCheck, "a seawall.HealthCheck", optional=True),
         "telemetry": _validate.TELEMETRY,
-        "dead_letters": _validate.Instance(DeadLetters, "a seawall.DeadLetters",
-                                           optional=True),
+        "dead_letters": _validate.Instance(DeadLetters, "a seawall.DeadLetters", optional=True),
         "max_dependencies": _validate.Count(),
         "clock": _validate.Function("a callable returning monotonic seconds"),
         "wall_clock": _validate.Function("a callable returning Unix time in seconds"),
         "random": _validate.Function("a callable returning a float in [0, 1)"),
         "sleep": _validate.Function("a callable(seconds) that waits"),
         "async_sleep": _validate.Function("a callable(seconds) returning an awaitable wait"),
-        "store": _validate.HasMembers(("breaker", "budget"),
-                                      "a state store (seawall.state.Store, e.g. seawall.Fleet)"),
+        "store": _validate.HasMembers(
+            ("breaker", "budget"), "a state store (seawall.state.Store, e.g. seawall.Fleet)"
+        ),
     }
 
     def __init__(
@@ -154,13 +154,29 @@ class Policy:
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         store: Store = LOCAL,
     ) -> None:
-        _validate.arguments("Policy", self.RULES, {
-            "name": name, "retry": retry, "breaker": breaker, "bulkhead": bulkhead,
-            "timeouts": timeouts, "pool": pool, "fallback": fallback, "health": health,
-            "telemetry": telemetry,
-            "dead_letters": dead_letters, "max_dependencies": max_dependencies, "clock": clock,
-            "wall_clock": wall_clock, "random": random, "sleep": sleep, "async_sleep": async_sleep,
-            "store": store})
+        _validate.arguments(
+            "Policy",
+            self.RULES,
+            {
+                "name": name,
+                "retry": retry,
+                "breaker": breaker,
+                "bulkhead": bulkhead,
+                "timeouts": timeouts,
+                "pool": pool,
+                "fallback": fallback,
+                "health": health,
+                "telemetry": telemetry,
+                "dead_letters": dead_letters,
+                "max_dependencies": max_dependencies,
+                "clock": clock,
+                "wall_clock": wall_clock,
+                "random": random,
+                "sleep": sleep,
+                "async_sleep": async_sleep,
+                "store": store,
+            },
+        )
         if breaker is not None and timeouts is not None:
             problem = breaker.window_problem(timeouts.attempt)
             if problem is not None:
@@ -191,8 +207,9 @@ class Policy:
         self._subscribing = threading.Lock()  # requests read `_on` without it: tuples swap whole
         self._deps: dict[str, DependencyState] = {}
         self._deps_lock = threading.Lock()
-        self._pools: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = \
+        self._pools: weakref.WeakKeyDictionary[Any, Callable[[str], str]] = (
             weakref.WeakKeyDictionary()
+        )
         self.subscribe(logs.log_event, *logs.LOGGED)
         self.dead_letters = dead_letters
         if dead_letters is not None:  # before telemetry: it reads the request's span at the end
@@ -205,8 +222,10 @@ class Policy:
         registry.register(self)  # held weakly: what seawall.status() and seawall.admin show
 
     def __repr__(self) -> str:
-        return (f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
-                f"bulkhead={self.bulkhead!r}, timeouts={self.timeouts!r}, pool={self.pool!r})")
+        return (
+            f"Policy(name={self.name!r}, retry={self.retry!r}, breaker={self.breaker!r}, "
+            f"bulkhead={self.bulkhead!r}, timeouts={self.timeouts!r}, pool={self.pool!r})"
+        )
 
     # -- events ----------------------------------------------------------------------------
     def subscribe(self, listener: Listener, *kinds: type[ev.Event]) -> None:
@@ -231,8 +250,9 @@ class Policy:
         for listener in self._on.get(type(event), ()):
             listener(event)
 
-    def _transitioned(self, dependency: str, key: str, before: State, after: State,
-                      now: float) -> None:
+    def _transitioned(
+        self, dependency: str, key: str, before: State, after: State, now: float
+    ) -> None:
         if ev.CircuitTransition in self._on:
             self._emit(ev.CircuitTransition(dependency, key, before, after, now))
 
@@ -249,9 +269,13 @@ class Policy:
             if found is not None:
                 return found
             found = self._deps[name] = DependencyState(
-                name, bulkhead=self.bulkhead, breaker=self.breaker,
+                name,
+                bulkhead=self.bulkhead,
+                breaker=self.breaker,
                 budget=self.retry.budget if self.retry else None,
-                on_transition=self._transitioned, store=self._store)
+                on_transition=self._transitioned,
+                store=self._store,
+            )
         if ev.DependencyAdded in self._on:
             self._emit(ev.DependencyAdded(name, self, found, self._clock()))
         return found
@@ -260,12 +284,14 @@ class Policy:
         with self._deps_lock:
             return list(self._deps.values())
 
-    def update_health(self, healthy: bool, *, dependency: str | None = None,
-                      reason: str = "") -> None:
+    def update_health(
+        self, healthy: bool, *, dependency: str | None = None, reason: str = ""
+    ) -> None:
         """Tell seawall a dependency's health (default: the policy's own): unhealthy holds its
         breaker open, with `reason` in rejections; healthy lets it half-open, and real traffic
         closes it. Health probes (`health=`) call the same."""
         from .probes import update_health
+
         update_health(self, healthy, dependency=dependency, reason=reason)
 
     def now(self) -> float:
@@ -375,14 +401,17 @@ class Policy:
                     timeout = run.before_attempt()
                     if timeout is None:
                         return run.give_up()
-                    key = None if timers is None or timeout == math.inf \
-                        else timers.start(timeout)
+                    key = None if timers is None or timeout == math.inf else timers.start(timeout)
                     try:
                         response = await exchange.send(timeout)
                     except BaseException as error:
-                        if (key is not None and timers is not None and timers.stop(key)
-                                and cut_after is not None
-                                and isinstance(error, asyncio.CancelledError)):
+                        if (
+                            key is not None
+                            and timers is not None
+                            and timers.stop(key)
+                            and cut_after is not None
+                            and isinstance(error, asyncio.CancelledError)
+                        ):
                             # It outlived its timeout: an attempt error like any other.
                             cut = cut_after(timeout)
                             cut.__cause__ = error
@@ -441,8 +470,9 @@ class Policy:
         run.admitted(queued=admission is Admission.QUEUED)
         return None
 
-    async def _wait_for_slot_async(self, run: _Run[Any],
-                                   bulkhead: BulkheadState) -> ResilienceError | None:
+    async def _wait_for_slot_async(
+        self, run: _Run[Any], bulkhead: BulkheadState
+    ) -> ResilienceError | None:
         waiter = _TaskWaiter(asyncio.get_running_loop())
         admission = bulkhead.enqueue(waiter)
         if admission is Admission.QUEUED:
@@ -492,9 +522,24 @@ class _Run(Generic[R]):
     """The decisions of one logical request, from its start to its one terminal event
     (no I/O, no waiting: the drivers do that)."""
 
-    __slots__ = ("policy", "dep", "ex", "on", "started", "deadline", "attempt_limit", "attempt",
-                 "delay", "breaker", "permit", "attempt_started", "clipped", "error", "last_status",
-                 "finished")
+    __slots__ = (
+        "policy",
+        "dep",
+        "ex",
+        "on",
+        "started",
+        "deadline",
+        "attempt_limit",
+        "attempt",
+        "delay",
+        "breaker",
+        "permit",
+        "attempt_started",
+        "clipped",
+        "error",
+        "last_status",
+        "finished",
+    )
 
     def __init__(self, policy: Policy, exchange: Exchange[Any] | AsyncExchange[Any]) -> None:
         self.policy = policy
@@ -532,11 +577,16 @@ class _Run(Generic[R]):
             now = policy._clock()
             policy._emit(ev.BulkheadRejected(dep.name, reason, now - self.started, now))
         limit = policy.bulkhead.max_concurrent if policy.bulkhead else 0
-        why = ("no slot was freed within the queue timeout" if reason == QUEUE_TIMEOUT
-               else "the queue is full")
+        why = (
+            "no slot was freed within the queue timeout"
+            if reason == QUEUE_TIMEOUT
+            else "the queue is full"
+        )
         return self.ex.errors[BulkheadFullError](
             f"bulkhead of {dep.name!r} is full ({limit} in flight): {why}",
-            dependency=dep.name, reason=reason)
+            dependency=dep.name,
+            reason=reason,
+        )
 
     # -- the attempt loop ------------------------------------------------------------------
     def before_attempt(self) -> float | None:
@@ -550,8 +600,10 @@ class _Run(Generic[R]):
             timeout = self.attempt_limit
         elif timeout <= 0:
             self.error = self._rejection(
-                DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out before "
-                f"attempt {self.attempt + 1}")
+                DeadlineExceeded,
+                f"total timeout of {policy.timeouts.total} s ran out before "
+                f"attempt {self.attempt + 1}",
+            )
             return None
         breaker = self.breaker
         if breaker is not None:
@@ -560,8 +612,9 @@ class _Run(Generic[R]):
                 retry_in = breaker.retry_in(now)
                 reason = breaker.rejection_reason()
                 if ev.CircuitRejected in self.on:
-                    policy._emit(ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now,
-                                                    reason))
+                    policy._emit(
+                        ev.CircuitRejected(self.dep.name, breaker.key, retry_in, now, reason)
+                    )
                 if reason == "throttled":
                     why = "is throttling calls (client-side throttling)"
                 elif reason == "unhealthy":
@@ -571,8 +624,12 @@ class _Run(Generic[R]):
                 else:
                     why = f"is open; next probe in {retry_in:.3f} s"
                 self.error = self._rejection(
-                    CircuitOpenError, f"circuit breaker {breaker.key!r} {why}",
-                    key=breaker.key, retry_in=retry_in, reason=reason)
+                    CircuitOpenError,
+                    f"circuit breaker {breaker.key!r} {why}",
+                    key=breaker.key,
+                    retry_in=retry_in,
+                    reason=reason,
+                )
                 return None
         if self.attempt == 0 and self.dep.budget is not None:
             self.dep.budget.deposit(now)  # one deposit per logical request that goes out
@@ -591,15 +648,31 @@ class _Run(Generic[R]):
         failed = status in policy._failure_statuses
         slow = self._record(failed, now)
         if ev.AttemptEnded in self.on:
-            policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, status, None, None,
-                                         FAILURE if failed else SUCCESS, slow,
-                                         now - self.attempt_started, now, response))
+            policy._emit(
+                ev.AttemptEnded(
+                    self.dep.name,
+                    self.ex,
+                    self.attempt,
+                    status,
+                    None,
+                    None,
+                    FAILURE if failed else SUCCESS,
+                    slow,
+                    now - self.attempt_started,
+                    now,
+                    response,
+                )
+            )
         retry = policy.retry
-        if retry is None or (retry.predicate is None and status not in retry.statuses) \
-                or not self._retryable(retry, status, None, None, response):
+        if (
+            retry is None
+            or (retry.predicate is None and status not in retry.statuses)
+            or not self._retryable(retry, status, None, None, response)
+        ):
             return None  # (the first two: `_retryable`'s answer for most responses, sooner)
-        retry_after = retry_mod.parse_retry_after(self.ex.header(response, "retry-after"),
-                                                  policy._wall_clock())
+        retry_after = retry_mod.parse_retry_after(
+            self.ex.header(response, "retry-after"), policy._wall_clock()
+        )
         return self._decide(retry, now, str(status), None, retry_after)
 
     def after_error(self, error: BaseException) -> float | None:
@@ -617,12 +690,27 @@ class _Run(Generic[R]):
         else:
             result, slow = FAILURE, self._record(True, now)
         if ev.AttemptEnded in self.on:
-            policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error, kind,
-                                         result, slow, now - self.attempt_started, now, None))
+            policy._emit(
+                ev.AttemptEnded(
+                    self.dep.name,
+                    self.ex,
+                    self.attempt,
+                    None,
+                    error,
+                    kind,
+                    result,
+                    slow,
+                    now - self.attempt_started,
+                    now,
+                    None,
+                )
+            )
         if kind in TIMEOUTS and self.clipped:
             self.error = self._rejection(
-                DeadlineExceeded, f"total timeout of {policy.timeouts.total} s ran out during "
-                f"attempt {self.attempt}", cause=error)
+                DeadlineExceeded,
+                f"total timeout of {policy.timeouts.total} s ran out during attempt {self.attempt}",
+                cause=error,
+            )
             return None
         retry = policy.retry
         if retry is None or not self._retryable(retry, None, kind, error, None):
@@ -635,9 +723,21 @@ class _Run(Generic[R]):
         self._release()
         if ev.AttemptEnded in self.on:
             now = self.policy._clock()
-            self.policy._emit(ev.AttemptEnded(self.dep.name, self.ex, self.attempt, None, error,
-                                              None, IGNORED, False, now - self.attempt_started,
-                                              now, None))
+            self.policy._emit(
+                ev.AttemptEnded(
+                    self.dep.name,
+                    self.ex,
+                    self.attempt,
+                    None,
+                    error,
+                    None,
+                    IGNORED,
+                    False,
+                    now - self.attempt_started,
+                    now,
+                    None,
+                )
+            )
 
     # -- the end ---------------------------------------------------------------------------
     def finish(self, response: R) -> tuple[R, bool]:
@@ -652,8 +752,9 @@ class _Run(Generic[R]):
                 self.finished = True  # what `_finished` does when nobody listens, without a call
             return response, False
         if policy.fallback is not None:
-            replacement = policy.fallback(FallbackContext(
-                self.dep.name, self.ex.request, self.attempt, response, None))
+            replacement = policy.fallback(
+                FallbackContext(self.dep.name, self.ex.request, self.attempt, response, None)
+            )
             if replacement is not None:
                 self._finished(FALLBACK, status, None)
                 return cast(R, replacement), True
@@ -667,8 +768,9 @@ class _Run(Generic[R]):
         policy = self.policy
         outcome: ev.Outcome = REJECTED if isinstance(error, ResilienceError) else FAILURE
         if policy.fallback is not None:
-            replacement = policy.fallback(FallbackContext(
-                self.dep.name, self.ex.request, self.attempt, None, error))
+            replacement = policy.fallback(
+                FallbackContext(self.dep.name, self.ex.request, self.attempt, None, error)
+            )
             if replacement is not None:
                 self._finished(FALLBACK, None, error)
                 return cast(R, replacement)
@@ -701,17 +803,30 @@ class _Run(Generic[R]):
             self.breaker.release(self.permit)
         self.permit = None
 
-    def _retryable(self, retry: Retry, status: int | None, kind: ErrorKind | None,
-                   error: BaseException | None, response: Any) -> bool:
+    def _retryable(
+        self,
+        retry: Retry,
+        status: int | None,
+        kind: ErrorKind | None,
+        error: BaseException | None,
+        response: Any,
+    ) -> bool:
         if retry.predicate is not None:
-            verdict = retry.predicate(AttemptInfo(self.attempt, self.ex.method, status, error,
-                                                  kind, response))
+            verdict = retry.predicate(
+                AttemptInfo(self.attempt, self.ex.method, status, error, kind, response)
+            )
             if verdict is not None:
                 return bool(verdict)
         return retry.retryable(status, kind)
 
-    def _decide(self, retry: Retry, now: float, reason: str, kind: ErrorKind | None,
-                retry_after: float | None) -> float | None:
+    def _decide(
+        self,
+        retry: Retry,
+        now: float,
+        reason: str,
+        kind: ErrorKind | None,
+        retry_after: float | None,
+    ) -> float | None:
         policy, ex, dep = self.policy, self.ex, self.dep
         breaker, budget = self.breaker, dep.budget
         verdict = retry.decide(
@@ -723,29 +838,44 @@ class _Run(Generic[R]):
             previous_delay=self.delay,
             random=policy._random,
             replayable=ex.rewind,
-            withdraw_budget=(lambda: True) if budget is None else (lambda: budget.try_withdraw(now)),
+            withdraw_budget=(lambda: True)
+            if budget is None
+            else (lambda: budget.try_withdraw(now)),
             circuit_open=breaker is not None and breaker.retry_in(now) > 0,
         )
         if verdict.delay is None:
             why = verdict.reason
             if ev.RetryStopped in self.on and why != retry_mod.RETRY:  # (it never is, here)
                 policy._emit(ev.RetryStopped(dep.name, self.attempt, why, now))
-            if verdict.reason == retry_mod.BUDGET_EXHAUSTED and self.error is not None \
-                    and self.last_status is None:
+            if (
+                verdict.reason == retry_mod.BUDGET_EXHAUSTED
+                and self.error is not None
+                and self.last_status is None
+            ):
                 # the error's type, not its text: a client's message can hold the whole URL
                 # (requests: "Max retries exceeded with url: /x?sig=..."); it is the __cause__
                 self.error = self._rejection(
-                    RetryBudgetExhausted, f"retry budget of {dep.name!r} is spent; not retrying "
-                    f"after: {_error_type(self.error)}", cause=self.error)
+                    RetryBudgetExhausted,
+                    f"retry budget of {dep.name!r} is spent; not retrying "
+                    f"after: {_error_type(self.error)}",
+                    cause=self.error,
+                )
             return None
         self.delay = verdict.delay
         if ev.RetryScheduled in self.on:
-            policy._emit(ev.RetryScheduled(dep.name, self.attempt, verdict.delay, reason,
-                                           retry_after, now))
+            policy._emit(
+                ev.RetryScheduled(dep.name, self.attempt, verdict.delay, reason, retry_after, now)
+            )
         return verdict.delay
 
-    def _rejection(self, kind: type[ResilienceError], message: str, *,
-                   cause: BaseException | None = None, **details: Any) -> ResilienceError:
+    def _rejection(
+        self,
+        kind: type[ResilienceError],
+        message: str,
+        *,
+        cause: BaseException | None = None,
+        **details: Any,
+    ) -> ResilienceError:
         error = self.ex.errors[kind](message, dependency=self.dep.name, **details)
         if cause is not None:
             error.__cause__ = cause
@@ -753,13 +883,24 @@ class _Run(Generic[R]):
             error.__cause__ = self.error
         return error
 
-    def _finished(self, outcome: ev.Outcome, status: int | None,
-                  error: BaseException | None) -> None:
+    def _finished(
+        self, outcome: ev.Outcome, status: int | None, error: BaseException | None
+    ) -> None:
         self.finished = True
         if ev.RequestFinished in self.on:
             now = self.policy._clock()
-            self.policy._emit(ev.RequestFinished(self.dep.name, self.ex, outcome, self.attempt,
-                                                 status, error, now - self.started, now))
+            self.policy._emit(
+                ev.RequestFinished(
+                    self.dep.name,
+                    self.ex,
+                    outcome,
+                    self.attempt,
+                    status,
+                    error,
+                    now - self.started,
+                    now,
+                )
+            )
 
 
 def _default_telemetry() -> Any:
@@ -774,8 +915,18 @@ def _default_telemetry() -> Any:
 def _error_type(error: BaseException) -> str:
     """The error's fully qualified class name, as OpenTelemetry's `error.type` wants it."""
     cls = type(error)
-    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    return (
+        f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    )
 
 
-__all__ = ["AsyncExchange", "DependencyState", "Exchange", "FallbackContext", "OTHER_DEPENDENCY",
-           "Policy", "PolicyLike", "Target"]
+__all__ = [
+    "AsyncExchange",
+    "DependencyState",
+    "Exchange",
+    "FallbackContext",
+    "OTHER_DEPENDENCY",
+    "Policy",
+    "PolicyLike",
+    "Target",
+]

@@ -22,17 +22,26 @@ from .policies.health import HealthCheck, HealthState
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def update_health(policy: Any, healthy: bool, *, dependency: str | None = None,
-                  reason: str = "", source: str = "manual") -> None:
+def update_health(
+    policy: Any,
+    healthy: bool,
+    *,
+    dependency: str | None = None,
+    reason: str = "",
+    source: str = "manual",
+) -> None:
     """Mark a dependency unhealthy (its breakers held open, `reason` shown in rejections and
     status) or healthy again (they may half-open; real traffic closes them)."""
     if not isinstance(healthy, bool):
-        raise TypeError(f"update_health: healthy must be a bool, got "
-                        f"{type(healthy).__name__} {healthy!r}")
+        raise TypeError(
+            f"update_health: healthy must be a bool, got {type(healthy).__name__} {healthy!r}"
+        )
     name = dependency if dependency is not None else policy.name
     if not isinstance(name, str) or not name:
-        raise ValueError("update_health: dependency must name the dependency (a non-empty "
-                         f"string) when the policy has no name, got {name!r}")
+        raise ValueError(
+            "update_health: dependency must name the dependency (a non-empty "
+            f"string) when the policy has no name, got {name!r}"
+        )
     state = policy.dependency(name)
     now = policy.now()
     why = reason or ("healthy" if healthy else "unhealthy")
@@ -57,8 +66,9 @@ def dependency_of(policy: Any, check: HealthCheck) -> str:
 class _Prober:
     """What both probers share: counting results and telling the policy."""
 
-    def __init__(self, policy: Any, check: HealthCheck,
-                 random: Callable[[], float] = _random.random) -> None:
+    def __init__(
+        self, policy: Any, check: HealthCheck, random: Callable[[], float] = _random.random
+    ) -> None:
         self.policy = policy
         self.check = check
         self.state = HealthState(check)
@@ -74,27 +84,36 @@ class _Prober:
         if ev.HealthProbed in policy._on:
             error_type = None if error is None else type(error).__qualname__
             now = policy.now()
-            policy._emit(ev.HealthProbed(self.dependency, passed, status, error_type,
-                                         now - started, now))
+            policy._emit(
+                ev.HealthProbed(self.dependency, passed, status, error_type, now - started, now)
+            )
         verdict = self.state.record(passed)
         if verdict is not None:
-            what = (f"{self.check.healthy_after} probes passed" if verdict else
-                    f"{self.check.unhealthy_after} probes failed in a row (last: "
-                    f"{status if error is None else type(error).__qualname__})")
-            update_health(policy, verdict, dependency=self.dependency, reason=what,
-                          source="probe")
+            what = (
+                f"{self.check.healthy_after} probes passed"
+                if verdict
+                else f"{self.check.unhealthy_after} probes failed in a row (last: "
+                f"{status if error is None else type(error).__qualname__})"
+            )
+            update_health(policy, verdict, dependency=self.dependency, reason=what, source="probe")
 
 
 class ThreadProber(_Prober):
     """Probes on a daemon thread with `send(url, timeout) -> status` until `stop()`."""
 
-    def __init__(self, policy: Any, check: HealthCheck, send: Callable[[str, float], int],
-                 random: Callable[[], float] = _random.random) -> None:
+    def __init__(
+        self,
+        policy: Any,
+        check: HealthCheck,
+        send: Callable[[str, float], int],
+        random: Callable[[], float] = _random.random,
+    ) -> None:
         super().__init__(policy, check, random)
         self._send = send
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"seawall-probe-{self.dependency}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"seawall-probe-{self.dependency}", daemon=True
+        )
         self._thread.start()
 
     def _loop(self) -> None:
@@ -117,9 +136,13 @@ class TaskProber(_Prober):
     """Probes in an asyncio task with `await send(url, timeout) -> status`; the task starts
     with `ensure_started()` (on the running loop) and ends with `await stop()`."""
 
-    def __init__(self, policy: Any, check: HealthCheck,
-                 send: Callable[[str, float], Awaitable[int]],
-                 random: Callable[[], float] = _random.random) -> None:
+    def __init__(
+        self,
+        policy: Any,
+        check: HealthCheck,
+        send: Callable[[str, float], Awaitable[int]],
+        random: Callable[[], float] = _random.random,
+    ) -> None:
         super().__init__(policy, check, random)
         self._send = send
         self._task: asyncio.Task[None] | None = None
@@ -127,7 +150,8 @@ class TaskProber(_Prober):
     def ensure_started(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._loop(), name=f"seawall-probe-{self.dependency}")
+                self._loop(), name=f"seawall-probe-{self.dependency}"
+            )
 
     async def _loop(self) -> None:
         while True:

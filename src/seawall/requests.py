@@ -61,8 +61,9 @@ class DeadlineExceeded(errors.DeadlineExceeded, _Timeout):
     """`seawall.DeadlineExceeded`, as a `requests.Timeout` and a `requests.ConnectionError`."""
 
 
-ERRORS = errors.flavours(CircuitOpenError, BulkheadFullError, RetryBudgetExhausted,
-                         DeadlineExceeded)
+ERRORS = errors.flavours(
+    CircuitOpenError, BulkheadFullError, RetryBudgetExhausted, DeadlineExceeded
+)
 
 
 class PoolTimeout(requests.ConnectionError):
@@ -142,8 +143,14 @@ class _Exchange:
     __slots__ = ("request", "method", "telemetry", "_adapter", "_stream", "_timeout", "_options")
     errors = ERRORS
 
-    def __init__(self, adapter: ResilientAdapter, request: requests.PreparedRequest, stream: bool,
-                 timeout: Any, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        adapter: ResilientAdapter,
+        request: requests.PreparedRequest,
+        stream: bool,
+        timeout: Any,
+        options: dict[str, Any],
+    ) -> None:
         self.request = request
         self.method = (request.method or "GET").upper()
         self.telemetry: Any = None  # the telemetry listener's per-request state
@@ -159,8 +166,13 @@ class _Exchange:
     def target(self) -> Target:
         parsed = urllib3.util.parse_url(self.request.url or "")
         scheme = parsed.scheme or "http"
-        return Target(self.method, scheme, parsed.host or "",
-                      parsed.port or (443 if scheme == "https" else 80), parsed.path or "/")
+        return Target(
+            self.method,
+            scheme,
+            parsed.host or "",
+            parsed.port or (443 if scheme == "https" else 80),
+            parsed.path or "/",
+        )
 
     def has_header(self, name: str) -> bool:
         return name in self.request.headers
@@ -175,8 +187,10 @@ class _Exchange:
         self.request.headers[name] = value
 
     def headers(self) -> list[tuple[str, str]]:
-        return [(name, value if isinstance(value, str) else value.decode("latin-1"))
-                for name, value in self.request.headers.items()]
+        return [
+            (name, value if isinstance(value, str) else value.decode("latin-1"))
+            for name, value in self.request.headers.items()
+        ]
 
     def body(self) -> bytes | None:
         body = self.request.body
@@ -201,11 +215,18 @@ class _Exchange:
 
     def send(self, timeout: float) -> requests.Response:
         adapter = self._adapter
-        send = (adapter.inner.send if adapter.inner is not None
-                else super(ResilientAdapter, adapter).send)
+        send = (
+            adapter.inner.send
+            if adapter.inner is not None
+            else super(ResilientAdapter, adapter).send
+        )
         try:
-            response = send(self.request, stream=self._stream,
-                            timeout=_cut(self._timeout, timeout), **self._options)
+            response = send(
+                self.request,
+                stream=self._stream,
+                timeout=_cut(self._timeout, timeout),
+                **self._options,
+            )
         except EmptyPoolError as error:
             raise PoolTimeout(error, request=self.request) from error
         if not self._stream:
@@ -253,32 +274,51 @@ class ResilientAdapter(requests.adapters.HTTPAdapter):
     RULES: ClassVar[_validate.Rules] = {
         "policy": _validate.POLICY,
         "pool_connections": _validate.Count(),
-        "adapter": _validate.Instance(requests.adapters.BaseAdapter,
-                                      "a requests.adapters.BaseAdapter", optional=True),
+        "adapter": _validate.Instance(
+            requests.adapters.BaseAdapter, "a requests.adapters.BaseAdapter", optional=True
+        ),
     }
 
-    def __init__(self, policy: PolicyLike | None = None, *, pool_connections: int = 10,
-                 adapter: requests.adapters.BaseAdapter | None = None) -> None:
-        _validate.arguments(type(self).__name__, self.RULES, {
-            "policy": policy, "pool_connections": pool_connections, "adapter": adapter})
+    def __init__(
+        self,
+        policy: PolicyLike | None = None,
+        *,
+        pool_connections: int = 10,
+        adapter: requests.adapters.BaseAdapter | None = None,
+    ) -> None:
+        _validate.arguments(
+            type(self).__name__,
+            self.RULES,
+            {"policy": policy, "pool_connections": pool_connections, "adapter": adapter},
+        )
         self.policy: PolicyLike = policy if policy is not None else Policy()
         #: An adapter to wrap (its sends go through the policy), instead of our own pool.
         self.inner = adapter
         if adapter is not None:
             warn_if_retrying(type(self).__name__, adapter)
-        super().__init__(pool_connections=pool_connections,
-                         pool_maxsize=self.policy.pool.max_connections,
-                         max_retries=0, pool_block=True)
+        super().__init__(
+            pool_connections=pool_connections,
+            pool_maxsize=self.policy.pool.max_connections,
+            max_retries=0,
+            pool_block=True,
+        )
         self._prober = probes.thread_for(self.policy, self._probe)
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
-                         **pool_kwargs: Any) -> None:
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: bool | str = True, cert: Any = None,
-             proxies: Any = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         options = {"verify": verify, "cert": cert, "proxies": proxies}
         return self.policy.run(_Exchange(self, request, stream, timeout, options))
 
@@ -312,8 +352,9 @@ class ResilientSession(requests.Session):
         return official.quietly(lambda: super(ResilientSession, self).send(request, **kwargs))
 
 
-def quiet_send(session: requests.Session, request: requests.PreparedRequest,
-               **kwargs: Any) -> requests.Response:
+def quiet_send(
+    session: requests.Session, request: requests.PreparedRequest, **kwargs: Any
+) -> requests.Response:
     """`session.send` with HTTP instrumentation suppressed (its class's own send, which the
     official instrumentation may have patched, sees the suppression and stays quiet)."""
     return official.quietly(lambda: type(session).send(session, request, **kwargs))
@@ -321,8 +362,9 @@ def quiet_send(session: requests.Session, request: requests.PreparedRequest,
 
 def session(policy: PolicyLike | None = None) -> requests.Session:
     """A `ResilientSession` with one `ResilientAdapter` mounted for http:// and https://."""
-    _validate.arguments("seawall.requests.session", {"policy": _validate.POLICY},
-                        {"policy": policy})
+    _validate.arguments(
+        "seawall.requests.session", {"policy": _validate.POLICY}, {"policy": policy}
+    )
     adapter = ResilientAdapter(policy)
     resilient = ResilientSession()
     resilient.seawall_spans = adapter.policy.telemetry is not None
@@ -331,6 +373,15 @@ def session(policy: PolicyLike | None = None) -> requests.Session:
     return resilient
 
 
-__all__ = ["BulkheadFullError", "CircuitOpenError", "DeadlineExceeded", "ERRORS", "PoolTimeout",
-           "ResilientAdapter", "ResilientSession", "RetryBudgetExhausted", "error_kind",
-           "session"]
+__all__ = [
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "DeadlineExceeded",
+    "ERRORS",
+    "PoolTimeout",
+    "ResilientAdapter",
+    "ResilientSession",
+    "RetryBudgetExhausted",
+    "error_kind",
+    "session",
+]

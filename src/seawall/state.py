@@ -28,16 +28,18 @@ DependencyTransition = Callable[[str, str, State, State, float], None]
 class Store(Protocol):
     """Where breaker and retry-budget state lives (see the module docstring)."""
 
-    def breaker(self, dependency: str, key: str, config: CircuitBreaker,
-                on_transition: TransitionListener) -> Breaker: ...
+    def breaker(
+        self, dependency: str, key: str, config: CircuitBreaker, on_transition: TransitionListener
+    ) -> Breaker: ...
     def budget(self, dependency: str, config: RetryBudget) -> BudgetState: ...
 
 
 class LocalStore:
     """State in this process only: nothing is shared with other processes."""
 
-    def breaker(self, dependency: str, key: str, config: CircuitBreaker,
-                on_transition: TransitionListener) -> Breaker:
+    def breaker(
+        self, dependency: str, key: str, config: CircuitBreaker, on_transition: TransitionListener
+    ) -> Breaker:
         return Breaker(config, key, on_transition)
 
     def budget(self, dependency: str, config: RetryBudget) -> BudgetState:
@@ -53,9 +55,16 @@ class DependencyState:
     One breaker serves the whole dependency unless the breaker configuration has a `key`
     function; then there is one per key (at most `max_keys`, least recently used dropped)."""
 
-    def __init__(self, name: str, *, bulkhead: Bulkhead | None, budget: RetryBudget | None,
-                 breaker: CircuitBreaker | None, on_transition: DependencyTransition,
-                 store: Store = LOCAL) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        bulkhead: Bulkhead | None,
+        budget: RetryBudget | None,
+        breaker: CircuitBreaker | None,
+        on_transition: DependencyTransition,
+        store: Store = LOCAL,
+    ) -> None:
         self.name = name
         self.bulkhead = BulkheadState(bulkhead) if bulkhead else None
         self.budget = store.budget(name, budget) if budget else None

@@ -26,54 +26,91 @@ if TYPE_CHECKING:
     from .rollup import HealthRules
 
 #: Imported on first use, so that `import seawall` stays light (the fronts bring wsgiref).
-_LAZY = {"Admin": "core", "AdminServer": "fronts", "asgi_app": "fronts", "serve": "fronts",
-         "wsgi_app": "fronts", "HealthRules": "rollup"}
+_LAZY = {
+    "Admin": "core",
+    "AdminServer": "fronts",
+    "asgi_app": "fronts",
+    "serve": "fronts",
+    "wsgi_app": "fronts",
+    "HealthRules": "rollup",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
+
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def reset(dependency: str, *, key: str | None = None, reason: str = "", by: str = "",
-          policies: Iterable[Policy] | None = None) -> dict[str, Any]:
+def reset(
+    dependency: str,
+    *,
+    key: str | None = None,
+    reason: str = "",
+    by: str = "",
+    policies: Iterable[Policy] | None = None,
+) -> dict[str, Any]:
     """Close the dependency's breaker(s) and clear their windows (lifts isolate and disable)."""
     from . import controls
+
     return controls.breaker(policies, dependency, "reset", key=key, reason=reason, by=by)
 
 
-def isolate(dependency: str, *, key: str | None = None, reason: str = "", by: str = "",
-            policies: Iterable[Policy] | None = None) -> dict[str, Any]:
+def isolate(
+    dependency: str,
+    *,
+    key: str | None = None,
+    reason: str = "",
+    by: str = "",
+    policies: Iterable[Policy] | None = None,
+) -> dict[str, Any]:
     """Hold the dependency's breaker(s) open until `reset`."""
     from . import controls
+
     return controls.breaker(policies, dependency, "isolate", key=key, reason=reason, by=by)
 
 
-def disable(dependency: str, *, key: str | None = None, reason: str = "", by: str = "",
-            policies: Iterable[Policy] | None = None) -> dict[str, Any]:
+def disable(
+    dependency: str,
+    *,
+    key: str | None = None,
+    reason: str = "",
+    by: str = "",
+    policies: Iterable[Policy] | None = None,
+) -> dict[str, Any]:
     """Let every call through the dependency's breaker(s), still counting, until `reset`."""
     from . import controls
+
     return controls.breaker(policies, dependency, "disable", key=key, reason=reason, by=by)
 
 
-def reset_bulkhead(dependency: str, *, reason: str = "", by: str = "",
-                   policies: Iterable[Policy] | None = None) -> dict[str, Any]:
+def reset_bulkhead(
+    dependency: str, *, reason: str = "", by: str = "", policies: Iterable[Policy] | None = None
+) -> dict[str, Any]:
     from . import controls
+
     return controls.bulkhead(policies, dependency, reason=reason, by=by)
 
 
-def reset_retry_budget(dependency: str, *, reason: str = "", by: str = "",
-                       policies: Iterable[Policy] | None = None) -> dict[str, Any]:
+def reset_retry_budget(
+    dependency: str, *, reason: str = "", by: str = "", policies: Iterable[Policy] | None = None
+) -> dict[str, Any]:
     from . import controls
+
     return controls.retry_budget(policies, dependency, reason=reason, by=by)
 
 
-def health(policies: Iterable[Policy] | None = None, rules: HealthRules | None = None,
-           *, service: str | None = None) -> dict[str, Any]:
+def health(
+    policies: Iterable[Policy] | None = None,
+    rules: HealthRules | None = None,
+    *,
+    service: str | None = None,
+) -> dict[str, Any]:
     """The health rollup (application/health+json) of the live policies."""
     from .rollup import HealthRules, rollup
+
     return rollup(status(policies, service=service), rules or HealthRules())
 
 

@@ -33,24 +33,39 @@ class ControlError(LookupError):
 def find(policies: Iterable[Policy] | None, name: str) -> tuple[Policy, DependencyState]:
     """The one live dependency called `name`; 404 when none, 409 when two policies claim it."""
     chosen = registry.policies() if policies is None else list(policies)
-    found = [(policy, state) for policy in chosen for state in snapshot._states(policy)
-             if state.name == name]
+    found = [
+        (policy, state)
+        for policy in chosen
+        for state in snapshot._states(policy)
+        if state.name == name
+    ]
     if not found:
         raise ControlError(404, f"no dependency named {name!r}")
     if len(found) > 1:
         numbers = [registry.number(policy) for policy, _ in found]
-        raise ControlError(409, f"{len(found)} policies (numbers {numbers}) claim the dependency "
-                                f"{name!r}: rename one so that a control cannot hit the wrong one")
+        raise ControlError(
+            409,
+            f"{len(found)} policies (numbers {numbers}) claim the dependency "
+            f"{name!r}: rename one so that a control cannot hit the wrong one",
+        )
     return found[0]
 
 
-def breaker(policies: Iterable[Policy] | None, dependency: str, action: str, *,
-            key: str | None = None, reason: str = "", by: str = "") -> dict[str, Any]:
+def breaker(
+    policies: Iterable[Policy] | None,
+    dependency: str,
+    action: str,
+    *,
+    key: str | None = None,
+    reason: str = "",
+    by: str = "",
+) -> dict[str, Any]:
     """`reset`, `isolate` or `disable` the breaker `key` of `dependency` (every breaker of it
     when `key` is None); answers the dependency's new snapshot."""
     if action not in BREAKER_ACTIONS:
-        raise ControlError(404, f"unknown breaker action {action!r}: expected one of "
-                                f"{', '.join(BREAKER_ACTIONS)}")
+        raise ControlError(
+            404, f"unknown breaker action {action!r}: expected one of {', '.join(BREAKER_ACTIONS)}"
+        )
     policy, state = find(policies, dependency)
     if key is None:
         targets = state.breakers()
@@ -62,33 +77,39 @@ def breaker(policies: Iterable[Policy] | None, dependency: str, action: str, *,
     now = policy.now()
     for target in targets:
         getattr(target, action)(now, reason=reason, by=by)
-        _announce(policy, ev.ManualChange(state.name, "circuit_breaker", target.key, action,
-                                          reason, by, now))
+        _announce(
+            policy,
+            ev.ManualChange(state.name, "circuit_breaker", target.key, action, reason, by, now),
+        )
     return snapshot.dependency(policy, state)
 
 
-def bulkhead(policies: Iterable[Policy] | None, dependency: str, *, reason: str = "",
-             by: str = "") -> dict[str, Any]:
+def bulkhead(
+    policies: Iterable[Policy] | None, dependency: str, *, reason: str = "", by: str = ""
+) -> dict[str, Any]:
     """Reset the bulkhead's books: its rejection count (slots in use are real requests and stay
     theirs)."""
     policy, state = find(policies, dependency)
     if state.bulkhead is None:
         raise ControlError(404, f"dependency {dependency!r} has no bulkhead")
     registry.tally(policy).forget_bulkhead(state.name)
-    _announce(policy, ev.ManualChange(state.name, "bulkhead", "", "reset", reason, by,
-                                      policy.now()))
+    _announce(
+        policy, ev.ManualChange(state.name, "bulkhead", "", "reset", reason, by, policy.now())
+    )
     return snapshot.dependency(policy, state)
 
 
-def retry_budget(policies: Iterable[Policy] | None, dependency: str, *, reason: str = "",
-                 by: str = "") -> dict[str, Any]:
+def retry_budget(
+    policies: Iterable[Policy] | None, dependency: str, *, reason: str = "", by: str = ""
+) -> dict[str, Any]:
     """Reset the retry budget: forget what it counted, back to its floor."""
     policy, state = find(policies, dependency)
     if state.budget is None:
         raise ControlError(404, f"dependency {dependency!r} has no retry budget")
     state.budget.reset()
-    _announce(policy, ev.ManualChange(state.name, "retry_budget", "", "reset", reason, by,
-                                      policy.now()))
+    _announce(
+        policy, ev.ManualChange(state.name, "retry_budget", "", "reset", reason, by, policy.now())
+    )
     return snapshot.dependency(policy, state)
 
 

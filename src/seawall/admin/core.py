@@ -30,15 +30,18 @@ if TYPE_CHECKING:
 
 READ, CONTROL = "read", "control"
 #: The route groups a deployment may switch on (`routes=`): all of them by default.
-ROUTES = frozenset({"health", "status", "breakers", "bulkheads", "controls", "events", "page",
-                    "dead-letters"})
+ROUTES = frozenset(
+    {"health", "status", "breakers", "bulkheads", "controls", "events", "page", "dead-letters"}
+)
 MAX_BODY = 16 * 1024
 _JSON = "application/json"
 _COMMON = [("cache-control", "no-store"), ("x-content-type-options", "nosniff")]
 # The page is one file with inline script and style: it may talk to its own origin only.
-_PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                "connect-src 'self'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
-                "form-action 'none'")
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
 
 Tokens = str | Mapping[str, str] | None
 
@@ -104,24 +107,32 @@ class Admin:
     dead_letters: Any = None
 
     def __post_init__(self) -> None:
-        self._tokens = [*_named(self.read_token, READ, "read_token"),
-                        *_named(self.control_token, CONTROL, "control_token")]
+        self._tokens = [
+            *_named(self.read_token, READ, "read_token"),
+            *_named(self.control_token, CONTROL, "control_token"),
+        ]
         if isinstance(self.routes, str) or not isinstance(self.routes, Iterable):
-            raise TypeError(f"admin: routes must be a collection of route names, got "
-                            f"{self.routes!r}")
+            raise TypeError(
+                f"admin: routes must be a collection of route names, got {self.routes!r}"
+            )
         self.routes = frozenset(self.routes)
         unknown = self.routes - ROUTES
         if unknown:
-            raise ValueError(f"admin: unknown route(s) {sorted(unknown)}: expected some of "
-                             f"{sorted(ROUTES)}")
+            raise ValueError(
+                f"admin: unknown route(s) {sorted(unknown)}: expected some of {sorted(ROUTES)}"
+            )
         if self.policies is not None:
             self.policies = list(self.policies)
         if not (isinstance(self.max_event_clients, int) and self.max_event_clients >= 0):
-            raise ValueError(f"admin: max_event_clients must be a whole number >= 0, got "
-                             f"{self.max_event_clients!r}")
+            raise ValueError(
+                f"admin: max_event_clients must be a whole number >= 0, got "
+                f"{self.max_event_clients!r}"
+            )
         if not (isinstance(self.event_interval, (int, float)) and self.event_interval > 0):
-            raise ValueError(f"admin: event_interval must be a number of seconds > 0, got "
-                             f"{self.event_interval!r}")
+            raise ValueError(
+                f"admin: event_interval must be a number of seconds > 0, got "
+                f"{self.event_interval!r}"
+            )
         self._clients = 0
         self._clients_lock = threading.Lock()
 
@@ -133,8 +144,14 @@ class Admin:
         return rollup.rollup(self.snapshot(), self.health_rules)
 
     # -- routing ----------------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: str = "", authorization: str | None = None,
-               body: bytes = b"") -> Answer | EventStream:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        authorization: str | None = None,
+        body: bytes = b"",
+    ) -> Answer | EventStream:
         """Answer one request; `path` is relative to where the surface is mounted."""
         method = method.upper()
         route = _route(path)
@@ -142,19 +159,33 @@ class Admin:
             return _error(404, "not_found", f"no admin route {path!r}")
         group, allowed, args = route
         if method not in allowed:
-            return _error(405, "method_not_allowed",
-                          f"{path} answers {' and '.join(sorted(allowed))} only"
-                          + (" (changes are POST only)" if "POST" in allowed else ""),
-                          [("allow", ", ".join(sorted(allowed)))])
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{path} answers {' and '.join(sorted(allowed))} only"
+                + (" (changes are POST only)" if "POST" in allowed else ""),
+                [("allow", ", ".join(sorted(allowed)))],
+            )
         if group == "page":
-            return Answer(200, [("content-type", "text/html; charset=utf-8"),
-                                ("content-security-policy", _PAGE_POLICY),
-                                ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer"),
-                                *_COMMON], page())
+            return Answer(
+                200,
+                [
+                    ("content-type", "text/html; charset=utf-8"),
+                    ("content-security-policy", _PAGE_POLICY),
+                    ("x-frame-options", "DENY"),
+                    ("referrer-policy", "no-referrer"),
+                    *_COMMON,
+                ],
+                page(),
+            )
         role, name = self._who(authorization)
         if role == "wrong":
-            return _error(401, "invalid_token", "the bearer token is not one of the admin's "
-                                                "tokens", [("www-authenticate", 'Bearer error="invalid_token"')])
+            return _error(
+                401,
+                "invalid_token",
+                "the bearer token is not one of the admin's tokens",
+                [("www-authenticate", 'Bearer error="invalid_token"')],
+            )
         if group == "health":
             document = self.health()
             status = rollup.http_status(document)
@@ -165,9 +196,14 @@ class Admin:
                 answer.headers.append(("x-seawall-role", role))
             return answer
         if role is None:
-            why = ("the admin API is off: no token is configured" if not self._tokens
-                   else "this route needs a bearer token in the Authorization header")
-            return _error(401, "unauthorized", why, [("www-authenticate", 'Bearer realm="seawall"')])
+            why = (
+                "the admin API is off: no token is configured"
+                if not self._tokens
+                else "this route needs a bearer token in the Authorization header"
+            )
+            return _error(
+                401, "unauthorized", why, [("www-authenticate", 'Bearer realm="seawall"')]
+            )
         if group == "dead-letters":
             return self._dead_letters(args, role, query, body)
         if group == "controls" and role != CONTROL:
@@ -175,13 +211,15 @@ class Admin:
         try:
             result: Answer | EventStream = self._answer(group, args, query, body, name or "")
         except controls.ControlError as error:
-            result = _error(error.status, "not_found" if error.status == 404 else "conflict",
-                            str(error))
+            result = _error(
+                error.status, "not_found" if error.status == 404 else "conflict", str(error)
+            )
         result.headers.append(("x-seawall-role", role))  # the page shows controls by it
         return result
 
-    def _answer(self, group: str, args: list[str], query: str, body: bytes,
-                who: str) -> Answer | EventStream:
+    def _answer(
+        self, group: str, args: list[str], query: str, body: bytes, who: str
+    ) -> Answer | EventStream:
         if group == "status":
             return _json(200, self.snapshot())
         if group == "breakers":
@@ -190,13 +228,28 @@ class Admin:
                 controls.find(self.policies, args[0])  # 404 / 409
                 [dep] = [d for d in snap["dependencies"] if d["name"] == args[0]]
                 return _json(200, {"dependency": dep["name"], "breakers": dep["breakers"]})
-            return _json(200, {"breakers": [{"dependency": d["name"], "policy": d["policy"], **b}
-                                            for d in snap["dependencies"] for b in d["breakers"]]})
+            return _json(
+                200,
+                {
+                    "breakers": [
+                        {"dependency": d["name"], "policy": d["policy"], **b}
+                        for d in snap["dependencies"]
+                        for b in d["breakers"]
+                    ]
+                },
+            )
         if group == "bulkheads":
             snap = self.snapshot()
-            return _json(200, {"bulkheads": [{"dependency": d["name"], "policy": d["policy"],
-                                              **d["bulkhead"]}
-                                             for d in snap["dependencies"] if d["bulkhead"]]})
+            return _json(
+                200,
+                {
+                    "bulkheads": [
+                        {"dependency": d["name"], "policy": d["policy"], **d["bulkhead"]}
+                        for d in snap["dependencies"]
+                        if d["bulkhead"]
+                    ]
+                },
+            )
         if group == "events":
             return self._events(query)
         # controls: /breakers/{dependency}/{action}, /bulkheads/.../reset, /retry-budgets/...
@@ -206,8 +259,9 @@ class Admin:
             return options
         reason = options.get("reason", "")
         if part == "breakers":
-            after = controls.breaker(self.policies, dependency, action, key=options.get("key"),
-                                     reason=reason, by=who)
+            after = controls.breaker(
+                self.policies, dependency, action, key=options.get("key"), reason=reason, by=who
+            )
         elif part == "bulkheads":
             after = controls.bulkhead(self.policies, dependency, reason=reason, by=who)
         else:
@@ -216,6 +270,7 @@ class Admin:
 
     def _dead_letters(self, args: list[str], role: str, query: str, body: bytes) -> Answer:
         from ..deadletters import admin as dlq
+
         changes = args[0] == "POST"
         if changes and role != CONTROL:
             return _error(403, "forbidden", "changes need the control token; this is a read token")
@@ -239,9 +294,12 @@ class Admin:
             count = int(raw)
         with self._clients_lock:
             if self._clients >= self.max_event_clients:
-                return _error(503, "too_many_clients",
-                              f"at most {self.max_event_clients} /events clients at once",
-                              [("retry-after", "5")])
+                return _error(
+                    503,
+                    "too_many_clients",
+                    f"at most {self.max_event_clients} /events clients at once",
+                    [("retry-after", "5")],
+                )
             self._clients += 1
         return EventStream(self, count)
 
@@ -274,14 +332,19 @@ def _named(tokens: Tokens, role: str, what: str) -> list[tuple[str, bytes, str]]
     named = []
     for name, secret in tokens.items():
         if not isinstance(secret, str) or len(secret) < 16:
-            raise ValueError(f"admin: {what} {name!r} must be a string of at least 16 "
-                             f"characters (a long random one)")
+            raise ValueError(
+                f"admin: {what} {name!r} must be a string of at least 16 "
+                f"characters (a long random one)"
+            )
         named.append((str(name), secret.encode(), role))
     return named
 
 
-_ACTIONS = {"breakers": controls.BREAKER_ACTIONS, "bulkheads": ("reset",),
-            "retry-budgets": ("reset",)}
+_ACTIONS = {
+    "breakers": controls.BREAKER_ACTIONS,
+    "bulkheads": ("reset",),
+    "retry-budgets": ("reset",),
+}
 
 
 def _route(path: str) -> tuple[str, frozenset[str], list[str]] | None:
@@ -290,16 +353,25 @@ def _route(path: str) -> tuple[str, frozenset[str], list[str]] | None:
     path = "/" + path.lstrip("/")
     if path == "/":
         return "page", get, []
-    simple = {"/health": "health", "/status": "status", "/breakers": "breakers",
-              "/bulkheads": "bulkheads", "/events": "events"}
+    simple = {
+        "/health": "health",
+        "/status": "status",
+        "/breakers": "breakers",
+        "/bulkheads": "bulkheads",
+        "/events": "events",
+    }
     if path in simple:
         return simple[path], get, []
     top, _, rest = path[1:].partition("/")
     if top == "dead-letters":
         from ..deadletters.admin import route
+
         found = route(rest)
-        return None if found is None else (
-            "dead-letters", found[0], ["POST" if found[1] else "GET", rest])
+        return (
+            None
+            if found is None
+            else ("dead-letters", found[0], ["POST" if found[1] else "GET", rest])
+        )
     if top not in _ACTIONS or not rest:
         return None
     dependency, _, action = rest.rpartition("/")
@@ -320,28 +392,36 @@ def _control_body(body: bytes) -> dict[str, str] | Answer:
     except ValueError:
         return _error(400, "bad_request", 'the body must be JSON: {"key": ..., "reason": ...}')
     if not isinstance(options, dict):
-        return _error(400, "bad_request", 'the body must be a JSON object: {"key": ..., '
-                                          '"reason": ...}')
+        return _error(
+            400, "bad_request", 'the body must be a JSON object: {"key": ..., "reason": ...}'
+        )
     unknown = set(options) - {"key", "reason"}
     if unknown:
-        return _error(400, "bad_request", f"unknown field(s) {sorted(unknown)}: expected key, "
-                                          f"reason")
+        return _error(
+            400, "bad_request", f"unknown field(s) {sorted(unknown)}: expected key, reason"
+        )
     for name in ("key", "reason"):
         if name in options and not isinstance(options[name], str):
-            return _error(400, "bad_request", f"{name} must be a string, got "
-                                              f"{type(options[name]).__name__}")
+            return _error(
+                400, "bad_request", f"{name} must be a string, got {type(options[name]).__name__}"
+            )
     if "reason" in options:  # it is logged: one line, bounded
         options["reason"] = " ".join(options["reason"].split())[:200]
     return options
 
 
-def _json(status: int, document: Any, media: str = _JSON,
-          extra: list[tuple[str, str]] | None = None) -> Answer:
-    headers = [("content-type", media), *(extra or []),
-               *(h for h in _COMMON if not extra or h[0] not in dict(extra))]
+def _json(
+    status: int, document: Any, media: str = _JSON, extra: list[tuple[str, str]] | None = None
+) -> Answer:
+    headers = [
+        ("content-type", media),
+        *(extra or []),
+        *(h for h in _COMMON if not extra or h[0] not in dict(extra)),
+    ]
     return Answer(status, headers, json.dumps(document, allow_nan=False).encode())
 
 
-def _error(status: int, code: str, message: str,
-           extra: list[tuple[str, str]] | None = None) -> Answer:
+def _error(
+    status: int, code: str, message: str, extra: list[tuple[str, str]] | None = None
+) -> Answer:
     return _json(status, {"error": code, "message": message, "status": status}, _JSON, extra)

@@ -42,7 +42,7 @@ def asgi_app(**options: Any) -> ASGIApp:
         root = scope.get("root_path", "")
         path = scope["path"]
         if root and path.startswith(root):  # Starlette keeps the full path beside root_path
-            path = path[len(root):]
+            path = path[len(root) :]
         if path == "":  # the page's relative links need the trailing slash
             await _asgi_answer(send, Answer(308, [("location", root + "/")], b""))
             return
@@ -55,8 +55,13 @@ def asgi_app(**options: Any) -> ASGIApp:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        answer = admin.handle(scope["method"], path, scope.get("query_string", b"").decode(
-            "latin-1"), headers.get("authorization"), body)
+        answer = admin.handle(
+            scope["method"],
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers.get("authorization"),
+            body,
+        )
         if isinstance(answer, EventStream):
             await _asgi_stream(receive, send, answer)
         else:
@@ -66,8 +71,13 @@ def asgi_app(**options: Any) -> ASGIApp:
 
 
 async def _asgi_answer(send: Send, answer: Answer) -> None:
-    await send({"type": "http.response.start", "status": answer.status,
-                "headers": [(k.encode(), v.encode()) for k, v in answer.headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [(k.encode(), v.encode()) for k, v in answer.headers],
+        }
+    )
     await send({"type": "http.response.body", "body": answer.body})
 
 
@@ -78,8 +88,13 @@ async def _asgi_stream(receive: Receive, send: Send, stream: EventStream) -> Non
 
     gone = asyncio.ensure_future(disconnected())
     try:
-        await send({"type": "http.response.start", "status": stream.status,
-                    "headers": [(k.encode(), v.encode()) for k, v in stream.headers]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": stream.status,
+                "headers": [(k.encode(), v.encode()) for k, v in stream.headers],
+            }
+        )
         while (chunk := stream.next_chunk()) is not None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if stream.finished:
@@ -102,15 +117,22 @@ def wsgi_app(**options: Any) -> WSGIApp:
         # PEP 3333: PATH_INFO is the URL's bytes as latin-1
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
         if path == "":
-            start_response("308 Permanent Redirect",
-                           [("location", environ.get("SCRIPT_NAME", "") + "/")])
+            start_response(
+                "308 Permanent Redirect", [("location", environ.get("SCRIPT_NAME", "") + "/")]
+            )
             return [b""]
         length = environ.get("CONTENT_LENGTH") or "0"
         body = environ["wsgi.input"].read(int(length)) if length.isdigit() else b""
-        answer = admin.handle(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""),
-                              environ.get("HTTP_AUTHORIZATION"), body)
-        start_response(f"{answer.status} {_REASONS.get(answer.status, '')}".strip(),
-                       list(answer.headers))
+        answer = admin.handle(
+            environ["REQUEST_METHOD"],
+            path,
+            environ.get("QUERY_STRING", ""),
+            environ.get("HTTP_AUTHORIZATION"),
+            body,
+        )
+        start_response(
+            f"{answer.status} {_REASONS.get(answer.status, '')}".strip(), list(answer.headers)
+        )
         if isinstance(answer, EventStream):
             return _wsgi_stream(answer)
         return [answer.body]
@@ -128,9 +150,18 @@ def _wsgi_stream(stream: EventStream) -> Iterator[bytes]:
         stream.close()
 
 
-_REASONS = {200: "OK", 308: "Permanent Redirect", 400: "Bad Request", 401: "Unauthorized",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-            413: "Content Too Large", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    503: "Service Unavailable",
+}
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -151,12 +182,12 @@ class AdminServer:
 
     def __init__(self, app: WSGIApp, host: str, port: int) -> None:
         kind = _Server6 if ":" in host else _Server
-        self._server = make_server(host, port, app, server_class=kind,
-                                   handler_class=_QuietHandler)
+        self._server = make_server(host, port, app, server_class=kind, handler_class=_QuietHandler)
         self.host = host
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="seawall-admin",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="seawall-admin", daemon=True
+        )
         self._thread.start()
 
     @property

@@ -38,15 +38,21 @@ class HealthRules:
 
     def __post_init__(self) -> None:
         if isinstance(self.critical, str) or not isinstance(self.critical, Iterable):
-            raise TypeError(f"HealthRules: critical must be a collection of dependency names, "
-                            f"got {self.critical!r}")
+            raise TypeError(
+                f"HealthRules: critical must be a collection of dependency names, "
+                f"got {self.critical!r}"
+            )
         object.__setattr__(self, "critical", frozenset(self.critical))
         if not (isinstance(self.critical_share, (int, float)) and 0 <= self.critical_share < 1):
-            raise ValueError(f"HealthRules: critical_share must be a number from 0 to below 1, "
-                             f"got {self.critical_share!r}")
+            raise ValueError(
+                f"HealthRules: critical_share must be a number from 0 to below 1, "
+                f"got {self.critical_share!r}"
+            )
         if not (isinstance(self.rejecting_within, (int, float)) and self.rejecting_within > 0):
-            raise ValueError(f"HealthRules: rejecting_within must be a number of seconds > 0, "
-                             f"got {self.rejecting_within!r}")
+            raise ValueError(
+                f"HealthRules: rejecting_within must be a number of seconds > 0, "
+                f"got {self.rejecting_within!r}"
+            )
 
 
 def rollup(snapshot: dict[str, Any], rules: HealthRules = HealthRules()) -> dict[str, Any]:
@@ -68,21 +74,39 @@ def rollup(snapshot: dict[str, Any], rules: HealthRules = HealthRules()) -> dict
         if is_open and name in rules.critical:
             status = "fail"
             notes.append(f"{name} is marked critical and its circuit breaker is open")
-        checks[f"{name}:circuit_breaker"] = [{
-            "componentId": name, "componentType": "dependency",
-            "observedValue": _summary(states), "status": status, "time": snapshot["time"],
-            **({"output": f"circuit breaker {', '.join(sorted(set(states)))}"}
-               if status != "pass" else {})}]
+        checks[f"{name}:circuit_breaker"] = [
+            {
+                "componentId": name,
+                "componentType": "dependency",
+                "observedValue": _summary(states),
+                "status": status,
+                "time": snapshot["time"],
+                **(
+                    {"output": f"circuit breaker {', '.join(sorted(set(states)))}"}
+                    if status != "pass"
+                    else {}
+                ),
+            }
+        ]
         bulkhead = dep["bulkhead"]
         if bulkhead is not None:
             ago = bulkhead["last_rejected_ago"]
             rejecting = ago is not None and ago <= rules.rejecting_within
-            checks[f"{name}:bulkhead"] = [{
-                "componentId": name, "componentType": "dependency",
-                "observedValue": bulkhead["active"], "observedUnit": "requests",
-                "status": "warn" if rejecting else "pass", "time": snapshot["time"],
-                **({"output": f"rejected callers in the last {rules.rejecting_within:g} s"}
-                   if rejecting else {})}]
+            checks[f"{name}:bulkhead"] = [
+                {
+                    "componentId": name,
+                    "componentType": "dependency",
+                    "observedValue": bulkhead["active"],
+                    "observedUnit": "requests",
+                    "status": "warn" if rejecting else "pass",
+                    "time": snapshot["time"],
+                    **(
+                        {"output": f"rejected callers in the last {rules.rejecting_within:g} s"}
+                        if rejecting
+                        else {}
+                    ),
+                }
+            ]
         for entries in (checks[f"{name}:circuit_breaker"], checks.get(f"{name}:bulkhead", [])):
             for entry in entries:
                 if entry["status"] == "fail":
@@ -91,14 +115,24 @@ def rollup(snapshot: dict[str, Any], rules: HealthRules = HealthRules()) -> dict
                     level = DEGRADED
     if deps and opened / len(deps) > rules.critical_share:
         level = CRITICAL
-        notes.append(f"{opened} of {len(deps)} dependencies have an open circuit breaker "
-                     f"(more than {rules.critical_share:.0%})")
-    return {"status": STATUS[level], "serviceId": snapshot["service"],
-            "description": f"seawall's dependencies of {snapshot['service']} "
-                           f"(pid {snapshot['pid']} on {snapshot['host']})",
-            "notes": notes, "checks": checks,
-            "seawall": {"level": level, "pid": snapshot["pid"], "host": snapshot["host"],
-                        "scope": snapshot["scope"]}}
+        notes.append(
+            f"{opened} of {len(deps)} dependencies have an open circuit breaker "
+            f"(more than {rules.critical_share:.0%})"
+        )
+    return {
+        "status": STATUS[level],
+        "serviceId": snapshot["service"],
+        "description": f"seawall's dependencies of {snapshot['service']} "
+        f"(pid {snapshot['pid']} on {snapshot['host']})",
+        "notes": notes,
+        "checks": checks,
+        "seawall": {
+            "level": level,
+            "pid": snapshot["pid"],
+            "host": snapshot["host"],
+            "scope": snapshot["scope"],
+        },
+    }
 
 
 def http_status(document: dict[str, Any]) -> int:

@@ -32,7 +32,9 @@ def service_name(given: str | None = None) -> str:
     return given or os.environ.get("OTEL_SERVICE_NAME") or "unknown_service:python"
 
 
-def status(policies: Iterable[Policy] | None = None, *, service: str | None = None) -> dict[str, Any]:
+def status(
+    policies: Iterable[Policy] | None = None, *, service: str | None = None
+) -> dict[str, Any]:
     """The snapshot of `policies` (default: every live policy of the process)."""
     chosen = registry.policies() if policies is None else list(policies)
     dependencies = []
@@ -42,14 +44,26 @@ def status(policies: Iterable[Policy] | None = None, *, service: str | None = No
             entry = dependency(policy, state)
             dependencies.append(entry)
             claims.setdefault(entry["name"], []).append(entry["policy"])
-    conflicts = [{"dependency": name, "policies": numbers,
-                  "problem": f"{len(numbers)} policies claim the dependency {name!r}: each keeps "
-                             "its own breaker, bulkhead and budget, and controls by name are "
-                             "refused until the names differ"}
-                 for name, numbers in claims.items() if len(numbers) > 1]
-    return {"service": service_name(service), "pid": os.getpid(), "host": socket.gethostname(),
-            "scope": "process", "time": _iso(_wall_now(chosen)),
-            "dependencies": dependencies, "conflicts": conflicts}
+    conflicts = [
+        {
+            "dependency": name,
+            "policies": numbers,
+            "problem": f"{len(numbers)} policies claim the dependency {name!r}: each keeps "
+            "its own breaker, bulkhead and budget, and controls by name are "
+            "refused until the names differ",
+        }
+        for name, numbers in claims.items()
+        if len(numbers) > 1
+    ]
+    return {
+        "service": service_name(service),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "scope": "process",
+        "time": _iso(_wall_now(chosen)),
+        "dependencies": dependencies,
+        "conflicts": conflicts,
+    }
 
 
 def _states(policy: Policy) -> list[DependencyState]:
@@ -67,22 +81,29 @@ def dependency(policy: Policy, state: DependencyState) -> dict[str, Any]:
     return {
         "name": _safe(state.name),
         "policy": registry.number(policy),
-        "breakers": [breaker_view(breaker, state.name, now, wall, tally)
-                     for breaker in state.breakers()],
+        "breakers": [
+            breaker_view(breaker, state.name, now, wall, tally) for breaker in state.breakers()
+        ],
         "bulkhead": None if state.bulkhead is None else _bulkhead(state, now, wall, tally),
-        "retry_budget": None if state.budget is None else {
+        "retry_budget": None
+        if state.budget is None
+        else {
             "left": round(state.budget.balance(now), 3),
             "ratio": state.budget.config.ratio,
             "floor_per_second": state.budget.config.min_per_second,
-            "ttl": state.budget.config.ttl},
+            "ttl": state.budget.config.ttl,
+        },
         "pool": None if pool is None else {"active": pool[0], "idle": pool[1]},
-        "config": {part: config(getattr(policy, part))
-                   for part in ("retry", "timeouts", "breaker", "bulkhead", "pool")},
+        "config": {
+            part: config(getattr(policy, part))
+            for part in ("retry", "timeouts", "breaker", "bulkhead", "pool")
+        },
     }
 
 
-def breaker_view(breaker: Breaker, dependency: str, now: float, wall: float,
-                 tally: registry.Tally) -> dict[str, Any]:
+def breaker_view(
+    breaker: Breaker, dependency: str, now: float, wall: float, tally: registry.Tally
+) -> dict[str, Any]:
     view = breaker.view(now)
     rejected, last_rejected = tally.breaker(dependency, breaker.key)
     cfg: CircuitBreaker = breaker.config
@@ -96,37 +117,57 @@ def breaker_view(breaker: Breaker, dependency: str, now: float, wall: float,
         "since": None if view.changed_at is None else _iso(wall - (now - view.changed_at)),
         "open_until": None if open_until is None else _iso(open_until),
         "retry_in": None if view.retry_in == math.inf else round(view.retry_in, 3),
-        "window": {"calls": view.calls, "failures": view.failures, "slow": view.slow,
-                   "rejected": rejected,
-                   "failure_rate": round(view.failures / view.calls, 4) if view.calls else 0.0,
-                   "slow_rate": round(view.slow / view.calls, 4) if view.calls else 0.0},
+        "window": {
+            "calls": view.calls,
+            "failures": view.failures,
+            "slow": view.slow,
+            "rejected": rejected,
+            "failure_rate": round(view.failures / view.calls, 4) if view.calls else 0.0,
+            "slow_rate": round(view.slow / view.calls, 4) if view.calls else 0.0,
+        },
         "last_rejected": None if last_rejected is None else _iso(wall - (now - last_rejected)),
         # held open by health checks: why (policies.health), else None
         "unhealthy": _safe(breaker.unhealthy) if breaker.unhealthy is not None else None,
         # failure_rate: the one in force (an adaptive threshold moves it)
-        "thresholds": {"failure_rate": breaker.failure_rate, "slow_call_rate": cfg.slow_call_rate,
-                       "slow_call_duration": cfg.slow_call_duration, "min_calls": cfg.min_calls,
-                       "consecutive_failures": cfg.consecutive_failures,
-                       "window": cfg.window, "window_type": cfg.window_type,
-                       "open_for": cfg.open_for, "adaptive": cfg.adaptive is not None,
-                       "throttle": cfg.throttle is not None},
-        "manual": None if manual is None else {
-            "action": manual.action, "reason": manual.reason, "by": manual.by,
-            "at": _iso(wall - (now - manual.at))},
+        "thresholds": {
+            "failure_rate": breaker.failure_rate,
+            "slow_call_rate": cfg.slow_call_rate,
+            "slow_call_duration": cfg.slow_call_duration,
+            "min_calls": cfg.min_calls,
+            "consecutive_failures": cfg.consecutive_failures,
+            "window": cfg.window,
+            "window_type": cfg.window_type,
+            "open_for": cfg.open_for,
+            "adaptive": cfg.adaptive is not None,
+            "throttle": cfg.throttle is not None,
+        },
+        "manual": None
+        if manual is None
+        else {
+            "action": manual.action,
+            "reason": manual.reason,
+            "by": manual.by,
+            "at": _iso(wall - (now - manual.at)),
+        },
         **({} if fleet is None else {"fleet": _fleet(fleet(), now, wall)}),
     }
 
 
-def _bulkhead(state: DependencyState, now: float, wall: float,
-              tally: registry.Tally) -> dict[str, Any]:
+def _bulkhead(
+    state: DependencyState, now: float, wall: float, tally: registry.Tally
+) -> dict[str, Any]:
     bulkhead = state.bulkhead
     assert bulkhead is not None
     rejected, last = tally.bulkhead(state.name)
-    return {"active": bulkhead.active, "queued": bulkhead.queued,
-            "limit": bulkhead.config.max_concurrent, "max_queued": bulkhead.config.max_queued,
-            "rejected": rejected,
-            "last_rejected": None if last is None else _iso(wall - (now - last)),
-            "last_rejected_ago": None if last is None else round(now - last, 3)}
+    return {
+        "active": bulkhead.active,
+        "queued": bulkhead.queued,
+        "limit": bulkhead.config.max_concurrent,
+        "max_queued": bulkhead.config.max_queued,
+        "rejected": rejected,
+        "last_rejected": None if last is None else _iso(wall - (now - last)),
+        "last_rejected_ago": None if last is None else round(now - last, 3),
+    }
 
 
 def config(value: Any) -> Any:
@@ -140,6 +181,7 @@ def config(value: Any) -> Any:
     if isinstance(value, (frozenset, set)):
         if all(isinstance(x, int) for x in value):
             from ..config.router import _ranges
+
             return _ranges(frozenset(value))
         return sorted(str(config(x)) for x in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -165,5 +207,8 @@ def _fleet(view: dict[str, Any], now: float, wall: float) -> dict[str, Any]:
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-COLUMNS = ("DEPENDENCY", "BREAKER", "STATE", "CALLS", "FAIL%", "SLOW%", "REJECTED", "PROBE IN",
-           "BULKHEAD", "BUDGET", "MANUAL")
+COLUMNS = (
+    "DEPENDENCY",
+    "BREAKER",
+    "STATE",
+    "CALLS",
+    "FAIL%",
+    "SLOW%",
+    "REJECTED",
+    "PROBE IN",
+    "BULKHEAD",
+    "BUDGET",
+    "MANUAL",
+)
 
 
 def render(snapshot: dict[str, Any]) -> str:
@@ -14,25 +25,46 @@ def render(snapshot: dict[str, Any]) -> str:
         bulkhead, budget = dep["bulkhead"], dep["retry_budget"]
         fixed = (
             f"{bulkhead['active']}/{bulkhead['limit']}+{bulkhead['queued']}q" if bulkhead else "-",
-            f"{budget['left']:.1f}" if budget else "-")
+            f"{budget['left']:.1f}" if budget else "-",
+        )
         for breaker in dep["breakers"] or [None]:
             if breaker is None:
                 rows.append((dep["name"], "-", "-", "-", "-", "-", "-", "-", *fixed, "-"))
                 continue
             window, manual = breaker["window"], breaker["manual"]
             state = breaker["state"] + (" (probe due)" if breaker["probe_due"] else "")
-            probe = "never" if breaker["state"] == "isolated" else (
-                f"{breaker['retry_in']:.1f}s" if breaker["retry_in"] else "-")
-            rows.append((dep["name"], breaker["key"], state, str(window["calls"]),
-                         f"{100 * window['failure_rate']:.1f}", f"{100 * window['slow_rate']:.1f}",
-                         str(window["rejected"]), probe, *fixed,
-                         (f"{manual['action']} by {manual['by'] or '?'}: "
-                          f"{manual['reason'] or '-'}") if manual else "-"))
+            probe = (
+                "never"
+                if breaker["state"] == "isolated"
+                else (f"{breaker['retry_in']:.1f}s" if breaker["retry_in"] else "-")
+            )
+            rows.append(
+                (
+                    dep["name"],
+                    breaker["key"],
+                    state,
+                    str(window["calls"]),
+                    f"{100 * window['failure_rate']:.1f}",
+                    f"{100 * window['slow_rate']:.1f}",
+                    str(window["rejected"]),
+                    probe,
+                    *fixed,
+                    (f"{manual['action']} by {manual['by'] or '?'}: {manual['reason'] or '-'}")
+                    if manual
+                    else "-",
+                )
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [(f"{snapshot['service']}  pid {snapshot['pid']} on {snapshot['host']} "
-              f"({snapshot['scope']}) at {snapshot['time']}"), ""]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-              for row in rows]
+    lines = [
+        (
+            f"{snapshot['service']}  pid {snapshot['pid']} on {snapshot['host']} "
+            f"({snapshot['scope']}) at {snapshot['time']}"
+        ),
+        "",
+    ]
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    ]
     for conflict in snapshot["conflicts"]:
         lines.append(f"warning: {conflict['problem']}")
     return "\n".join(lines)

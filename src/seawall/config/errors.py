@@ -15,4 +15,6 @@ class ConfigError(ValueError):
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the seawall configuration:\n{lines}")
+        super().__init__(
+            f"{source}: {len(problems)} problem(s) in the seawall configuration:\n{lines}"
+        )

@@ -61,8 +61,13 @@ class PolicyParts:
     pool: Pool = field(default_factory=Pool)
 
     def kwargs(self) -> dict[str, Any]:
-        return {"retry": self.retry, "timeouts": self.timeouts, "breaker": self.breaker,
-                "bulkhead": self.bulkhead, "pool": self.pool}
+        return {
+            "retry": self.retry,
+            "timeouts": self.timeouts,
+            "breaker": self.breaker,
+            "bulkhead": self.bulkhead,
+            "pool": self.pool,
+        }
 
 
 @dataclass
@@ -113,8 +118,11 @@ class Problems:
         if named:
             where = f"{where} (set by {', '.join(named)})"
         else:
-            inside = [f"{path[len(where) + 1:]} set by {', '.join(names)}"
-                      for path, names in self.origins.items() if path.startswith(where + ".")]
+            inside = [
+                f"{path[len(where) + 1 :]} set by {', '.join(names)}"
+                for path, names in self.origins.items()
+                if path.startswith(where + ".")
+            ]
             if inside:
                 where = f"{where} ({'; '.join(inside)})"
         self.found.append(f"{where}: {problem}")
@@ -123,7 +131,7 @@ class Problems:
         """A dependency's values taken from the defaults keep their variables."""
         for path, names in list(self.origins.items()):
             if path.startswith(defaults + "."):
-                rest = path[len(defaults) + 1:]
+                rest = path[len(defaults) + 1 :]
                 if not _set_in(own, rest.split(".")):
                     self.origins.setdefault(f"{where}.{rest}", names)
 
@@ -146,14 +154,24 @@ def load_file(path: str | os.PathLike[str], environ: Mapping[str, str] | None = 
         raise ConfigError(source, [f"cannot read the file: {error.strerror or error}"]) from None
     environ = os.environ if environ is None else environ
     document = reader.parse(data, source, environ)
-    variables = {path: [f"${{{name}}}" for name in names]
-                 for path, names in document.variables.items()}
-    return load(document.data if document.data is not None else {}, source=source,
-                environ=environ, origins=variables)
+    variables = {
+        path: [f"${{{name}}}" for name in names] for path, names in document.variables.items()
+    }
+    return load(
+        document.data if document.data is not None else {},
+        source=source,
+        environ=environ,
+        origins=variables,
+    )
 
 
-def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | None = None,
-         origins: Mapping[str, list[str]] | None = None) -> Config:
+def load(
+    data: Any,
+    *,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    origins: Mapping[str, list[str]] | None = None,
+) -> Config:
     """Validate a configuration given as a dict; raises ConfigError listing every problem.
     `origins` (key path -> variables) lets a problem name the variable that set its value."""
     problems = Problems(origins)
@@ -178,20 +196,30 @@ def load(data: Any, *, source: str = "<config>", environ: Mapping[str, str] | No
             if key not in ("match", "critical") and key not in POLICY:
                 problems.add(f"{where}.{key}", unknown_key(key, ["match", "critical", *POLICY]))
         match = _match(raw.get("match"), f"{where}.match", problems)
-        merged = {key: _merge(raw_defaults.get(key), raw.get(key)) for key in POLICY
-                  if key in raw or key in raw_defaults}
+        merged = {
+            key: _merge(raw_defaults.get(key), raw.get(key))
+            for key in POLICY
+            if key in raw or key in raw_defaults
+        }
         problems.inherit("defaults", where, {k: v for k, v in raw.items() if k != "match"})
         own = Problems(problems.origins)
         dependencies.append(Dependency(str(name), match, _parts(merged, where, own)))
-        problems.found += [problem for problem in own.found
-                           if _relative(problem, where) not in inherited]
+        problems.found += [
+            problem for problem in own.found if _relative(problem, where) not in inherited
+        ]
     max_dependencies = data.get("max_dependencies", 100)
-    if isinstance(max_dependencies, bool) or not isinstance(max_dependencies, int) or max_dependencies < 1:
-        problems.add("max_dependencies", f"must be a whole number >= 1, got "
-                                         f"{_show(max_dependencies)}")
+    if (
+        isinstance(max_dependencies, bool)
+        or not isinstance(max_dependencies, int)
+        or max_dependencies < 1
+    ):
+        problems.add(
+            "max_dependencies", f"must be a whole number >= 1, got {_show(max_dependencies)}"
+        )
         max_dependencies = 100
-    admin = admin_section.parse(data.get("admin"), problems.found,
-                                admin_section.critical(raw_dependencies, problems.found))
+    admin = admin_section.parse(
+        data.get("admin"), problems.found, admin_section.critical(raw_dependencies, problems.found)
+    )
     if problems.found:
         raise ConfigError(source, problems.found)
     return Config(source, defaults, dependencies, max_dependencies, admin)
@@ -203,17 +231,21 @@ def _relative(problem: str, where: str) -> str:
     return path.split(" (", 1)[0].removeprefix(where) + ": " + message
 
 
-def _apply_environment(defaults: dict[str, Any], environ: Mapping[str, str],
-                       problems: Problems) -> dict[str, Any]:
-    result = {key: dict(value) if isinstance(value, Mapping) else value
-              for key, value in defaults.items()}
+def _apply_environment(
+    defaults: dict[str, Any], environ: Mapping[str, str], problems: Problems
+) -> dict[str, Any]:
+    result = {
+        key: dict(value) if isinstance(value, Mapping) else value for key, value in defaults.items()
+    }
     for variable in environ:
         if variable.startswith("SEAWALL_") and variable not in VARIABLES:
             nearest = difflib.get_close_matches(variable, VARIABLES, n=1, cutoff=0.8)
             if nearest:  # other SEAWALL_* names may be another program's
-                problems.found.append(f"${variable}: unknown variable (did you mean "
-                                      f"${nearest[0]}?); expected one of "
-                                      f"{', '.join(VARIABLES)}")
+                problems.found.append(
+                    f"${variable}: unknown variable (did you mean "
+                    f"${nearest[0]}?); expected one of "
+                    f"{', '.join(VARIABLES)}"
+                )
     for variable, (section, key) in ENVIRONMENT.items():
         text = environ.get(variable, "")
         if not text:
@@ -228,8 +260,9 @@ def _apply_environment(defaults: dict[str, Any], environ: Mapping[str, str],
 
 
 def _parts(raw: Mapping[str, Any], where: str, problems: Problems) -> PolicyParts:
-    parts = PolicyParts(retry=Retry(), timeouts=DEFAULT_TIMEOUTS, breaker=CircuitBreaker(),
-                        bulkhead=Bulkhead())
+    parts = PolicyParts(
+        retry=Retry(), timeouts=DEFAULT_TIMEOUTS, breaker=CircuitBreaker(), bulkhead=Bulkhead()
+    )
     for key in raw:
         if key not in POLICY and where == "defaults":
             problems.add(f"{where}.{key}", unknown_key(key, POLICY))
@@ -252,8 +285,9 @@ def _build(section: Section, value: Any, where: str, problems: Problems) -> Any:
     its problems: each key checked by the class's own rule, then the class built."""
     if not isinstance(value, Mapping):
         off = " or false" if section.can_be_off else ""
-        problems.add(where, f"must be a mapping of {', '.join(section.known())}{off}, "
-                            f"got {_show(value)}")
+        problems.add(
+            where, f"must be a mapping of {', '.join(section.known())}{off}, got {_show(value)}"
+        )
         return None
     before = len(problems.found)
     args: dict[str, Any] = {}
@@ -291,13 +325,19 @@ def _check_fit(parts: PolicyParts, where: str, problems: Problems) -> None:
     if retry is None or timeouts is None or timeouts.total is None or retry.max_attempts < 2:
         return
     backoff = retry.backoff
-    smallest = {"none": backoff.base, "equal": backoff.base / 2, "full": 0.0,
-                "decorrelated": backoff.base}[backoff.jitter]
+    smallest = {
+        "none": backoff.base,
+        "equal": backoff.base / 2,
+        "full": 0.0,
+        "decorrelated": backoff.base,
+    }[backoff.jitter]
     if smallest >= timeouts.total:  # even after an instant failure, no retry could start
         problems.add(
-            f"{where}.retry", f"a retry waits at least {smallest:g} s but the total timeout is "
+            f"{where}.retry",
+            f"a retry waits at least {smallest:g} s but the total timeout is "
             f"{timeouts.total:g} s: retry delays can never fit in it (lower backoff.base, raise "
-            f"timeouts.total, or set retry.max_attempts: 1)")
+            f"timeouts.total, or set retry.max_attempts: 1)",
+        )
 
 
 _METHODS = Key("methods", _validate.METHODS)
@@ -314,15 +354,21 @@ def _match(raw: Any, where: str, problems: Problems) -> dict[str, Any]:
             problems.add(f"{where}.{key}", unknown_key(key, MATCH_KEYS))
         elif key == "host":
             hosts = [value] if isinstance(value, str) else value
-            if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
-                problems.add(f"{where}.host", f"must be a host glob or a list of them, got "
-                                              f"{_show(value)}")
+            if (
+                not isinstance(hosts, list)
+                or not hosts
+                or not all(isinstance(h, str) and h for h in hosts)
+            ):
+                problems.add(
+                    f"{where}.host", f"must be a host glob or a list of them, got {_show(value)}"
+                )
             else:
                 match["host"] = [h.lower() for h in hosts]
         elif key == "path":
             if not isinstance(value, str) or not value.startswith("/"):
-                problems.add(f"{where}.path", f"must be a path prefix starting with /, got "
-                                              f"{_show(value)}")
+                problems.add(
+                    f"{where}.path", f"must be a path prefix starting with /, got {_show(value)}"
+                )
             else:
                 match["path"] = value
         else:

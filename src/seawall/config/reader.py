@@ -81,17 +81,22 @@ class _Refused(Exception):
 def decode(data: bytes) -> str:
     """UTF-8 text (a UTF-8 byte-order mark is allowed), or _Refused saying what the bytes are."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _Refused("starts with a UTF-16 byte-order mark; expected UTF-8 text "
-                       "(save the file as UTF-8)")
+        raise _Refused(
+            "starts with a UTF-16 byte-order mark; expected UTF-8 text (save the file as UTF-8)"
+        )
     zero = data.find(b"\0")
     if zero >= 0:
-        raise _Refused(f"{_position(data, zero)}: a NUL byte; expected UTF-8 text, and this looks "
-                       f"like a binary file")
+        raise _Refused(
+            f"{_position(data, zero)}: a NUL byte; expected UTF-8 text, and this looks "
+            f"like a binary file"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise _Refused(f"{_position(data, error.start)}: byte 0x{data[error.start]:02x} is not "
-                       f"UTF-8; expected UTF-8 text (save the file as UTF-8)") from None
+        raise _Refused(
+            f"{_position(data, error.start)}: byte 0x{data[error.start]:02x} is not "
+            f"UTF-8; expected UTF-8 text (save the file as UTF-8)"
+        ) from None
 
 
 def _position(data: bytes | str, offset: int) -> str:
@@ -144,8 +149,11 @@ class _Loader(yaml.SafeLoader):
         self._deepest = depth
         node: Node = super().compose_node(parent, index)  # type: ignore[assignment]
         self.paths.setdefault(id(node), self._where())
-        if isinstance(node, ScalarNode) and "$" in node.value and not (
-                isinstance(parent, MappingNode) and index is None):  # not in keys
+        if (
+            isinstance(node, ScalarNode)
+            and "$" in node.value
+            and not (isinstance(parent, MappingNode) and index is None)
+        ):  # not in keys
             self._substitute(node)
         if getattr(event, "anchor", None) is not None:
             self._sizes[id(node)] = (self._values - values_before + 1, self._deepest - depth)
@@ -155,8 +163,11 @@ class _Loader(yaml.SafeLoader):
     def _substitute(self, node: ScalarNode) -> None:
         text, used, unset = substitute(node.value, self._environ)
         where = "".join(self._path) or "<top level>"
-        self.unset += [f"{where}: ${{{name}}} is not set and has no default; set it, or give "
-                       f"one: ${{{name}:-value}}" for name in unset]
+        self.unset += [
+            f"{where}: ${{{name}}} is not set and has no default; set it, or give "
+            f"one: ${{{name}:-value}}"
+            for name in unset
+        ]
         if used:
             self.variables[where] = used
         node.value = text
@@ -175,8 +186,10 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (ValueError, OverflowError):  # int() of 5,000 digits: over Python's limit
             where = self.paths.get(id(node), "<top level>")
-            raise _Refused(f"{where}: a value too large to read ({len(str(node.value)):,} "
-                           f"characters) ({_line(node.start_mark)})") from None
+            raise _Refused(
+                f"{where}: a value too large to read ({len(str(node.value)):,} "
+                f"characters) ({_line(node.start_mark)})"
+            ) from None
 
     def _count(self, values: int, depth: int, event: yaml.Event) -> None:
         self._values += values
@@ -184,8 +197,11 @@ class _Loader(yaml.SafeLoader):
         if depth > MAX_DEPTH:
             self._refuse(_TOO_DEEP, event)
         if self._values > MAX_VALUES:
-            self._refuse(f"more than {MAX_VALUES:,} values once aliases are expanded; refused "
-                         f"(an alias bomb?)", event)
+            self._refuse(
+                f"more than {MAX_VALUES:,} values once aliases are expanded; refused "
+                f"(an alias bomb?)",
+                event,
+            )
 
     def _where(self) -> str:
         path = "".join(self._path) or "<top level>"
@@ -223,8 +239,10 @@ def parse(data: bytes, source: str, environ: Mapping[str, str]) -> Document:
         raise ConfigError(source, [f"{where}not valid YAML: {problem}"]) from None
     except yaml.reader.ReaderError as error:  # a control character YAML does not allow
         where = _position(text, error.position)
-        raise ConfigError(source, [f"{where}: character U+{error.character:04X} is not allowed "
-                                   f"in YAML; expected text"]) from None
+        raise ConfigError(
+            source,
+            [f"{where}: character U+{error.character:04X} is not allowed in YAML; expected text"],
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -34,8 +34,10 @@ class Match:
         if self.hosts:
             host = target.host.lower()
             with_port = f"{host}:{target.port}"
-            return any(fnmatch.fnmatchcase(host, glob) or fnmatch.fnmatchcase(with_port, glob)
-                       for glob in self.hosts)
+            return any(
+                fnmatch.fnmatchcase(host, glob) or fnmatch.fnmatchcase(with_port, glob)
+                for glob in self.hosts
+            )
         return True
 
 
@@ -50,12 +52,19 @@ class Router:
     def __init__(self, config: Config, *, telemetry: Any = True) -> None:
         _validate.arguments("Router", self.RULES, {"config": config, "telemetry": telemetry})
         self.config = config
-        self.default = Policy(None, telemetry=telemetry, max_dependencies=config.max_dependencies,
-                              **config.defaults.kwargs())
+        self.default = Policy(
+            None,
+            telemetry=telemetry,
+            max_dependencies=config.max_dependencies,
+            **config.defaults.kwargs(),
+        )
         self.routes = [
-            (Match(tuple(d.match.get("host", ())), d.match.get("path"), d.match.get("methods")),
-             Policy(d.name, telemetry=telemetry, **d.parts.kwargs()))
-            for d in config.dependencies]
+            (
+                Match(tuple(d.match.get("host", ())), d.match.get("path"), d.match.get("methods")),
+                Policy(d.name, telemetry=telemetry, **d.parts.kwargs()),
+            )
+            for d in config.dependencies
+        ]
 
     # -- what the adapters use of a policy -------------------------------------------------
     @property
@@ -99,9 +108,12 @@ class Router:
     def describe(self) -> str:
         """The effective policy of every dependency, for `seawall check-config`."""
         lines = []
-        for (match, policy) in [(None, self.default), *self.routes]:
-            title = "defaults (unmatched hosts, one dependency per scheme://host:port)" \
-                if match is None else f"{policy.name}: {_describe_match(match)}"
+        for match, policy in [(None, self.default), *self.routes]:
+            title = (
+                "defaults (unmatched hosts, one dependency per scheme://host:port)"
+                if match is None
+                else f"{policy.name}: {_describe_match(match)}"
+            )
             lines.append(title)
             for part in ("retry", "timeouts", "breaker", "bulkhead", "pool"):
                 value = getattr(policy, part)
@@ -130,8 +142,11 @@ def _describe(value: Any) -> str:
         if name in ("key", "predicate") and item is None:
             continue
         if isinstance(item, frozenset):
-            item = _ranges(item) if all(isinstance(x, int) for x in item) else \
-                ",".join(sorted(str(x.value if hasattr(x, "value") else x) for x in item))
+            item = (
+                _ranges(item)
+                if all(isinstance(x, int) for x in item)
+                else ",".join(sorted(str(x.value if hasattr(x, "value") else x) for x in item))
+            )
         elif hasattr(item, "__dataclass_fields__"):
             item = "(" + _describe(item) + ")"
         shown.append(f"{name}={item}")

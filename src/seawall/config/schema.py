@@ -62,8 +62,11 @@ class Key:
     @property
     def enum(self) -> type[enum.Enum] | None:
         kind = getattr(self.rule, "kind", None)
-        if isinstance(self.rule, _validate.Each) and isinstance(kind, type) \
-                and issubclass(kind, enum.Enum):
+        if (
+            isinstance(self.rule, _validate.Each)
+            and isinstance(kind, type)
+            and issubclass(kind, enum.Enum)
+        ):
             return kind
         return None
 
@@ -88,8 +91,9 @@ class Key:
             names = {member.value: member for member in kinds}
             unknown = [v for v in value if not isinstance(v, str) or v not in names]
             if unknown:
-                raise Bad(f"must be {self.expected}, got {show(unknown[0])}"
-                          f"{suggest(unknown[0], names)}")
+                raise Bad(
+                    f"must be {self.expected}, got {show(unknown[0])}{suggest(unknown[0], names)}"
+                )
             value = [names[v] for v in value]
         for check in (self.rule.type_problem, self.rule.value_problem):
             try:
@@ -118,8 +122,9 @@ class Section:
         return list(self.keys)
 
 
-def section(name: str, kind: type, *, can_be_off: bool = True,
-            aliases: Mapping[str, str] | None = None) -> Section:
+def section(
+    name: str, kind: type, *, can_be_off: bool = True, aliases: Mapping[str, str] | None = None
+) -> Section:
     """The section of a class from its dataclass fields and their `RULES` (the field order)."""
     rules: Mapping[str, _validate.Rule] = kind.RULES  # type: ignore[attr-defined]
     keys: dict[str, Key] = {}
@@ -129,10 +134,14 @@ def section(name: str, kind: type, *, can_be_off: bool = True,
             continue  # code only: YAML cannot hold a callable
         nested = None
         inner = getattr(rule, "kind", None)
-        if isinstance(rule, _validate.Instance) and isinstance(inner, type) \
-                and dataclasses.is_dataclass(inner):
-            nested = section(found.name, inner, can_be_off=rule.optional,
-                             aliases=_ALIASES.get(inner))
+        if (
+            isinstance(rule, _validate.Instance)
+            and isinstance(inner, type)
+            and dataclasses.is_dataclass(inner)
+        ):
+            nested = section(
+                found.name, inner, can_be_off=rule.optional, aliases=_ALIASES.get(inner)
+            )
         keys[found.name] = Key(found.name, rule, nested)
     return Section(name, kind, keys, can_be_off, aliases or {})
 
@@ -140,15 +149,20 @@ def section(name: str, kind: type, *, can_be_off: bool = True,
 # YAML names kept for a field whose Python name reads oddly in a file (`type: exponential`).
 _ALIASES: dict[type, dict[str, str]] = {Backoff: {"type": "kind"}}
 
+
 def _policy_sections() -> dict[str, Section]:
     """`Policy`'s arguments that are policy classes: `false` switches off those it lets be None
     (all but `pool`: every client has a pool, seawall only sets its limits)."""
     from ..pipeline import Policy
+
     sections: dict[str, Section] = {}
     for name, rule in Policy.RULES.items():
         kind = getattr(rule, "kind", None)
-        if isinstance(rule, _validate.Instance) and isinstance(kind, type) \
-                and dataclasses.is_dataclass(kind):
+        if (
+            isinstance(rule, _validate.Instance)
+            and isinstance(kind, type)
+            and dataclasses.is_dataclass(kind)
+        ):
             sections[name] = section(name, kind, can_be_off=rule.optional)
     return sections
 

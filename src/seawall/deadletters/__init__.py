@@ -6,5 +6,18 @@ from .replay import BulkReplay, ReplayRefused, ReplayRequest
 from .sqlite import SQLiteStore
 from .store import Query, Store
 
-__all__ = ["FAILED", "PENDING", "REPLAYING", "RESOLVED", "BulkReplay", "DeadLetters", "Letter",
-           "Query", "ReplayOutcome", "ReplayRefused", "ReplayRequest", "SQLiteStore", "Store"]
+__all__ = [
+    "FAILED",
+    "PENDING",
+    "REPLAYING",
+    "RESOLVED",
+    "BulkReplay",
+    "DeadLetters",
+    "Letter",
+    "Query",
+    "ReplayOutcome",
+    "ReplayRefused",
+    "ReplayRequest",
+    "SQLiteStore",
+    "Store",
+]

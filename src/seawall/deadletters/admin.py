@@ -47,17 +47,28 @@ def route(rest: str) -> tuple[frozenset[str], bool] | None:
 def answer(letters: Any, rest: str, query: str, body: bytes) -> Any:
     """The JSON document of a dead-letter route (raises `Refused`)."""
     if rest == "":
-        return {"dead_letters": [x.summary() for x in letters.list(*_listing(query))],
-                "recorded": letters.recorded, "dropped": letters.dropped,
-                "replayed": letters.replayed}
+        return {
+            "dead_letters": [x.summary() for x in letters.list(*_listing(query))],
+            "recorded": letters.recorded,
+            "dropped": letters.dropped,
+            "replayed": letters.replayed,
+        }
     options = _options(body)
     if rest == "replay":
         done = letters.replay_many(
-            dependency=_text(options, "dependency"), since=_number(options, "since"),
-            until=_number(options, "until"), dry_run=_flag(options, "dry_run"),
-            allow_unsafe=_flag(options, "allow_unsafe"))
-        return {"matched": done.matched, "resolved": done.resolved, "failed": done.failed,
-                "refused": done.refused, "dry_run": _flag(options, "dry_run")}
+            dependency=_text(options, "dependency"),
+            since=_number(options, "since"),
+            until=_number(options, "until"),
+            dry_run=_flag(options, "dry_run"),
+            allow_unsafe=_flag(options, "allow_unsafe"),
+        )
+        return {
+            "matched": done.matched,
+            "resolved": done.resolved,
+            "failed": done.failed,
+            "refused": done.refused,
+            "dry_run": _flag(options, "dry_run"),
+        }
     letter_id, _, action = rest.partition("/")
     try:
         if action == "":
@@ -68,13 +79,14 @@ def answer(letters: Any, rest: str, query: str, body: bytes) -> Any:
         if action == "resolve":
             reason = _text(options, "reason")
             if not reason or not reason.strip():
-                raise Refused(400, "bad_request", "resolve needs a reason: {\"reason\": ...}")
+                raise Refused(400, "bad_request", 'resolve needs a reason: {"reason": ...}')
             letters.resolve(letter_id, " ".join(reason.split())[:200])
         else:
             outcome = letters.replay(letter_id, allow_unsafe=_flag(options, "allow_unsafe"))
             if not outcome.ok:
-                raise Refused(502, "replay_failed", f"the replay failed: "
-                                                    f"{outcome.status or outcome.error}")
+                raise Refused(
+                    502, "replay_failed", f"the replay failed: {outcome.status or outcome.error}"
+                )
         after = letters.get(letter_id)
         return after.detail() if after is not None else {}
     except KeyError:
@@ -89,15 +101,20 @@ def _listing(query: str) -> tuple[Query, int]:
     given = {key: values[-1] for key, values in parse_qs(query).items()}
     unknown = set(given) - {"dependency", "state", "since", "until", "limit"}
     if unknown:
-        raise Refused(400, "bad_request", f"unknown parameter(s) {sorted(unknown)}: expected "
-                                          f"dependency, state, since, until, limit")
+        raise Refused(
+            400,
+            "bad_request",
+            f"unknown parameter(s) {sorted(unknown)}: expected "
+            f"dependency, state, since, until, limit",
+        )
     state = given.get("state")
     if state is not None and state not in STATES:
         raise Refused(400, "bad_request", f"state must be one of {list(STATES)}, got {state!r}")
     limit = given.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST:
-        raise Refused(400, "bad_request", f"limit must be a whole number in 1..{MAX_LIST}, "
-                                          f"got {limit!r}")
+        raise Refused(
+            400, "bad_request", f"limit must be a whole number in 1..{MAX_LIST}, got {limit!r}"
+        )
     times = []
     for name in ("since", "until"):
         raw = given.get(name)
@@ -125,10 +142,10 @@ def _options(body: bytes) -> dict[str, Any]:
 
 def _typed(options: dict[str, Any], name: str, kinds: tuple[type, ...], expected: str) -> Any:
     value = options.get(name)
-    if value is not None and (isinstance(value, bool) != (bool in kinds)
-                              or not isinstance(value, kinds)):
-        raise Refused(400, "bad_request", f"{name} must be {expected}, got "
-                                          f"{type(value).__name__}")
+    if value is not None and (
+        isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds)
+    ):
+        raise Refused(400, "bad_request", f"{name} must be {expected}, got {type(value).__name__}")
     return value
 
 

@@ -46,8 +46,11 @@ def add_parser(commands: Any) -> None:
     replay.add_argument("--all", action="store_true", help="every pending or failed match")
     filters(replay)
     replay.add_argument("--dry-run", action="store_true", help="only count what --all would do")
-    replay.add_argument("--allow-unsafe", action="store_true",
-                        help="also replay non-idempotent requests that have no Idempotency-Key")
+    replay.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="also replay non-idempotent requests that have no Idempotency-Key",
+    )
     replay.add_argument("--rate", type=float, default=10.0, help="replays a second at most")
     replay.add_argument("--config", help="a seawall configuration file giving the policies")
     replay.add_argument("--on-replay", help="module:function called with each ReplayRequest")
@@ -64,9 +67,11 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from .recorder import DeadLetters
     from .sqlite import SQLiteStore
+
     hook = _hook(args.on_replay) if getattr(args, "on_replay", None) else None
-    letters = DeadLetters(SQLiteStore(args.db), on_replay=hook,
-                          replay_rate=getattr(args, "rate", 10.0))
+    letters = DeadLetters(
+        SQLiteStore(args.db), on_replay=hook, replay_rate=getattr(args, "rate", 10.0)
+    )
     try:
         return _act(letters, args)
     except (KeyError, ReplayRefused, ValueError, LookupError) as error:
@@ -80,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
 def _act(letters: Any, args: argparse.Namespace) -> int:
     action = args.action
     if action == "list":
-        found = letters.list(Query(args.dependency, args.state, args.since, args.until),
-                             args.limit)
+        found = letters.list(Query(args.dependency, args.state, args.since, args.until), args.limit)
         print(json.dumps([x.summary() for x in found], indent=2) if args.json else render(found))
         return 0
     if action == "show":
@@ -89,8 +93,11 @@ def _act(letters: Any, args: argparse.Namespace) -> int:
         if letter is None:
             raise KeyError(f"no dead letter {args.id!r}")
         detail = letter.detail()
-        print(json.dumps(detail, indent=2) if args.json else
-              "\n".join(f"{key}: {value}" for key, value in detail.items()))
+        print(
+            json.dumps(detail, indent=2)
+            if args.json
+            else "\n".join(f"{key}: {value}" for key, value in detail.items())
+        )
         return 0
     if action == "resolve":
         letters.resolve(args.id, args.reason)
@@ -109,38 +116,71 @@ def _act(letters: Any, args: argparse.Namespace) -> int:
         letter = letters.get(args.id)
         if letter is None:
             raise KeyError(f"no dead letter {args.id!r}")
-        outcome = letters.replay(args.id, allow_unsafe=args.allow_unsafe,
-                                 policy=policies(letter.dependency))
-        print(json.dumps({"ok": outcome.ok, "status": outcome.status, "error": outcome.error})
-              if args.json else f"{args.id}: {'resolved' if outcome.ok else 'failed'} "
-              f"({outcome.status or outcome.error})")
+        outcome = letters.replay(
+            args.id, allow_unsafe=args.allow_unsafe, policy=policies(letter.dependency)
+        )
+        print(
+            json.dumps({"ok": outcome.ok, "status": outcome.status, "error": outcome.error})
+            if args.json
+            else f"{args.id}: {'resolved' if outcome.ok else 'failed'} "
+            f"({outcome.status or outcome.error})"
+        )
         return 0 if outcome.ok else 1
-    for dependency in {x.dependency for x in letters.list(
-            Query(args.dependency, None, args.since, args.until), 100_000)}:
+    for dependency in {
+        x.dependency
+        for x in letters.list(Query(args.dependency, None, args.since, args.until), 100_000)
+    }:
         letters.watch(policies(dependency))
-    done = letters.replay_many(dependency=args.dependency, since=args.since, until=args.until,
-                               dry_run=args.dry_run, allow_unsafe=args.allow_unsafe)
-    report = {"matched": done.matched, "resolved": done.resolved, "failed": done.failed,
-              "refused": len(done.refused), "dry_run": args.dry_run}
-    print(json.dumps(report) if args.json else
-          ("would replay" if args.dry_run else "replayed") + f" {done.matched}: "
-          f"{done.resolved} resolved, {done.failed} failed, {len(done.refused)} refused")
+    done = letters.replay_many(
+        dependency=args.dependency,
+        since=args.since,
+        until=args.until,
+        dry_run=args.dry_run,
+        allow_unsafe=args.allow_unsafe,
+    )
+    report = {
+        "matched": done.matched,
+        "resolved": done.resolved,
+        "failed": done.failed,
+        "refused": len(done.refused),
+        "dry_run": args.dry_run,
+    }
+    print(
+        json.dumps(report)
+        if args.json
+        else ("would replay" if args.dry_run else "replayed") + f" {done.matched}: "
+        f"{done.resolved} resolved, {done.failed} failed, {len(done.refused)} refused"
+    )
     return 0 if done.failed == 0 else 1
 
 
 def render(found: list[Letter]) -> str:
     rows = [COLUMNS]
     for x in found:
-        last = datetime.datetime.fromtimestamp(x.last_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        rows.append((x.id, x.dependency, x.state, x.reason, x.method, _cut(x.url, 60), last,
-                     str(x.attempts), _cut(str(x.status or x.error or "-"), 40)))
+        last = datetime.datetime.fromtimestamp(x.last_at, datetime.UTC).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        rows.append(
+            (
+                x.id,
+                x.dependency,
+                x.state,
+                x.reason,
+                x.method,
+                _cut(x.url, 60),
+                last,
+                str(x.attempts),
+                _cut(str(x.status or x.error or "-"), 40),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    )
 
 
 def _cut(text: str, most: int) -> str:
-    return text if len(text) <= most else text[:most - 1] + "…"
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _time(text: str) -> float:
@@ -152,7 +192,8 @@ def _time(text: str) -> float:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected Unix seconds or an ISO 8601 time, not {text!r}") from None
+            f"expected Unix seconds or an ISO 8601 time, not {text!r}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.timestamp()
@@ -171,17 +212,22 @@ def _hook(spec: str) -> Any:
 def _policies(config: str | None) -> Any:
     """dependency -> the policy to replay through (one per dependency, built once)."""
     from ..pipeline import Policy
+
     built: dict[str, Any] = {}
     router = None
     if config is not None:
         from ..config import Router, load_file
+
         router = Router(load_file(config), telemetry=False)
 
     def policy(dependency: str) -> Any:
         if dependency not in built:
-            found = None if router is None else next(
-                (x for x in router.policies() if x.name == dependency), None)
-            built[dependency] = found if found is not None else Policy(dependency,
-                                                                       telemetry=False)
+            found = (
+                None
+                if router is None
+                else next((x for x in router.policies() if x.name == dependency), None)
+            )
+            built[dependency] = found if found is not None else Policy(dependency, telemetry=False)
         return built[dependency]
+
     return policy

@@ -29,8 +29,9 @@ STATES: Final = (PENDING, REPLAYING, RESOLVED, FAILED)
 #: Headers never stored, whatever is configured (compared case-insensitively).
 DENIED_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 #: Query keys whose values are removed besides OpenTelemetry's list (`redact.SENSITIVE_QUERY_KEYS`).
-SENSITIVE_QUERY_KEYS: Final = frozenset({"token", "access_token", "api_key", "apikey",
-                                         "password", "secret", "client_secret"})
+SENSITIVE_QUERY_KEYS: Final = frozenset(
+    {"token", "access_token", "api_key", "apikey", "password", "secret", "client_secret"}
+)
 ERROR_TEXT_CAP: Final = 500
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
@@ -74,12 +75,23 @@ class Letter:
     def summary(self) -> dict[str, Any]:
         """The entry as JSON-ready data (the body as its size only)."""
         return {
-            "id": self.id, "dependency": self.dependency, "method": self.method,
-            "url": self.url, "reason": self.reason, "status": self.status, "error": self.error,
-            "attempts": self.attempts, "first_at": self.first_at, "last_at": self.last_at,
-            "state": self.state, "replayable": self.replayable, "body_size": self.body_size,
-            "idempotency_key": self.idempotency_key, "trace_id": self.trace_id,
-            "span_id": self.span_id, "resolution": self.resolution,
+            "id": self.id,
+            "dependency": self.dependency,
+            "method": self.method,
+            "url": self.url,
+            "reason": self.reason,
+            "status": self.status,
+            "error": self.error,
+            "attempts": self.attempts,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+            "state": self.state,
+            "replayable": self.replayable,
+            "body_size": self.body_size,
+            "idempotency_key": self.idempotency_key,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "resolution": self.resolution,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -87,10 +99,14 @@ class Letter:
         body: str | None = None
         if self.body is not None:
             body = self.body.decode("utf-8", "backslashreplace")
-        return {**self.summary(), "headers": [list(pair) for pair in self.headers],
-                "body": body,
-                "replays": [{"at": r.at, "ok": r.ok, "status": r.status, "error": r.error}
-                            for r in self.replays]}
+        return {
+            **self.summary(),
+            "headers": [list(pair) for pair in self.headers],
+            "body": body,
+            "replays": [
+                {"at": r.at, "ok": r.ok, "status": r.status, "error": r.error} for r in self.replays
+            ],
+        }
 
 
 def reason_for(outcome: str, error: BaseException | None) -> Reason | None:
@@ -114,7 +130,7 @@ def reason_for(outcome: str, error: BaseException | None) -> Reason | None:
 def redact_text(text: str, query_keys: frozenset[str]) -> str:
     """An error's text with every URL in it redacted, cut to ERROR_TEXT_CAP characters."""
     text = _URL_IN_TEXT.sub(lambda found: redact_url(found.group(), query_keys), text)
-    return text if len(text) <= ERROR_TEXT_CAP else text[:ERROR_TEXT_CAP - 1] + "…"
+    return text if len(text) <= ERROR_TEXT_CAP else text[: ERROR_TEXT_CAP - 1] + "…"
 
 
 def describe(error: BaseException | None, query_keys: frozenset[str]) -> str | None:
@@ -127,20 +143,46 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def take(exchange: Any, *, dependency: str, reason: Reason, status: int | None,
-         error: BaseException | None, attempts: int, first_at: float, last_at: float,
-         denied_headers: frozenset[str], query_keys: frozenset[str], body_cap: int,
-         trace_id: str | None, span_id: str | None) -> Letter:
+def take(
+    exchange: Any,
+    *,
+    dependency: str,
+    reason: Reason,
+    status: int | None,
+    error: BaseException | None,
+    attempts: int,
+    first_at: float,
+    last_at: float,
+    denied_headers: frozenset[str],
+    query_keys: frozenset[str],
+    body_cap: int,
+    trace_id: str | None,
+    span_id: str | None,
+) -> Letter:
     """The letter of a finished request, read from its exchange (on the request's thread)."""
-    headers = tuple((name, value) for name, value in exchange.headers()
-                    if name.lower() not in denied_headers)
+    headers = tuple(
+        (name, value) for name, value in exchange.headers() if name.lower() not in denied_headers
+    )
     key = next((value for name, value in headers if name.lower() == "idempotency-key"), None)
     body = exchange.body()
     size = None if body is None else len(body)
     kept = body if body is not None and len(body) <= body_cap else None
     return Letter(
-        id=new_id(), dependency=dependency, method=exchange.method,
-        url=redact_url(exchange.url(), query_keys), headers=headers, body=kept, body_size=size,
-        replayable=kept is not None, reason=reason, status=status,
-        error=describe(error, query_keys), attempts=attempts, first_at=first_at,
-        last_at=last_at, trace_id=trace_id, span_id=span_id, idempotency_key=key)
+        id=new_id(),
+        dependency=dependency,
+        method=exchange.method,
+        url=redact_url(exchange.url(), query_keys),
+        headers=headers,
+        body=kept,
+        body_size=size,
+        replayable=kept is not None,
+        reason=reason,
+        status=status,
+        error=describe(error, query_keys),
+        attempts=attempts,
+        first_at=first_at,
+        last_at=last_at,
+        trace_id=trace_id,
+        span_id=span_id,
+        idempotency_key=key,
+    )

@@ -14,6 +14,7 @@ def instrument(letters: Any, meter_provider: Any = None) -> None:
     from opentelemetry.metrics import CallbackOptions, Observation
 
     from .. import __version__
+
     provider = meter_provider or metrics.get_meter_provider()
     meter = provider.get_meter("seawall.deadletters", __version__)
     ref = weakref.ref(letters)  # the instruments must not keep the letters alive
@@ -22,23 +23,33 @@ def instrument(letters: Any, meter_provider: Any = None) -> None:
         found = ref()
         if found is None:
             return []
-        return [Observation(n, {"seawall.dependency": dependency,
-                                "seawall.dead_letter.state": state})
-                for (dependency, state), n in found.store.counts().items()]
+        return [
+            Observation(n, {"seawall.dependency": dependency, "seawall.dead_letter.state": state})
+            for (dependency, state), n in found.store.counts().items()
+        ]
 
     def total(name: str) -> Any:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
             found = ref()
             return [] if found is None else [Observation(getattr(found, name))]
+
         return observe
 
     meter.create_observable_gauge(
-        "seawall.dead_letters.entries", callbacks=[entries], unit="{entry}",
+        "seawall.dead_letters.entries",
+        callbacks=[entries],
+        unit="{entry}",
         description="Dead letters kept, by dependency and state (pending, replaying, resolved, "
-                    "failed).")
-    for name, description in (("recorded", "Dead letters stored."),
-                              ("dropped", "Dead letters lost: the writer's queue was full or "
-                                          "the store refused them."),
-                              ("replayed", "Replays of dead letters sent.")):
-        meter.create_observable_counter(f"seawall.dead_letters.{name}", callbacks=[total(name)],
-                                        unit="{entry}", description=description)
+        "failed).",
+    )
+    for name, description in (
+        ("recorded", "Dead letters stored."),
+        ("dropped", "Dead letters lost: the writer's queue was full or the store refused them."),
+        ("replayed", "Replays of dead letters sent."),
+    ):
+        meter.create_observable_counter(
+            f"seawall.dead_letters.{name}",
+            callbacks=[total(name)],
+            unit="{entry}",
+            description=description,
+        )

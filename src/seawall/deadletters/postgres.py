@@ -24,12 +24,16 @@ CREATE TABLE IF NOT EXISTS dead_letter_replays (
     at DOUBLE PRECISION NOT NULL, ok INTEGER NOT NULL, status INTEGER, error TEXT);
 CREATE INDEX IF NOT EXISTS dead_letter_replays_letter ON dead_letter_replays (letter_id);
 """
-_INSERT = (f"INSERT INTO dead_letters ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('%s' for _ in COLUMNS)})")
-_BEYOND_CAP = ("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
-               "ORDER BY last_at DESC, seq DESC OFFSET %s)")
-_INSERT_REPLAY = ("INSERT INTO dead_letter_replays (letter_id, at, ok, status, error) "
-                  "VALUES (%s, %s, %s, %s, %s)")
+_INSERT = (
+    f"INSERT INTO dead_letters ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
+)
+_BEYOND_CAP = (
+    "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
+    "ORDER BY last_at DESC, seq DESC OFFSET %s)"
+)
+_INSERT_REPLAY = (
+    "INSERT INTO dead_letter_replays (letter_id, at, ok, status, error) VALUES (%s, %s, %s, %s, %s)"
+)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM dead_letters"
 #: Serialises the schema's creation across processes (CREATE ... IF NOT EXISTS can race).
 _SCHEMA_LOCK = 0x5EA3A11
@@ -44,16 +48,20 @@ class PostgresStore:
         if not isinstance(dsn, str):
             raise TypeError(f"PostgresStore: dsn must be a str, not {type(dsn).__name__}")
         if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float)):
-            raise TypeError(f"PostgresStore: connect_timeout must be a number of seconds, not "
-                            f"{type(connect_timeout).__name__}")
+            raise TypeError(
+                f"PostgresStore: connect_timeout must be a number of seconds, not "
+                f"{type(connect_timeout).__name__}"
+            )
         try:
             import psycopg
         except ImportError:
-            raise ImportError("PostgresStore needs psycopg 3: pip install 'psycopg[binary]'") \
-                from None
+            raise ImportError(
+                "PostgresStore needs psycopg 3: pip install 'psycopg[binary]'"
+            ) from None
         self._lock = threading.Lock()
-        self._db = psycopg.connect(dsn, autocommit=True,
-                                   connect_timeout=max(1, round(connect_timeout)))
+        self._db = psycopg.connect(
+            dsn, autocommit=True, connect_timeout=max(1, round(connect_timeout))
+        )
         self._dsn_host = self._db.info.host  # for repr: never the password
         with self._lock, self._db.transaction():
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -83,14 +91,17 @@ class PostgresStore:
                 return None
             replays = self._db.execute(
                 "SELECT at, ok, status, error FROM dead_letter_replays WHERE letter_id = %s "
-                "ORDER BY at, seq", (letter_id,)).fetchall()
+                "ORDER BY at, seq",
+                (letter_id,),
+            ).fetchall()
         return letter_of(row, replays)
 
     def list(self, query: Query = EVERYTHING, limit: int = 100) -> list[Letter]:
         where, values = query.where("%s")
         with self._lock:
-            rows = self._db.execute(f"{_SELECT}{where} ORDER BY last_at DESC, seq DESC LIMIT %s",
-                                    (*values, limit)).fetchall()
+            rows = self._db.execute(
+                f"{_SELECT}{where} ORDER BY last_at DESC, seq DESC LIMIT %s", (*values, limit)
+            ).fetchall()
         return [letter_of(row) for row in rows]
 
     def count(self, query: Query = EVERYTHING) -> int:
@@ -101,19 +112,29 @@ class PostgresStore:
 
     def counts(self) -> dict[tuple[str, str], int]:
         with self._lock:
-            rows = self._db.execute("SELECT dependency, state, count(*) FROM dead_letters "
-                                    "GROUP BY dependency, state").fetchall()
+            rows = self._db.execute(
+                "SELECT dependency, state, count(*) FROM dead_letters GROUP BY dependency, state"
+            ).fetchall()
         return {(dependency, state): int(n) for dependency, state, n in rows}
 
-    def move(self, letter_id: str, from_states: Sequence[State], to: State,
-             resolution: str | None = None) -> bool:
-        sql = ("UPDATE dead_letters SET state = %s, resolution = coalesce(%s, resolution) "
-               "WHERE id = %s AND state = ANY(%s)")
+    def move(
+        self, letter_id: str, from_states: Sequence[State], to: State, resolution: str | None = None
+    ) -> bool:
+        sql = (
+            "UPDATE dead_letters SET state = %s, resolution = coalesce(%s, resolution) "
+            "WHERE id = %s AND state = ANY(%s)"
+        )
         return self._write([(sql, (to, resolution, letter_id, list(from_states)))])[0] == 1
 
     def add_replay(self, letter_id: str, outcome: ReplayOutcome) -> None:
-        self._write([(_INSERT_REPLAY, (letter_id, outcome.at, int(outcome.ok), outcome.status,
-                                       outcome.error))])
+        self._write(
+            [
+                (
+                    _INSERT_REPLAY,
+                    (letter_id, outcome.at, int(outcome.ok), outcome.status, outcome.error),
+                )
+            ]
+        )
 
     def purge(self, query: Query = EVERYTHING) -> int:
         where, values = query.where("%s")

@@ -29,8 +29,9 @@ logger = logging.getLogger("seawall.deadletters")
 
 DAY: Final = 86_400.0
 #: Recorded by default: all but a full bulkhead (load shedding the caller asked for).
-DEFAULT_RECORD_ON: Final[frozenset[Reason]] = frozenset({"failure", "breaker", "budget",
-                                                        "deadline"})
+DEFAULT_RECORD_ON: Final[frozenset[Reason]] = frozenset(
+    {"failure", "breaker", "budget", "deadline"}
+)
 _STOP = object()
 _BATCH = 100  # letters per transaction at most
 
@@ -61,54 +62,79 @@ class DeadLetters:
     installed (`seawall.deadletters.metrics`); a MeterProvider to choose it; False for none.
     """
 
-    def __init__(self, store: Store | str | os.PathLike[str], *,
-                 record_on: Iterable[Reason] = DEFAULT_RECORD_ON,
-                 statuses: Iterable[int] = FAILURE_STATUSES,
-                 max_entries: int = 10_000, max_age: float = 7 * DAY,
-                 body_cap: int = 1 << 20, header_denylist: Iterable[str] = (),
-                 query_denylist: Iterable[str] = (), generate_keys: bool = True,
-                 queue_size: int = 1000,
-                 on_replay: Callable[[ReplayRequest], None] | None = None,
-                 replay_rate: float = 10.0, replay_max_wait: float = 300.0,
-                 telemetry: Any = True, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store | str | os.PathLike[str],
+        *,
+        record_on: Iterable[Reason] = DEFAULT_RECORD_ON,
+        statuses: Iterable[int] = FAILURE_STATUSES,
+        max_entries: int = 10_000,
+        max_age: float = 7 * DAY,
+        body_cap: int = 1 << 20,
+        header_denylist: Iterable[str] = (),
+        query_denylist: Iterable[str] = (),
+        generate_keys: bool = True,
+        queue_size: int = 1000,
+        on_replay: Callable[[ReplayRequest], None] | None = None,
+        replay_rate: float = 10.0,
+        replay_max_wait: float = 300.0,
+        telemetry: Any = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if isinstance(store, (str, os.PathLike)):
             store = SQLiteStore(store)
         elif not all(hasattr(store, name) for name in ("insert", "get", "list", "move")):
-            raise TypeError(f"DeadLetters: store must be a dead-letter store (SQLiteStore, "
-                            f"PostgresStore) or a path, not {type(store).__name__}")
+            raise TypeError(
+                f"DeadLetters: store must be a dead-letter store (SQLiteStore, "
+                f"PostgresStore) or a path, not {type(store).__name__}"
+            )
         self.record_on = frozenset(_texts("record_on", record_on))
         unknown = self.record_on - letters.REASONS
         if unknown:
-            raise ValueError(f"DeadLetters: record_on must be among {sorted(letters.REASONS)}, "
-                             f"not {sorted(unknown)}")
+            raise ValueError(
+                f"DeadLetters: record_on must be among {sorted(letters.REASONS)}, "
+                f"not {sorted(unknown)}"
+            )
         self.statuses = frozenset(_statuses(statuses))
-        for name, value, least in (("max_entries", max_entries, 1), ("body_cap", body_cap, 0),
-                                   ("queue_size", queue_size, 1)):
+        for name, value, least in (
+            ("max_entries", max_entries, 1),
+            ("body_cap", body_cap, 0),
+            ("queue_size", queue_size, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"DeadLetters: {name} must be an int, not {type(value).__name__}")
             if value < least:
                 raise ValueError(f"DeadLetters: {name} must be >= {least}, not {value}")
-        for name, number in (("max_age", max_age), ("replay_rate", replay_rate),
-                             ("replay_max_wait", replay_max_wait)):
+        for name, number in (
+            ("max_age", max_age),
+            ("replay_rate", replay_rate),
+            ("replay_max_wait", replay_max_wait),
+        ):
             if isinstance(number, bool) or not isinstance(number, (int, float)):
-                raise TypeError(f"DeadLetters: {name} must be a number, not "
-                                f"{type(number).__name__}")
+                raise TypeError(
+                    f"DeadLetters: {name} must be a number, not {type(number).__name__}"
+                )
             if not 0 < number < float("inf"):
                 raise ValueError(f"DeadLetters: {name} must be > 0 and finite, not {number!r}")
         if on_replay is not None and not callable(on_replay):
-            raise TypeError(f"DeadLetters: on_replay must be a callable taking a ReplayRequest, "
-                            f"not {type(on_replay).__name__}")
+            raise TypeError(
+                f"DeadLetters: on_replay must be a callable taking a ReplayRequest, "
+                f"not {type(on_replay).__name__}"
+            )
         if not isinstance(generate_keys, bool):
-            raise TypeError(f"DeadLetters: generate_keys must be a bool, not "
-                            f"{type(generate_keys).__name__}")
+            raise TypeError(
+                f"DeadLetters: generate_keys must be a bool, not {type(generate_keys).__name__}"
+            )
         self.store: Store = store
         self.max_entries = max_entries
         self.max_age = float(max_age)
         self.body_cap = body_cap
         self.denied_headers = letters.DENIED_HEADERS | {
-            name.lower() for name in _texts("header_denylist", header_denylist)}
+            name.lower() for name in _texts("header_denylist", header_denylist)
+        }
         self.query_keys = letters.SENSITIVE_QUERY_KEYS | frozenset(
-            _texts("query_denylist", query_denylist))
+            _texts("query_denylist", query_denylist)
+        )
         self.generate_keys = generate_keys
         self._clock = clock
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
@@ -117,10 +143,12 @@ class DeadLetters:
         self.replayed = 0  # replay attempts made
         self._last_drop_log = 0.0
         self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._replayer = Replayer(self, on_replay=on_replay, rate=float(replay_rate),
-                                  max_wait=float(replay_max_wait))
-        self._writer = threading.Thread(target=self._write, name="seawall-dead-letters",
-                                        daemon=True)
+        self._replayer = Replayer(
+            self, on_replay=on_replay, rate=float(replay_rate), max_wait=float(replay_max_wait)
+        )
+        self._writer = threading.Thread(
+            target=self._write, name="seawall-dead-letters", daemon=True
+        )
         self._writer.start()
         if telemetry is not False and telemetry is not None:
             try:
@@ -160,10 +188,20 @@ class DeadLetters:
         now = self._clock()
         trace_id, span_id = _current_span_ids()
         letter = letters.take(
-            event.exchange, dependency=event.dependency, reason=reason, status=event.status,
-            error=event.error, attempts=event.attempts, first_at=now - event.duration,
-            last_at=now, denied_headers=self.denied_headers, query_keys=self.query_keys,
-            body_cap=self.body_cap, trace_id=trace_id, span_id=span_id)
+            event.exchange,
+            dependency=event.dependency,
+            reason=reason,
+            status=event.status,
+            error=event.error,
+            attempts=event.attempts,
+            first_at=now - event.duration,
+            last_at=now,
+            denied_headers=self.denied_headers,
+            query_keys=self.query_keys,
+            body_cap=self.body_cap,
+            trace_id=trace_id,
+            span_id=span_id,
+        )
         try:
             self._queue.put_nowait(letter)
         except queue.Full:
@@ -190,8 +228,9 @@ class DeadLetters:
             found: list[Letter] = [item for item in batch if item is not _STOP]
             if found:
                 try:
-                    self.store.insert(found, max_entries=self.max_entries,
-                                      oldest=self._clock() - self.max_age)
+                    self.store.insert(
+                        found, max_entries=self.max_entries, oldest=self._clock() - self.max_age
+                    )
                     self.recorded += len(found)
                 except Exception as error:  # noqa: BLE001 - the writer must outlive a bad store
                     self._drop(len(found), f"the store refused them: {type(error).__name__}")
@@ -214,31 +253,46 @@ class DeadLetters:
         unnamed = [policy for policy in policies if policy.name is None]
         found = named or unnamed
         if len(found) != 1:
-            raise LookupError(f"DeadLetters: {len(found)} policies record {dependency!r}; "
-                              f"give the one to replay through: replay(..., policy=)")
+            raise LookupError(
+                f"DeadLetters: {len(found)} policies record {dependency!r}; "
+                f"give the one to replay through: replay(..., policy=)"
+            )
         return found[0]
 
-    def replay(self, letter_id: str, *, allow_unsafe: bool = False,
-               policy: Any = None) -> ReplayOutcome:
+    def replay(
+        self, letter_id: str, *, allow_unsafe: bool = False, policy: Any = None
+    ) -> ReplayOutcome:
         """Send the entry again through its policy (waiting while its breaker is open); the
         outcome is kept and the entry becomes resolved or failed. Raises `ReplayRefused` for
         an entry resolved or being replayed, without a body, or of a method that is not
         idempotent with no Idempotency-Key (unless `allow_unsafe`); KeyError for no entry."""
         return self._replayer.replay(letter_id, allow_unsafe=allow_unsafe, policy=policy)
 
-    def replay_many(self, *, dependency: str | None = None, since: float | None = None,
-                    until: float | None = None, dry_run: bool = False,
-                    allow_unsafe: bool = False, limit: int = 1000) -> BulkReplay:
+    def replay_many(
+        self,
+        *,
+        dependency: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+        allow_unsafe: bool = False,
+        limit: int = 1000,
+    ) -> BulkReplay:
         """Replay the pending and failed entries matching (oldest first, at most
         `replay_rate` a second); with `dry_run`, only count them."""
-        return self._replayer.replay_many(Query(dependency, None, since, until), dry_run=dry_run,
-                                          allow_unsafe=allow_unsafe, limit=limit)
+        return self._replayer.replay_many(
+            Query(dependency, None, since, until),
+            dry_run=dry_run,
+            allow_unsafe=allow_unsafe,
+            limit=limit,
+        )
 
     def resolve(self, letter_id: str, reason: str) -> None:
         """Mark the entry resolved by hand, saying why (it will not be replayed)."""
         if not isinstance(reason, str):
-            raise TypeError(f"DeadLetters.resolve: reason must be a str, not "
-                            f"{type(reason).__name__}")
+            raise TypeError(
+                f"DeadLetters.resolve: reason must be a str, not {type(reason).__name__}"
+            )
         if not reason.strip():
             raise ValueError("DeadLetters.resolve: reason must say why, not be empty")
         if not self.store.move(letter_id, (PENDING, FAILED), RESOLVED, reason):
@@ -278,8 +332,9 @@ def _current_span_ids() -> tuple[str | None, str | None]:
 
 def _texts(name: str, values: Iterable[str]) -> list[str]:
     if isinstance(values, str) or not isinstance(values, Iterable):
-        raise TypeError(f"DeadLetters: {name} must be a collection of str, not "
-                        f"{type(values).__name__}")
+        raise TypeError(
+            f"DeadLetters: {name} must be a collection of str, not {type(values).__name__}"
+        )
     found = list(values)
     for value in found:
         if not isinstance(value, str):
@@ -289,8 +344,9 @@ def _texts(name: str, values: Iterable[str]) -> list[str]:
 
 def _statuses(values: Iterable[int]) -> list[int]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"DeadLetters: statuses must be a collection of int, not "
-                        f"{type(values).__name__}")
+        raise TypeError(
+            f"DeadLetters: statuses must be a collection of int, not {type(values).__name__}"
+        )
     found = list(values)
     for value in found:
         if isinstance(value, bool) or not isinstance(value, int):

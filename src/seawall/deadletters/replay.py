@@ -24,8 +24,9 @@ from .store import Query
 #: Set while a replay is being sent: its own failure is not recorded again.
 REPLAYING_NOW: Final = contextvars.ContextVar("seawall_dead_letter_replay", default=False)
 #: Headers the client sets itself for each send.
-_PER_SEND = frozenset({"host", "content-length", "transfer-encoding", "connection",
-                       "traceparent", "tracestate"})
+_PER_SEND = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "traceparent", "tracestate"}
+)
 
 
 class ReplayRefused(Exception):
@@ -60,10 +61,15 @@ def refusal(letter: Letter, allow_unsafe: bool) -> str | None:
         return f"dead letter {letter.id} is {letter.state}"
     if not letter.replayable:
         return f"dead letter {letter.id} kept no body (larger than the cap, or streamed)"
-    if (letter.method not in IDEMPOTENT_METHODS and letter.idempotency_key is None
-            and not allow_unsafe):
-        return (f"dead letter {letter.id} is a {letter.method} without an Idempotency-Key: "
-                f"replaying it may apply it twice (allow_unsafe=True to replay anyway)")
+    if (
+        letter.method not in IDEMPOTENT_METHODS
+        and letter.idempotency_key is None
+        and not allow_unsafe
+    ):
+        return (
+            f"dead letter {letter.id} is a {letter.method} without an Idempotency-Key: "
+            f"replaying it may apply it twice (allow_unsafe=True to replay anyway)"
+        )
     return None
 
 
@@ -75,17 +81,24 @@ def request_of(letter: Letter) -> ReplayRequest:
 class Replayer:
     """Replays the entries of a `DeadLetters` (its `replay` and `replay_many` use one)."""
 
-    def __init__(self, letters: Any, *, on_replay: Callable[[ReplayRequest], None] | None,
-                 rate: float, max_wait: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        letters: Any,
+        *,
+        on_replay: Callable[[ReplayRequest], None] | None,
+        rate: float,
+        max_wait: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.letters = letters
         self.on_replay = on_replay
         self.rate = rate
         self.max_wait = max_wait
         self._sleep = sleep
 
-    def replay(self, letter_id: str, *, allow_unsafe: bool = False,
-               policy: Any = None) -> ReplayOutcome:
+    def replay(
+        self, letter_id: str, *, allow_unsafe: bool = False, policy: Any = None
+    ) -> ReplayOutcome:
         store = self.letters.store
         letter = store.get(letter_id)
         if letter is None:
@@ -98,16 +111,25 @@ class Replayer:
             raise ReplayRefused(f"dead letter {letter.id} is being replayed or was resolved")
         outcome = self._send(letter, chosen)
         store.add_replay(letter.id, outcome)
-        store.move(letter.id, (REPLAYING,), RESOLVED if outcome.ok else FAILED,
-                   "replayed" if outcome.ok else None)
+        store.move(
+            letter.id,
+            (REPLAYING,),
+            RESOLVED if outcome.ok else FAILED,
+            "replayed" if outcome.ok else None,
+        )
         self.letters.replayed += 1
         return outcome
 
-    def replay_many(self, query: Query, *, dry_run: bool = False, allow_unsafe: bool = False,
-                    limit: int = 1000) -> BulkReplay:
-        candidates = [letter for state in (PENDING, FAILED)
-                      for letter in self.letters.store.list(
-                          Query(query.dependency, state, query.since, query.until), limit)]
+    def replay_many(
+        self, query: Query, *, dry_run: bool = False, allow_unsafe: bool = False, limit: int = 1000
+    ) -> BulkReplay:
+        candidates = [
+            letter
+            for state in (PENDING, FAILED)
+            for letter in self.letters.store.list(
+                Query(query.dependency, state, query.since, query.until), limit
+            )
+        ]
         ready = [x for x in candidates if refusal(x, allow_unsafe) is None][:limit]
         refused = [x.id for x in candidates if refusal(x, allow_unsafe) is not None]
         if dry_run:
@@ -135,19 +157,26 @@ class Replayer:
         import httpx  # replays use httpx whichever client recorded the request
 
         from ..httpx import ResilientTransport
+
         request = request_of(letter)
         if self.on_replay is not None:
             self.on_replay(request)
         keys = self.letters.query_keys
         token = REPLAYING_NOW.set(True)
         try:
-            with _linked_span(letter, policy), httpx.Client(transport=ResilientTransport(policy),
-                                                    timeout=None) as client:
+            with (
+                _linked_span(letter, policy),
+                httpx.Client(transport=ResilientTransport(policy), timeout=None) as client,
+            ):
                 waited = 0.0
                 while True:
                     try:
-                        response = client.request(request.method, request.url,
-                                                  headers=request.headers, content=request.body)
+                        response = client.request(
+                            request.method,
+                            request.url,
+                            headers=request.headers,
+                            content=request.body,
+                        )
                     except CircuitOpenError as error:  # wait for the breaker, then try again
                         if waited + error.retry_in > self.max_wait:
                             return ReplayOutcome(time.time(), False, None, describe(error, keys))
@@ -168,16 +197,25 @@ def _linked_span(letter: Letter, policy: Any) -> Any:
     original request's trace; a no-op context when OpenTelemetry is not installed. The policy's
     tracer when its telemetry has one, else the global provider's."""
     import contextlib
+
     try:
         from opentelemetry import trace
     except ImportError:
         return contextlib.nullcontext()
     links = []
     if letter.trace_id and letter.span_id:
-        original = trace.SpanContext(int(letter.trace_id, 16), int(letter.span_id, 16),
-                                     is_remote=True, trace_flags=trace.TraceFlags(1))
+        original = trace.SpanContext(
+            int(letter.trace_id, 16),
+            int(letter.span_id, 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(1),
+        )
         links.append(trace.Link(original))
-    tracer = getattr(getattr(policy, "telemetry", None), "tracer", None) or trace.get_tracer("seawall")
+    tracer = getattr(getattr(policy, "telemetry", None), "tracer", None) or trace.get_tracer(
+        "seawall"
+    )
     return tracer.start_as_current_span(
-        f"seawall replay {letter.dependency}", links=links,
-        attributes={"seawall.dead_letter.id": letter.id})
+        f"seawall replay {letter.dependency}",
+        links=links,
+        attributes={"seawall.dead_letter.id": letter.id},
+    )

@@ -10,9 +10,27 @@ from typing import Any, Protocol
 from .letter import Letter, ReplayOutcome, State
 
 #: The columns of an entry, in the order stores write and read them.
-COLUMNS = ("id", "dependency", "method", "url", "headers", "body", "body_size", "replayable",
-           "reason", "status", "error", "attempts", "first_at", "last_at", "trace_id", "span_id",
-           "idempotency_key", "state", "resolution")
+COLUMNS = (
+    "id",
+    "dependency",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "body_size",
+    "replayable",
+    "reason",
+    "status",
+    "error",
+    "attempts",
+    "first_at",
+    "last_at",
+    "trace_id",
+    "span_id",
+    "idempotency_key",
+    "state",
+    "resolution",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +46,12 @@ class Query:
     def where(self, mark: str) -> tuple[str, list[Any]]:
         """The SQL condition and its parameters, with `mark` as the placeholder ("?", "%s")."""
         parts, values = [], []
-        for column, op, value in (("dependency", "=", self.dependency),
-                                  ("state", "=", self.state), ("last_at", ">=", self.since),
-                                  ("last_at", "<", self.until)):
+        for column, op, value in (
+            ("dependency", "=", self.dependency),
+            ("state", "=", self.state),
+            ("last_at", ">=", self.since),
+            ("last_at", "<", self.until),
+        ):
             if value is not None:
                 parts.append(f"{column} {op} {mark}")
                 values.append(value)
@@ -53,8 +74,9 @@ class Store(Protocol):
     def list(self, query: Query = EVERYTHING, limit: int = 100) -> list[Letter]: ...  # newest first
     def count(self, query: Query = EVERYTHING) -> int: ...
     def counts(self) -> dict[tuple[str, str], int]: ...  # (dependency, state) -> entries
-    def move(self, letter_id: str, from_states: Sequence[State], to: State,
-             resolution: str | None = None) -> bool:
+    def move(
+        self, letter_id: str, from_states: Sequence[State], to: State, resolution: str | None = None
+    ) -> bool:
         """Change the entry's state if it is in one of `from_states` (atomically); whether it did."""
 
     def add_replay(self, letter_id: str, outcome: ReplayOutcome) -> None: ...
@@ -63,18 +85,40 @@ class Store(Protocol):
 
 
 def row_of(letter: Letter) -> tuple[Any, ...]:
-    return (letter.id, letter.dependency, letter.method, letter.url,
-            json.dumps([list(pair) for pair in letter.headers]), letter.body, letter.body_size,
-            int(letter.replayable), letter.reason, letter.status, letter.error, letter.attempts,
-            letter.first_at, letter.last_at, letter.trace_id, letter.span_id,
-            letter.idempotency_key, letter.state, letter.resolution)
+    return (
+        letter.id,
+        letter.dependency,
+        letter.method,
+        letter.url,
+        json.dumps([list(pair) for pair in letter.headers]),
+        letter.body,
+        letter.body_size,
+        int(letter.replayable),
+        letter.reason,
+        letter.status,
+        letter.error,
+        letter.attempts,
+        letter.first_at,
+        letter.last_at,
+        letter.trace_id,
+        letter.span_id,
+        letter.idempotency_key,
+        letter.state,
+        letter.resolution,
+    )
 
 
 def letter_of(row: Sequence[Any], replays: Sequence[Sequence[Any]] = ()) -> Letter:
     values = dict(zip(COLUMNS, row))
-    values["headers"] = tuple((str(name), str(value)) for name, value in json.loads(values["headers"]))
+    values["headers"] = tuple(
+        (str(name), str(value)) for name, value in json.loads(values["headers"])
+    )
     values["replayable"] = bool(values["replayable"])
     if values["body"] is not None:
         values["body"] = bytes(values["body"])
-    return Letter(**values, replays=tuple(
-        ReplayOutcome(at, bool(ok), status, error) for at, ok, status, error in replays))
+    return Letter(
+        **values,
+        replays=tuple(
+            ReplayOutcome(at, bool(ok), status, error) for at, ok, status, error in replays
+        ),
+    )

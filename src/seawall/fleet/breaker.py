@@ -48,11 +48,25 @@ class Pending(NamedTuple):
 class FleetBreaker(Breaker):
     """A local breaker whose outcomes are also counted for the fleet (see the module doc)."""
 
-    __slots__ = ("__weakref__", "_calls", "_epoch", "_failures", "_held", "_verdict",
-                 "degraded", "dependency", "fleet")
+    __slots__ = (
+        "__weakref__",
+        "_calls",
+        "_epoch",
+        "_failures",
+        "_held",
+        "_verdict",
+        "degraded",
+        "dependency",
+        "fleet",
+    )
 
-    def __init__(self, config: CircuitBreaker, dependency: str, key: str,
-                 on_transition: TransitionListener | None) -> None:
+    def __init__(
+        self,
+        config: CircuitBreaker,
+        dependency: str,
+        key: str,
+        on_transition: TransitionListener | None,
+    ) -> None:
         super().__init__(config, key, on_transition)
         self.dependency = dependency
         self._calls = 0
@@ -82,9 +96,13 @@ class FleetBreaker(Breaker):
     def active(self, now: float) -> bool:
         """Whether a flush has anything to send or learn for this breaker: counts or a verdict
         to send, a fleet state to follow, or calls in its window (it would act on a verdict)."""
-        return bool(self._calls or self._verdict or self._held
-                    or (self.fleet is not None and self.fleet.state != "closed")
-                    or self.counts(now)[0])
+        return bool(
+            self._calls
+            or self._verdict
+            or self._held
+            or (self.fleet is not None and self.fleet.state != "closed")
+            or self.counts(now)[0]
+        )
 
     def apply(self, view: FleetView, hold: float, now: float) -> None:
         """Take the fleet's state. `hold`: how long a fleet that is open keeps this breaker
@@ -129,14 +147,17 @@ class FleetBreaker(Breaker):
         """The fleet side of this breaker for the status snapshot (`last_flush` on the policy
         clock, or None before the first flush that worked)."""
         view = self.fleet
-        return {"degraded": self.degraded, "held_open": self._held,
-                "state": None if view is None else view.state,
-                "epoch": None if view is None else view.epoch,
-                "calls": None if view is None else view.calls,
-                "failures": None if view is None else view.failures,
-                "reporters": None if view is None else view.reporters,
-                "prober": None if view is None else view.prober,
-                "last_flush": None if view is None else view.at}
+        return {
+            "degraded": self.degraded,
+            "held_open": self._held,
+            "state": None if view is None else view.state,
+            "epoch": None if view is None else view.epoch,
+            "calls": None if view is None else view.calls,
+            "failures": None if view is None else view.failures,
+            "reporters": None if view is None else view.reporters,
+            "prober": None if view is None else view.prober,
+            "last_flush": None if view is None else view.at,
+        }
 
     def _report(self, change: tuple[State, State] | None, now: float) -> None:
         if change is not None and change[0] is HALF_OPEN and self._held:

@@ -43,9 +43,11 @@ def check_url(url: object) -> str:
         raise TypeError(f"Fleet: redis must be a str (a redis:// URL), got {type(url).__name__}")
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-        raise ValueError(f"Fleet: redis must be a URL like redis://host:6379/0 "
-                         f"(schemes {', '.join(_SCHEMES)}), got one with scheme "
-                         f"{parts.scheme or '(none)'!r} and host {parts.hostname or '(none)'!r}")
+        raise ValueError(
+            f"Fleet: redis must be a URL like redis://host:6379/0 "
+            f"(schemes {', '.join(_SCHEMES)}), got one with scheme "
+            f"{parts.scheme or '(none)'!r} and host {parts.hostname or '(none)'!r}"
+        )
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
@@ -62,20 +64,34 @@ class Fleet:
     flushes every `interval` seconds. Redis being down at start-up is not an error (fail open).
     """
 
-    def __init__(self, redis: str, *, namespace: str = "seawall", interval: float = 1.0,
-                 window: float = 10.0, min_reporters: int = 2, timeout: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic, start: bool = True) -> None:
+    def __init__(
+        self,
+        redis: str,
+        *,
+        namespace: str = "seawall",
+        interval: float = 1.0,
+        window: float = 10.0,
+        min_reporters: int = 2,
+        timeout: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        start: bool = True,
+    ) -> None:
         self.url = check_url(redis)
         if not isinstance(namespace, str) or not namespace:
             raise ValueError(f"Fleet: namespace must be a non-empty str, got {namespace!r}")
         for label, value in (("interval", interval), ("window", window), ("timeout", timeout)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"Fleet: {label} must be a number of seconds above 0, "
-                                 f"got {value!r}")
-        if isinstance(min_reporters, bool) or not isinstance(min_reporters, int) \
-                or min_reporters < 1:
-            raise ValueError(f"Fleet: min_reporters must be a whole number >= 1, "
-                             f"got {min_reporters!r}")
+                raise ValueError(
+                    f"Fleet: {label} must be a number of seconds above 0, got {value!r}"
+                )
+        if (
+            isinstance(min_reporters, bool)
+            or not isinstance(min_reporters, int)
+            or min_reporters < 1
+        ):
+            raise ValueError(
+                f"Fleet: min_reporters must be a whole number >= 1, got {min_reporters!r}"
+            )
         self.namespace = namespace
         self.interval = float(interval)
         self.window = float(window)
@@ -85,8 +101,9 @@ class Fleet:
         #: This process among the reporters (host, pid and a random part: pids repeat).
         self.reporter = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.channel = f"sw:{len(namespace)}:{namespace}:transitions"
-        self._breakers: weakref.WeakValueDictionary[str, FleetBreaker] = \
+        self._breakers: weakref.WeakValueDictionary[str, FleetBreaker] = (
             weakref.WeakValueDictionary()
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._client: Any = None
@@ -102,8 +119,9 @@ class Fleet:
             self.start()
 
     # -- the Store protocol ----------------------------------------------------------------
-    def breaker(self, dependency: str, key: str, config: CircuitBreaker,
-                on_transition: TransitionListener) -> FleetBreaker:
+    def breaker(
+        self, dependency: str, key: str, config: CircuitBreaker, on_transition: TransitionListener
+    ) -> FleetBreaker:
         found = FleetBreaker(config, dependency, key, on_transition)
         with self._lock:
             self._breakers[BreakerKeys(self.namespace, dependency, key).tag] = found
@@ -117,8 +135,10 @@ class Fleet:
         """Start the flusher and the transition listener (daemon threads)."""
         if self._threads:
             return
-        for target, name in ((self._flush_loop, "seawall-fleet-flush"),
-                             (self._listen_loop, "seawall-fleet-listen")):
+        for target, name in (
+            (self._flush_loop, "seawall-fleet-flush"),
+            (self._listen_loop, "seawall-fleet-listen"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -136,9 +156,15 @@ class Fleet:
             import redis  # the `fleet` extra; imported here so seawall works without it
             from redis.backoff import NoBackoff
             from redis.retry import Retry
+
             self._client = redis.Redis.from_url(
-                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
-                retry=Retry(NoBackoff(), 0), retry_on_timeout=False, health_check_interval=0)
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+                health_check_interval=0,
+            )
         return self._client
 
     def _flush_loop(self) -> None:
@@ -165,8 +191,13 @@ class Fleet:
             state = state.decode() if isinstance(state, bytes) else str(state)
             probe_in = int(probe_in_ms) / 1000.0
             shown = "half_open" if state == "open" and probe_in <= 0 else state
-            breaker.apply(FleetView(shown, int(epoch), int(calls), int(failures),
-                                    int(reporters), bool(prober), now), self._hold(probe_in), now)
+            breaker.apply(
+                FleetView(
+                    shown, int(epoch), int(calls), int(failures), int(reporters), bool(prober), now
+                ),
+                self._hold(probe_in),
+                now,
+            )
         self.last_flush = now
         if self.degraded:
             self.degraded = False
@@ -184,6 +215,7 @@ class Fleet:
 
     def _send(self, breakers: list[tuple[str, FleetBreaker]]) -> list[Any]:
         from redis.exceptions import NoScriptError
+
         client = self._redis()
         if self._sha is None:
             self._sha = client.script_load(FLUSH)
@@ -192,11 +224,27 @@ class Fleet:
             pending = breaker.take_counts()
             config = breaker.config
             keys = BreakerKeys(self.namespace, breaker.dependency, breaker.key)
-            calls.append((keys.all(), (
-                self.reporter, pending.calls, pending.failures, 1000, max(1, round(self.window)),
-                repr(config.failure_rate), config.min_calls, self.min_reporters,
-                round(config.open_for * 1000), self._probe_ms(config),
-                pending.verdict, pending.verdict_epoch, self.channel, keys.tag)))
+            calls.append(
+                (
+                    keys.all(),
+                    (
+                        self.reporter,
+                        pending.calls,
+                        pending.failures,
+                        1000,
+                        max(1, round(self.window)),
+                        repr(config.failure_rate),
+                        config.min_calls,
+                        self.min_reporters,
+                        round(config.open_for * 1000),
+                        self._probe_ms(config),
+                        pending.verdict,
+                        pending.verdict_epoch,
+                        self.channel,
+                        keys.tag,
+                    ),
+                )
+            )
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
             for keys_, args in calls:
@@ -219,8 +267,10 @@ class Fleet:
         self._retry_at = now + self.interval  # the breaker around Redis: pause, then try again
         if not self.degraded:
             self.degraded = True
-            log.warning("seawall fleet: Redis unreachable (%s), breakers decide locally",
-                        type(error).__name__)
+            log.warning(
+                "seawall fleet: Redis unreachable (%s), breakers decide locally",
+                type(error).__name__,
+            )
         with self._lock:
             breakers = list(self._breakers.values())
         for breaker in breakers:
@@ -254,9 +304,13 @@ class Fleet:
 
     def view(self) -> dict[str, Any]:
         """The fleet side of the status snapshot."""
-        return {"namespace": self.namespace, "reporter": self.reporter,
-                "degraded": self.degraded, "last_flush": self.last_flush,
-                "interval": self.interval}
+        return {
+            "namespace": self.namespace,
+            "reporter": self.reporter,
+            "degraded": self.degraded,
+            "last_flush": self.last_flush,
+            "interval": self.interval,
+        }
 
 
 __all__ = ["Fleet", "check_url"]

@@ -79,8 +79,15 @@ class Rule:
 class Number(Rule):
     """A finite int or float (not a bool) from `low` (excluded when `above`) up to `high`."""
 
-    def __init__(self, low: float, *, above: bool = False, high: float | None = None,
-                 what: str = "a number", optional: bool = False) -> None:
+    def __init__(
+        self,
+        low: float,
+        *,
+        above: bool = False,
+        high: float | None = None,
+        what: str = "a number",
+        optional: bool = False,
+    ) -> None:
         super().__init__(optional=optional)
         self.low, self.above, self.high = low, above, high
         if high is None:
@@ -92,8 +99,11 @@ class Number(Rule):
         return None if _number(value) else _typed(value)
 
     def value_problem(self, value: Any) -> str | None:
-        fits = (_finite(value) and (value > self.low if self.above else value >= self.low)
-                and (self.high is None or value <= self.high))
+        fits = (
+            _finite(value)
+            and (value > self.low if self.above else value >= self.low)
+            and (self.high is None or value <= self.high)
+        )
         return None if fits else show(value)
 
 
@@ -166,8 +176,9 @@ class Function(Rule):
 class Instance(Rule):
     """An instance of `kind` (named `expected` in messages)."""
 
-    def __init__(self, kind: type | tuple[type, ...], expected: str, *,
-                 optional: bool = False) -> None:
+    def __init__(
+        self, kind: type | tuple[type, ...], expected: str, *, optional: bool = False
+    ) -> None:
         super().__init__(optional=optional)
         self.kind = kind
         self.expected = expected
@@ -179,8 +190,14 @@ class Instance(Rule):
 class HasMembers(Rule):
     """Anything with the given attributes (a protocol, checked without importing its classes)."""
 
-    def __init__(self, members: tuple[str, ...], expected: str, *, optional: bool = False,
-                 also: tuple[Any, ...] = ()) -> None:
+    def __init__(
+        self,
+        members: tuple[str, ...],
+        expected: str,
+        *,
+        optional: bool = False,
+        also: tuple[Any, ...] = (),
+    ) -> None:
         super().__init__(optional=optional)
         self.members = members
         self.expected = expected
@@ -198,17 +215,24 @@ class Each(Rule):
     """A collection (not a str, bytes or mapping) whose every element is a `kind` that
     `valid` accepts; kept as `into(converted elements)`."""
 
-    def __init__(self, expected: str, kind: type, *, valid: Callable[[Any], bool] | None = None,
-                 each: Callable[[Any], Any] | None = None,
-                 into: Callable[[Iterable[Any]], Any] = frozenset,
-                 hint: Callable[[Any], str] | None = None) -> None:
+    def __init__(
+        self,
+        expected: str,
+        kind: type,
+        *,
+        valid: Callable[[Any], bool] | None = None,
+        each: Callable[[Any], Any] | None = None,
+        into: Callable[[Iterable[Any]], Any] = frozenset,
+        hint: Callable[[Any], str] | None = None,
+    ) -> None:
         super().__init__()
         self.expected = expected
         self.kind, self.valid, self.each, self.into, self.hint = kind, valid, each, into, hint
 
     def _fits_kind(self, element: Any) -> bool:
         return isinstance(element, self.kind) and not (
-            isinstance(element, bool) and self.kind is int)
+            isinstance(element, bool) and self.kind is int
+        )
 
     def type_problem(self, value: Any) -> str | None:
         if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
@@ -238,16 +262,27 @@ class Each(Rule):
 # -- the rules several classes share -------------------------------------------------------
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: what a method can be
 
-STATUSES = Each("a collection of HTTP status codes (int 100-599)", int,
-                valid=lambda status: 100 <= status <= 599)
-METHODS = Each("a collection of HTTP method names (str)", str,
-               valid=lambda method: _TOKEN.fullmatch(method) is not None, each=str.upper)
+STATUSES = Each(
+    "a collection of HTTP status codes (int 100-599)",
+    int,
+    valid=lambda status: 100 <= status <= 599,
+)
+METHODS = Each(
+    "a collection of HTTP method names (str)",
+    str,
+    valid=lambda method: _TOKEN.fullmatch(method) is not None,
+    each=str.upper,
+)
 #: A seawall.Policy or a seawall.config.Router (what adapters take), known by what they use.
-POLICY = HasMembers(("run", "run_async", "pool", "telemetry", "track_pool"),
-                    "a seawall.Policy or seawall.config.Router", optional=True)
+POLICY = HasMembers(
+    ("run", "run_async", "pool", "telemetry", "track_pool"),
+    "a seawall.Policy or seawall.config.Router",
+    optional=True,
+)
 #: Policy/Router `telemetry=`: on (the global providers), off, or a Telemetry instance.
-TELEMETRY = HasMembers(("watch",), "True, False, None or a seawall.telemetry.otel.Telemetry",
-                       also=(True, False, None))
+TELEMETRY = HasMembers(
+    ("watch",), "True, False, None or a seawall.telemetry.otel.Telemetry", also=(True, False, None)
+)
 FLAG = Flag()
 
 
@@ -257,8 +292,11 @@ Rules = Mapping[str, Rule]
 def arguments(owner: str, rules: Rules, values: Mapping[str, Any]) -> dict[str, Any]:
     """Check each of `values` against its rule in `rules` (every type first, then every
     value); the values to keep (collections become frozensets, method names upper case...)."""
-    given = [(name, value, rules[name]) for name, value in values.items()
-             if not (value is None and rules[name].optional)]
+    given = [
+        (name, value, rules[name])
+        for name, value in values.items()
+        if not (value is None and rules[name].optional)
+    ]
     for check, error in (("type_problem", TypeError), ("value_problem", ValueError)):
         for name, value, rule in given:
             problem = getattr(rule, check)(value)

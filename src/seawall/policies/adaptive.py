@@ -62,8 +62,10 @@ class AdaptiveThreshold:
     def __post_init__(self) -> None:
         _validate.fields(self, self.RULES)
         if self.min_rate > self.max_rate:
-            raise ValueError(f"AdaptiveThreshold: min_rate ({self.min_rate!r}) must be <= "
-                             f"max_rate ({self.max_rate!r})")
+            raise ValueError(
+                f"AdaptiveThreshold: min_rate ({self.min_rate!r}) must be <= "
+                f"max_rate ({self.max_rate!r})"
+            )
 
 
 class ThresholdAdjuster:

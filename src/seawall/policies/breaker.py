@@ -85,8 +85,7 @@ class CircuitBreaker:
     #: What each argument must be (checked, types first, when the breaker is built).
     RULES: ClassVar[_validate.Rules] = {
         "failure_rate": _validate.ratio(),
-        "window": _validate.Number(0, above=True,
-                                   what="a number of seconds (or of calls)"),
+        "window": _validate.Number(0, above=True, what="a number of seconds (or of calls)"),
         "window_type": _validate.Choice("time", "count"),
         "min_calls": _validate.Count(),
         "consecutive_failures": _validate.Count(optional=True),
@@ -98,8 +97,9 @@ class CircuitBreaker:
         "failure_statuses": _validate.STATUSES,
         "key": _validate.Function("a callable taking a Target", optional=True),
         "max_keys": _validate.Count(),
-        "adaptive": _validate.Instance(AdaptiveThreshold, "a seawall.AdaptiveThreshold",
-                                       optional=True),
+        "adaptive": _validate.Instance(
+            AdaptiveThreshold, "a seawall.AdaptiveThreshold", optional=True
+        ),
         "throttle": _validate.Instance(Throttle, "a seawall.Throttle", optional=True),
     }
 
@@ -107,14 +107,17 @@ class CircuitBreaker:
         _validate.fields(self, self.RULES)
         if self.window_type == "count":
             if self.window != int(self.window):
-                raise ValueError(f"CircuitBreaker: window must be a whole number of calls with "
-                                 f"window_type='count', got {self.window!r}")
+                raise ValueError(
+                    f"CircuitBreaker: window must be a whole number of calls with "
+                    f"window_type='count', got {self.window!r}"
+                )
             # A window of N calls never holds more than N: a larger min_calls would keep the
             # breaker closed forever (resilience4j clamps it the same way).
             object.__setattr__(self, "min_calls", min(self.min_calls, int(self.window)))
         if self.adaptive is not None and self.throttle is not None:
-            raise ValueError("CircuitBreaker: adaptive and throttle are alternatives; set one "
-                             "of them")
+            raise ValueError(
+                "CircuitBreaker: adaptive and throttle are alternatives; set one of them"
+            )
 
     def window_problem(self, attempt_timeout: float | None) -> str | None:
         """What is wrong with this breaker next to an attempt timeout, or None: a time window
@@ -123,9 +126,11 @@ class CircuitBreaker:
             return None
         if self.window >= 2 * attempt_timeout:
             return None
-        return (f"breaker window ({self.window:g} s) must be at least twice the attempt timeout "
-                f"({attempt_timeout:g} s): attempts that time out need a window spanning several "
-                f"of them (lengthen breaker.window or shorten timeouts.attempt)")
+        return (
+            f"breaker window ({self.window:g} s) must be at least twice the attempt timeout "
+            f"({attempt_timeout:g} s): attempts that time out need a window spanning several "
+            f"of them (lengthen breaker.window or shorten timeouts.attempt)"
+        )
 
 
 # Module constants: reading an Enum member off its class is slow (Python 3.11), and the breaker
@@ -157,13 +162,29 @@ class Breaker:
     """The live state of one breaker key. Thread-safe; transitions are reported to
     `on_transition` after the lock is released."""
 
-    __slots__ = ("config", "key", "_on_transition", "_lock", "_state", "_generation",
-                 "_closed_permit", "_window", "_streak", "_opened_at", "_changed_at",
-                 "_manual", "_probes", "_successes", "_failure_rate", "_tuner",
-                 "_unhealthy")
+    __slots__ = (
+        "config",
+        "key",
+        "_on_transition",
+        "_lock",
+        "_state",
+        "_generation",
+        "_closed_permit",
+        "_window",
+        "_streak",
+        "_opened_at",
+        "_changed_at",
+        "_manual",
+        "_probes",
+        "_successes",
+        "_failure_rate",
+        "_tuner",
+        "_unhealthy",
+    )
 
-    def __init__(self, config: CircuitBreaker, key: str = "",
-                 on_transition: TransitionListener | None = None) -> None:
+    def __init__(
+        self, config: CircuitBreaker, key: str = "", on_transition: TransitionListener | None = None
+    ) -> None:
         self.config = config
         self.key = key
         self._on_transition = on_transition
@@ -175,8 +196,10 @@ class Breaker:
         # which `record` then ignores, as it would have been).
         self._closed_permit: int | None = 0
         self._window: TimedCallWindow | CallWindow = (
-            CallWindow(int(config.window)) if config.window_type == "count"
-            else TimedCallWindow(config.window))
+            CallWindow(int(config.window))
+            if config.window_type == "count"
+            else TimedCallWindow(config.window)
+        )
         self._streak = 0
         self._opened_at = 0.0
         self._changed_at: float | None = None  # when the last transition happened
@@ -213,8 +236,16 @@ class Breaker:
             state = self._state
             probe_due = state is OPEN and self._may_probe(now)
             calls, failures, slow = self._counts(now)
-            return BreakerView(HALF_OPEN if probe_due else state, probe_due, self._retry_in(now),
-                               self._changed_at, calls, failures, slow, self._manual)
+            return BreakerView(
+                HALF_OPEN if probe_due else state,
+                probe_due,
+                self._retry_in(now),
+                self._changed_at,
+                calls,
+                failures,
+                slow,
+                self._manual,
+            )
 
     def counts(self, now: float) -> tuple[int, int, int]:
         """(calls, failures, slow calls) in the current window."""
@@ -261,8 +292,11 @@ class Breaker:
                 return  # started before the last transition: says nothing about the present
             state = self._state
             if state is CLOSED:
-                if self._add(now, failed, slow) if self._tuner is None \
-                        else self._tuned(now, failed, slow):
+                if (
+                    self._add(now, failed, slow)
+                    if self._tuner is None
+                    else self._tuned(now, failed, slow)
+                ):
                     change = self._move(OPEN, now)
             elif state is HALF_OPEN:
                 self._probes -= 1
@@ -393,9 +427,9 @@ class Breaker:
             return False
         # The ratio itself, as Polly and resilience4j compare it: 7 / 100 is the float nearest
         # 0.07, as the literal 0.07 is, while 0.07 * 100 is 7.000000000000001 (not <= 7).
-        return (failures / calls >= self._failure_rate
-                or (config.slow_call_duration is not None
-                    and slows / calls >= config.slow_call_rate))
+        return failures / calls >= self._failure_rate or (
+            config.slow_call_duration is not None and slows / calls >= config.slow_call_rate
+        )
 
     def _counts(self, now: float) -> tuple[int, int, int]:
         calls, failures, slow = self._window.counts(now)
@@ -406,8 +440,11 @@ class Breaker:
         self._state = to
         self._generation += 1
         # (a throttle draws every closed-state permit under the lock)
-        self._closed_permit = (self._generation if to is CLOSED
-                               and not isinstance(self._tuner, ThrottleState) else None)
+        self._closed_permit = (
+            self._generation
+            if to is CLOSED and not isinstance(self._tuner, ThrottleState)
+            else None
+        )
         self._probes = 0
         self._successes = 0
         self._changed_at = now

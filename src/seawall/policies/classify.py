@@ -21,8 +21,14 @@ class ErrorKind(enum.Enum):
 #: repeat a side effect, so they are retried whatever the method (as urllib3 does).
 UNSENT = frozenset({ErrorKind.CONNECT, ErrorKind.CONNECT_TIMEOUT, ErrorKind.POOL_TIMEOUT})
 
-TIMEOUTS = frozenset({ErrorKind.CONNECT_TIMEOUT, ErrorKind.POOL_TIMEOUT, ErrorKind.WRITE_TIMEOUT,
-                      ErrorKind.READ_TIMEOUT})
+TIMEOUTS = frozenset(
+    {
+        ErrorKind.CONNECT_TIMEOUT,
+        ErrorKind.POOL_TIMEOUT,
+        ErrorKind.WRITE_TIMEOUT,
+        ErrorKind.READ_TIMEOUT,
+    }
+)
 
 #: Retried by default. A pool timeout is our own congestion, not the upstream's: waiting again
 #: for the same pool only adds load, so it is not retried unless asked for.
@@ -44,8 +50,9 @@ FAILURE_STATUSES = frozenset({408, 429, *range(500, 600)})
 IDEMPOTENCY_KEY = "idempotency-key"
 
 
-def kind_of(error: BaseException,
-            table: tuple[tuple[type[BaseException], ErrorKind | None], ...]) -> ErrorKind | None:
+def kind_of(
+    error: BaseException, table: tuple[tuple[type[BaseException], ErrorKind | None], ...]
+) -> ErrorKind | None:
     """The kind of the first (most specific) class in `table` that `error` is an instance of."""
     for cls, kind in table:
         if isinstance(error, cls):

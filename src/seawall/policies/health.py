@@ -48,8 +48,9 @@ class HealthCheck:
     def __post_init__(self) -> None:
         _validate.fields(self, self.RULES)
         if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"HealthCheck: url must be an http:// or https:// URL, "
-                             f"got {self.url!r}")
+            raise ValueError(
+                f"HealthCheck: url must be an http:// or https:// URL, got {self.url!r}"
+            )
 
     def next_wait(self, random: Callable[[], float]) -> float:
         """Seconds until the next probe."""

@@ -51,8 +51,14 @@ class Backoff:
             raise ValueError(f"{owner}: cap ({self.cap!r}) must be >= base ({self.base!r})")
 
     @classmethod
-    def exponential(cls, base: float = 0.2, cap: float = 10.0, *, multiplier: float = 2.0,
-                    jitter: Jitter = "full") -> Backoff:
+    def exponential(
+        cls,
+        base: float = 0.2,
+        cap: float = 10.0,
+        *,
+        multiplier: float = 2.0,
+        jitter: Jitter = "full",
+    ) -> Backoff:
         """base, base*multiplier, base*multiplier**2, ... up to cap."""
         return cls("exponential", base, cap, multiplier, jitter)
 
@@ -159,9 +165,16 @@ class BudgetState:
 
 
 #: Why retrying stopped (a Verdict's reason when delay is None; `RetryStopped.why`).
-StopReason = Literal["not_retryable", "attempts_exhausted", "unsafe_method",
-                     "body_not_replayable", "retry_after_too_long", "deadline",
-                     "budget_exhausted", "circuit_open"]
+StopReason = Literal[
+    "not_retryable",
+    "attempts_exhausted",
+    "unsafe_method",
+    "body_not_replayable",
+    "retry_after_too_long",
+    "deadline",
+    "budget_exhausted",
+    "circuit_open",
+]
 NOT_RETRYABLE: Final = "not_retryable"
 ATTEMPTS_EXHAUSTED: Final = "attempts_exhausted"
 UNSAFE_METHOD: Final = "unsafe_method"
@@ -226,8 +239,7 @@ class Retry:
         "max_attempts": _validate.Count(),
         "backoff": _validate.Instance(Backoff, "a seawall.Backoff"),
         "statuses": _validate.STATUSES,
-        "errors": _validate.Each("a collection of seawall.ErrorKind", ErrorKind,
-                                 hint=_kind_hint),
+        "errors": _validate.Each("a collection of seawall.ErrorKind", ErrorKind, hint=_kind_hint),
         "methods": _validate.METHODS,
         "unsafe_methods": _validate.FLAG,
         "respect_retry_after": _validate.FLAG,

@@ -34,8 +34,10 @@ class Timeouts:
     def __post_init__(self) -> None:
         _validate.fields(self, self.RULES)
         if self.attempt is not None and self.total is not None and self.attempt > self.total:
-            raise ValueError(f"Timeouts: attempt ({self.attempt!r} s) must not exceed total "
-                             f"({self.total!r} s): the total would cut every slow attempt first")
+            raise ValueError(
+                f"Timeouts: attempt ({self.attempt!r} s) must not exceed total "
+                f"({self.total!r} s): the total would cut every slow attempt first"
+            )
 
 
 #: seawall's own timeouts, used when none were chosen (`Policy()` or a configuration without

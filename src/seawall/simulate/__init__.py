@@ -9,5 +9,14 @@ from .report import Summary, table
 from .scenario import Run, Scenario, Variant, run_scenario, run_variant
 from .server import ServerModel
 
-__all__ = ["PRESETS", "Run", "Scenario", "ServerModel", "Summary", "Variant", "run_scenario",
-           "run_variant", "table"]
+__all__ = [
+    "PRESETS",
+    "Run",
+    "Scenario",
+    "ServerModel",
+    "Summary",
+    "Variant",
+    "run_scenario",
+    "run_variant",
+    "table",
+]

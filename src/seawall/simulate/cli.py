@@ -13,6 +13,7 @@ from .scenario import Variant, run_scenario
 def config_variant(path: str, dependency: str | None) -> Variant:
     """The policy a YAML config gives `dependency` (its defaults when None), as a variant."""
     from ..config import load_file
+
     config = load_file(path)
     if dependency is None:
         parts = config.defaults
@@ -27,10 +28,17 @@ def config_variant(path: str, dependency: str | None) -> Variant:
     return Variant(f"your config ({dependency or 'defaults'})", kwargs)
 
 
-def run(preset: str, *, seed: int = 0, config: str | None = None,
-        dependency: str | None = None, plot_dir: str | None = None,
-        markdown: bool = False) -> int:
+def run(
+    preset: str,
+    *,
+    seed: int = 0,
+    config: str | None = None,
+    dependency: str | None = None,
+    plot_dir: str | None = None,
+    markdown: bool = False,
+) -> int:
     from ..config import ConfigError
+
     scenario = PRESETS[preset]()
     variants = scenario.variants
     if config is not None:
@@ -44,6 +52,7 @@ def run(preset: str, *, seed: int = 0, config: str | None = None,
     print(table([r.summary for r in runs], markdown=markdown))
     if plot_dir is not None:
         from .plot import plot
+
         try:
             written = plot(scenario, runs, Path(plot_dir) / f"{scenario.name}.png")
         except RuntimeError as error:

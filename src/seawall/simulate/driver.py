@@ -150,16 +150,19 @@ class _Waiter:
 class Client:
     """One process's policy against the simulated hosts."""
 
-    def __init__(self, number: int, policy: Policy, loop: Loop, hosts: dict[str, Server],
-                 recorder: Recorder) -> None:
+    def __init__(
+        self, number: int, policy: Policy, loop: Loop, hosts: dict[str, Server], recorder: Recorder
+    ) -> None:
         self.number = number
         self.policy = policy
         self.loop = loop
         self.hosts = hosts
         self.recorder = recorder
         policy.unsubscribe(logs.log_event)  # a simulation logs nothing
-        policy.subscribe(lambda e: recorder.transition(number, e),  # type: ignore[arg-type]
-                         ev.CircuitTransition)
+        policy.subscribe(
+            lambda e: recorder.transition(number, e),  # type: ignore[arg-type]
+            ev.CircuitTransition,
+        )
 
     def request(self, host: str, done: Callable[[Outcome], None] | None = None) -> None:
         """Start one logical request to `host`; `done(outcome)` when it ends."""
@@ -192,8 +195,9 @@ class _Request:
         elif admission is Admission.ADMITTED:
             self.attempt()
         elif bulkhead.config.queue_timeout is not None:
-            waiter.timer = self.client.loop.after(bulkhead.config.queue_timeout,
-                                                  self._queue_timeout, waiter)
+            waiter.timer = self.client.loop.after(
+                bulkhead.config.queue_timeout, self._queue_timeout, waiter
+            )
 
     def _admitted(self) -> None:
         self.run.admitted(queued=True)
@@ -256,16 +260,18 @@ class _Request:
 
 def make_policy(loop: Loop, rng: random.Random, name: str | None, **parts: Any) -> Policy:
     """A real Policy on the virtual clock, with no telemetry."""
-    return Policy(name, telemetry=False, clock=loop.time, wall_clock=loop.time,
-                  random=rng.random, **parts)
+    return Policy(
+        name, telemetry=False, clock=loop.time, wall_clock=loop.time, random=rng.random, **parts
+    )
 
 
 class SimProber(_Prober):
     """Health probes on the virtual clock, fed to the real `HealthState` and `update_health`
     (`seawall.probes`): only the sending is simulated (the server's health endpoint)."""
 
-    def __init__(self, policy: Policy, check: HealthCheck, loop: Loop, server: Server,
-                 rng: random.Random) -> None:
+    def __init__(
+        self, policy: Policy, check: HealthCheck, loop: Loop, server: Server, rng: random.Random
+    ) -> None:
         super().__init__(policy, check, rng.random)
         self.loop = loop
         self.server = server

@@ -13,8 +13,9 @@ class Timer:
 
     __slots__ = ("args", "callback", "when")
 
-    def __init__(self, when: float, callback: Callable[..., None] | None,
-                 args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, when: float, callback: Callable[..., None] | None, args: tuple[Any, ...]
+    ) -> None:
         self.when = when
         self.callback = callback
         self.args = args

@@ -20,8 +20,7 @@ def plot(scenario: Scenario, runs: Sequence[Run], path: str | Path) -> Path:
 
     panels = 2 + len(scenario.samples)
     figure, axes = plt.subplots(panels, 1, figsize=(9, 2.6 * panels), sharex=True)
-    titles = ["attempts sent per second", "successful requests per second",
-              *scenario.samples]
+    titles = ["attempts sent per second", "successful requests per second", *scenario.samples]
     for run in runs:
         label = run.summary.label
         axes[0].plot(run.attempts, label=label, linewidth=1)

@@ -35,8 +35,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[index]
 
 
-def recovery_time(outcomes: Sequence[Outcome], trigger: tuple[float, float] | None,
-                  duration: float, hold: float = 10.0, level: float = 0.9) -> float | None:
+def recovery_time(
+    outcomes: Sequence[Outcome],
+    trigger: tuple[float, float] | None,
+    duration: float,
+    hold: float = 10.0,
+    level: float = 0.9,
+) -> float | None:
     """Seconds after the trigger ends until every 1 s slice of requests (by start) succeeds at
     `level` of the success share before the trigger, for `hold` seconds (or to the end)."""
     if trigger is None:
@@ -59,13 +64,20 @@ def recovery_time(outcomes: Sequence[Outcome], trigger: tuple[float, float] | No
             good[second] = total > 0 and ok / total >= level * baseline
     steady = int(hold)
     for second in range(last + 2 - steady):
-        if all(good[second:second + steady]):
+        if all(good[second : second + steady]):
             return float(second)
     return None
 
 
-def summarize(label: str, recorder: Recorder, outcomes: Sequence[Outcome], duration: float,
-              trigger: tuple[float, float] | None, clients: int, calls: int) -> Summary:
+def summarize(
+    label: str,
+    recorder: Recorder,
+    outcomes: Sequence[Outcome],
+    duration: float,
+    trigger: tuple[float, float] | None,
+    clients: int,
+    calls: int,
+) -> Summary:
     """`outcomes`: the logical requests (pages, for a fan-out); `calls`: the calls to
     dependencies they made (the attempts are counted per call)."""
     n = len(outcomes)
@@ -73,11 +85,13 @@ def summarize(label: str, recorder: Recorder, outcomes: Sequence[Outcome], durat
     latencies = [o.ended - o.started for o in successes]
     opens = sum(1 for t in recorder.transitions if t[3] == "open")
     return Summary(
-        label=label, requests=n,
+        label=label,
+        requests=n,
         attempts_per_request=len(recorder.attempt_times) / calls if calls else 0.0,
         goodput=len(successes) / duration,
         success=len(successes) / n if n else 0.0,
-        p50=percentile(latencies, 0.50), p99=percentile(latencies, 0.99),
+        p50=percentile(latencies, 0.50),
+        p99=percentile(latencies, 0.99),
         rejected=sum(o.result == "rejected" for o in outcomes) / n if n else 0.0,
         open_time=recorder.open_time / clients,
         opens=round(opens / clients),
@@ -86,8 +100,18 @@ def summarize(label: str, recorder: Recorder, outcomes: Sequence[Outcome], durat
     )
 
 
-HEADERS = ("variant", "attempts/req", "goodput/s", "success", "p50 ms", "p99 ms", "rejected",
-           "open s", "opens", "recovery s")
+HEADERS = (
+    "variant",
+    "attempts/req",
+    "goodput/s",
+    "success",
+    "p50 ms",
+    "p99 ms",
+    "rejected",
+    "open s",
+    "opens",
+    "recovery s",
+)
 
 
 def _ms(value: float | None) -> str:
@@ -95,11 +119,19 @@ def _ms(value: float | None) -> str:
 
 
 def row(s: Summary) -> tuple[str, ...]:
-    recovery = ("-" if not s.has_trigger else "never" if s.recovery is None
-                else f"{s.recovery:.0f}")
-    return (s.label, f"{s.attempts_per_request:.2f}", f"{s.goodput:.1f}", f"{s.success:.1%}",
-            _ms(s.p50), _ms(s.p99), f"{s.rejected:.1%}", f"{s.open_time:.1f}", str(s.opens),
-            recovery)
+    recovery = "-" if not s.has_trigger else "never" if s.recovery is None else f"{s.recovery:.0f}"
+    return (
+        s.label,
+        f"{s.attempts_per_request:.2f}",
+        f"{s.goodput:.1f}",
+        f"{s.success:.1%}",
+        _ms(s.p50),
+        _ms(s.p99),
+        f"{s.rejected:.1%}",
+        f"{s.open_time:.1f}",
+        str(s.opens),
+        recovery,
+    )
 
 
 def table(summaries: Sequence[Summary], markdown: bool = False) -> str:

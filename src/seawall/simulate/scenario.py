@@ -58,13 +58,26 @@ def run_variant(scenario: Scenario, variant: Variant, seed: int = 0) -> Run:
     rng = random.Random(seed)
     loop = Loop()
     recorder = Recorder()
-    hosts = {name: Server(model, loop, random.Random(rng.random()))
-             for name, model in scenario.hosts.items()}
+    hosts = {
+        name: Server(model, loop, random.Random(rng.random()))
+        for name, model in scenario.hosts.items()
+    }
     names = list(hosts)
-    clients = [Client(i, make_policy(loop, random.Random(rng.random()),
-                                     None if scenario.fan_out else "dependency",
-                                     **_seeded(variant.parts, rng)), loop, hosts, recorder)
-               for i in range(variant.clients)]
+    clients = [
+        Client(
+            i,
+            make_policy(
+                loop,
+                random.Random(rng.random()),
+                None if scenario.fan_out else "dependency",
+                **_seeded(variant.parts, rng),
+            ),
+            loop,
+            hosts,
+            recorder,
+        )
+        for i in range(variant.clients)
+    ]
     if variant.extra is not None:
         variant.extra(loop, clients, hosts, rng)
     pages: list[Outcome] = []
@@ -94,8 +107,15 @@ def run_variant(scenario: Scenario, variant: Variant, seed: int = 0) -> Run:
     loop.run(scenario.duration + scenario.drain)
     recorder.close_books(loop.now)
     outcomes = pages if scenario.fan_out else recorder.outcomes
-    summary = summarize(variant.label, recorder, outcomes, scenario.duration, scenario.trigger,
-                        len(clients), len(recorder.outcomes))
+    summary = summarize(
+        variant.label,
+        recorder,
+        outcomes,
+        scenario.duration,
+        scenario.trigger,
+        len(clients),
+        len(recorder.outcomes),
+    )
     seconds = int(scenario.duration)
     attempts = [0] * seconds
     for t in recorder.attempt_times:
@@ -129,14 +149,21 @@ def _fan_out(client: Client, hosts: list[str], started: float, pages: list[Outco
         failed[0] = failed[0] or outcome.result != "success"
         if left[0] == 0:
             rejected = failed[0] and outcome.result == "rejected"
-            pages.append(Outcome(started, outcome.ended, attempts[0],
-                                 "rejected" if rejected else "failure" if failed[0]
-                                 else "success", "page"))
+            pages.append(
+                Outcome(
+                    started,
+                    outcome.ended,
+                    attempts[0],
+                    "rejected" if rejected else "failure" if failed[0] else "success",
+                    "page",
+                )
+            )
 
     for host in hosts:
         client.request(host, done)
 
 
-def run_scenario(scenario: Scenario, seed: int = 0,
-                 variants: tuple[Variant, ...] | None = None) -> list[Run]:
+def run_scenario(
+    scenario: Scenario, seed: int = 0, variants: tuple[Variant, ...] | None = None
+) -> list[Run]:
     return [run_variant(scenario, v, seed) for v in (variants or scenario.variants)]

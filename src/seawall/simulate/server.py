@@ -32,8 +32,10 @@ def at_time(timeline: Timeline, t: float, default: float) -> float:
 def ramp(start: float, end: float, low: float, high: float, steps: int = 60) -> Timeline:
     """A straight line from `low` at `start` to `high` at `end`, in `steps` flat pieces."""
     width = (end - start) / steps
-    return tuple((start + i * width, start + (i + 1) * width, low + (high - low) * (i + 0.5) / steps)
-                 for i in range(steps))
+    return tuple(
+        (start + i * width, start + (i + 1) * width, low + (high - low) * (i + 0.5) / steps)
+        for i in range(steps)
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,6 @@ class Server:
         if model.distribution == "constant":
             return model.service_time
         if model.distribution == "lognormal":
-            mu = math.log(model.service_time) - model.sigma ** 2 / 2  # mean = service_time
+            mu = math.log(model.service_time) - model.sigma**2 / 2  # mean = service_time
             return self.rng.lognormvariate(mu, model.sigma)
         return self.rng.expovariate(1.0 / model.service_time)

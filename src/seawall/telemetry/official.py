@@ -30,5 +30,8 @@ def quietly(send: Callable[[], T]) -> T:
 def without_official(trace_configs: Iterable[T]) -> list[T]:
     """aiohttp trace configs, less the one the official aiohttp-client instrumentation adds
     to every session."""
-    return [config for config in trace_configs
-            if not hasattr(config, "_is_instrumented_by_opentelemetry")]
+    return [
+        config
+        for config in trace_configs
+        if not hasattr(config, "_is_instrumented_by_opentelemetry")
+    ]

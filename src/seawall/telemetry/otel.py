@@ -37,16 +37,21 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 #: A logical request lasts up to its total timeout (30 s by default), retries and waits
 #: included: the attempt buckets, then on to 5 minutes.
 REQUEST_BUCKETS = (*DURATION_BUCKETS, 15, 20, 30, 45, 60, 90, 120, 180, 300)
-_KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST",
-                            "PUT", "TRACE", "QUERY"})
+_KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
+)
 OTHER = "_other"
 #: `server.address` on metrics for a dependency's servers past its first `max_servers`
 #: (semconv's spelling for a value outside the known set, as for methods).
 OTHER_SERVER = "_OTHER"
 #: The breaker transitions that happen without an operator, the bulkhead's reasons and the
 #: breaker's results: each dependency's counter series for them start at 0 (see `_zero`).
-AUTOMATIC_TRANSITIONS = ((State.CLOSED, State.OPEN), (State.OPEN, State.HALF_OPEN),
-                         (State.HALF_OPEN, State.CLOSED), (State.HALF_OPEN, State.OPEN))
+AUTOMATIC_TRANSITIONS = (
+    (State.CLOSED, State.OPEN),
+    (State.OPEN, State.HALF_OPEN),
+    (State.HALF_OPEN, State.CLOSED),
+    (State.HALF_OPEN, State.OPEN),
+)
 BULKHEAD_REASONS = (QUEUE_FULL, QUEUE_TIMEOUT)
 #: `seawall.breaker.result`: the breaker's verdicts, a slow call, and a call it refused
 SLOW = "slow"
@@ -56,11 +61,24 @@ BREAKER_RESULTS = (ev.SUCCESS, ev.FAILURE, SLOW, ev.REJECTED)
 class _Request:
     """What telemetry keeps about one logical request (hung on the exchange)."""
 
-    __slots__ = ("span", "token", "attempt_span", "attempt_token", "key", "span_attributes",
-                 "server")
+    __slots__ = (
+        "span",
+        "token",
+        "attempt_span",
+        "attempt_token",
+        "key",
+        "span_attributes",
+        "server",
+    )
 
-    def __init__(self, span: trace.Span, token: Token[Context], key: _Key,
-                 span_attributes: dict[str, Any], server: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        span: trace.Span,
+        token: Token[Context],
+        key: _Key,
+        span_attributes: dict[str, Any],
+        server: tuple[str, int],
+    ) -> None:
         self.span = span
         self.token = token
         self.attempt_span: trace.Span | None = None
@@ -91,31 +109,51 @@ class Telemetry:
 
     #: What each argument must be (checked, types first, when it is built).
     RULES: ClassVar[_validate.Rules] = {
-        "tracer_provider": _validate.Instance(trace.TracerProvider, "a TracerProvider",
-                                              optional=True),
-        "meter_provider": _validate.Instance(metrics.MeterProvider, "a MeterProvider",
-                                             optional=True),
-        "redact_query": _validate.Each("a collection of query parameter names (str)", str,
-                                       valid=bool, into=tuple),
-        "sensitive_query_keys": _validate.Each("a collection of query parameter names (str)",
-                                               str, valid=bool, into=tuple),
+        "tracer_provider": _validate.Instance(
+            trace.TracerProvider, "a TracerProvider", optional=True
+        ),
+        "meter_provider": _validate.Instance(
+            metrics.MeterProvider, "a MeterProvider", optional=True
+        ),
+        "redact_query": _validate.Each(
+            "a collection of query parameter names (str)", str, valid=bool, into=tuple
+        ),
+        "sensitive_query_keys": _validate.Each(
+            "a collection of query parameter names (str)", str, valid=bool, into=tuple
+        ),
         "max_dependencies": _validate.Count(),
         "max_servers": _validate.Count(),
         "max_label_sets": _validate.Count(),
     }
 
-    def __init__(self, *, tracer_provider: trace.TracerProvider | None = None,
-                 meter_provider: metrics.MeterProvider | None = None,
-                 redact_query: Iterable[str] = (),
-                 sensitive_query_keys: Iterable[str] = SENSITIVE_QUERY_KEYS,
-                 max_dependencies: int = 100, max_servers: int = 10,
-                 max_label_sets: int = 2000) -> None:
-        checked = _validate.arguments("Telemetry", self.RULES, {
-            "tracer_provider": tracer_provider, "meter_provider": meter_provider,
-            "redact_query": redact_query, "sensitive_query_keys": sensitive_query_keys,
-            "max_dependencies": max_dependencies, "max_servers": max_servers,
-            "max_label_sets": max_label_sets})
-        redact_query, sensitive_query_keys = checked["redact_query"], checked["sensitive_query_keys"]
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        redact_query: Iterable[str] = (),
+        sensitive_query_keys: Iterable[str] = SENSITIVE_QUERY_KEYS,
+        max_dependencies: int = 100,
+        max_servers: int = 10,
+        max_label_sets: int = 2000,
+    ) -> None:
+        checked = _validate.arguments(
+            "Telemetry",
+            self.RULES,
+            {
+                "tracer_provider": tracer_provider,
+                "meter_provider": meter_provider,
+                "redact_query": redact_query,
+                "sensitive_query_keys": sensitive_query_keys,
+                "max_dependencies": max_dependencies,
+                "max_servers": max_servers,
+                "max_label_sets": max_label_sets,
+            },
+        )
+        redact_query, sensitive_query_keys = (
+            checked["redact_query"],
+            checked["sensitive_query_keys"],
+        )
         self._explicit = tracer_provider is not None or meter_provider is not None
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
@@ -176,10 +214,14 @@ class Telemetry:
             if self._explicit:
                 self._live = True
             else:
-                tracer_live = not isinstance(trace.get_tracer_provider(),
-                                             (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+                tracer_live = not isinstance(
+                    trace.get_tracer_provider(),
+                    (trace.ProxyTracerProvider, trace.NoOpTracerProvider),
+                )
                 meter_live = type(metrics.get_meter_provider()).__name__ not in (
-                    "_ProxyMeterProvider", "NoOpMeterProvider")
+                    "_ProxyMeterProvider",
+                    "NoOpMeterProvider",
+                )
                 self._live = tracer_live or meter_live
             if self._live and not self._ready:
                 self._build()
@@ -187,63 +229,105 @@ class Telemetry:
 
     def _build(self) -> None:
         from .. import __version__
+
         tracer_provider = self._tracer_provider or trace.get_tracer_provider()
         meter_provider = self._meter_provider or metrics.get_meter_provider()
         self.tracer = tracer_provider.get_tracer("seawall", __version__)
         meter = meter_provider.get_meter("seawall", __version__)
         self.attempt_duration = meter.create_histogram(
-            "http.client.request.duration", unit="s",
+            "http.client.request.duration",
+            unit="s",
             description="Duration of each HTTP attempt (one per try, retries included).",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         self.request_duration = meter.create_histogram(
-            "seawall.request.duration", unit="s",
+            "seawall.request.duration",
+            unit="s",
             description="Duration of each logical request, retries and waits included.",
-            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS)
+            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS,
+        )
         self.retries = meter.create_counter(
-            "seawall.retry.attempts", unit="{retry}", description="Retries made, by reason.")
+            "seawall.retry.attempts", unit="{retry}", description="Retries made, by reason."
+        )
         self.exhausted = meter.create_counter(
-            "seawall.retry.exhausted", unit="{request}",
-            description="Logical requests that failed after their last allowed attempt.")
+            "seawall.retry.exhausted",
+            unit="{request}",
+            description="Logical requests that failed after their last allowed attempt.",
+        )
         self.budget_rejected = meter.create_counter(
-            "seawall.retry.budget.rejected", unit="{retry}",
-            description="Retries refused by the retry budget.")
+            "seawall.retry.budget.rejected",
+            unit="{retry}",
+            description="Retries refused by the retry budget.",
+        )
         self.transitions = meter.create_counter(
-            "seawall.circuit_breaker.transitions", unit="{transition}",
-            description="Circuit breaker state changes.")
+            "seawall.circuit_breaker.transitions",
+            unit="{transition}",
+            description="Circuit breaker state changes.",
+        )
         self.manual_changes = meter.create_counter(
-            "seawall.manual.changes", unit="{change}",
-            description="Changes made by hand (seawall.admin): reset, isolate, disable, by part.")
+            "seawall.manual.changes",
+            unit="{change}",
+            description="Changes made by hand (seawall.admin): reset, isolate, disable, by part.",
+        )
         self.probes = meter.create_counter(
-            "seawall.health.probes", unit="{probe}",
-            description="Health probes sent, by result (pass / fail).")
+            "seawall.health.probes",
+            unit="{probe}",
+            description="Health probes sent, by result (pass / fail).",
+        )
         self.health_changes = meter.create_counter(
-            "seawall.health.changes", unit="{change}",
-            description="Health verdict changes, by the new one (healthy / unhealthy) and source.")
+            "seawall.health.changes",
+            unit="{change}",
+            description="Health verdict changes, by the new one (healthy / unhealthy) and source.",
+        )
         meter.create_observable_counter(
-            "seawall.circuit_breaker.calls", [self._observe_calls], unit="{call}",
-            description="Calls seen by the circuit breaker, by result.")
+            "seawall.circuit_breaker.calls",
+            [self._observe_calls],
+            unit="{call}",
+            description="Calls seen by the circuit breaker, by result.",
+        )
         self.bulkhead_rejections = meter.create_counter(
-            "seawall.bulkhead.rejections", unit="{request}",
-            description="Requests turned away by the bulkhead.")
+            "seawall.bulkhead.rejections",
+            unit="{request}",
+            description="Requests turned away by the bulkhead.",
+        )
         self.queue_duration = meter.create_histogram(
-            "seawall.bulkhead.queue.duration", unit="s",
+            "seawall.bulkhead.queue.duration",
+            unit="s",
             description="Time spent waiting for a bulkhead slot, by the requests that queued "
-                        "(admitted, or rejected when the wait ran out).",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+            "(admitted, or rejected when the wait ran out).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         meter.create_observable_gauge(
-            "seawall.circuit_breaker.state", [self._observe_breakers], unit="{breaker}",
+            "seawall.circuit_breaker.state",
+            [self._observe_breakers],
+            unit="{breaker}",
             description="1 for the breaker's current state, 0 for the others (keyed breakers: "
-                        "how many are in each state).")
-        meter.create_observable_gauge("seawall.bulkhead.active", [self._observe_active],
-                                      unit="{request}", description="Bulkhead slots in use.")
-        meter.create_observable_gauge("seawall.bulkhead.queued", [self._observe_queued],
-                                      unit="{request}", description="Callers waiting for a slot.")
-        meter.create_observable_gauge("seawall.bulkhead.limit", [self._observe_limit],
-                                      unit="{request}", description="Configured concurrency limit.")
-        meter.create_observable_gauge("seawall.pool.connections", [self._observe_pools],
-                                      unit="{connection}",
-                                      description="Open connections by state, where the client "
-                                                  "exposes its pool.")
+            "how many are in each state).",
+        )
+        meter.create_observable_gauge(
+            "seawall.bulkhead.active",
+            [self._observe_active],
+            unit="{request}",
+            description="Bulkhead slots in use.",
+        )
+        meter.create_observable_gauge(
+            "seawall.bulkhead.queued",
+            [self._observe_queued],
+            unit="{request}",
+            description="Callers waiting for a slot.",
+        )
+        meter.create_observable_gauge(
+            "seawall.bulkhead.limit",
+            [self._observe_limit],
+            unit="{request}",
+            description="Configured concurrency limit.",
+        )
+        meter.create_observable_gauge(
+            "seawall.pool.connections",
+            [self._observe_pools],
+            unit="{connection}",
+            description="Open connections by state, where the client exposes its pool.",
+        )
         self._ready = True
         for policy in list(self._policies):  # the dependencies seen before the SDK was
             for state in policy.dependencies():
@@ -276,8 +360,14 @@ class Telemetry:
                 self.retries.add(0, self._retry_attributes(dependency, str(status)))
         if policy.breaker is not None:
             for before, after in AUTOMATIC_TRANSITIONS:
-                self.transitions.add(0, {**attributes, "seawall.breaker.from": before.value,
-                                         "seawall.breaker.to": after.value})
+                self.transitions.add(
+                    0,
+                    {
+                        **attributes,
+                        "seawall.breaker.from": before.value,
+                        "seawall.breaker.to": after.value,
+                    },
+                )
             with self._calls_lock:  # the calls of dependencies with a breaker, only
                 for result in BREAKER_RESULTS:
                     self._calls.setdefault((dependency, result), 0)
@@ -292,15 +382,23 @@ class Telemetry:
         dependency = self.dependency(event.dependency)
         host, port = target.host, target.port
         span_attributes: dict[str, Any] = {
-            "http.request.method": method, "server.address": host, "server.port": port,
-            "seawall.dependency": dependency, "url.full": redact(exchange.url(), self._redact)}
+            "http.request.method": method,
+            "server.address": host,
+            "server.port": port,
+            "seawall.dependency": dependency,
+            "url.full": redact(exchange.url(), self._redact),
+        }
         if method == "_OTHER":  # on spans only: any token can be a method
             span_attributes["http.request.method_original"] = target.method
         server = (host, port)
-        key: _Key = (dependency, method, host, port) if self._servers.admits(dependency, server) \
+        key: _Key = (
+            (dependency, method, host, port)
+            if self._servers.admits(dependency, server)
             else (dependency, method, OTHER_SERVER, None)
-        span = self.tracer.start_span(f"seawall {dependency}", kind=SpanKind.INTERNAL,
-                                      attributes=span_attributes)
+        )
+        span = self.tracer.start_span(
+            f"seawall {dependency}", kind=SpanKind.INTERNAL, attributes=span_attributes
+        )
         token = context.attach(trace.set_span_in_context(span))
         exchange.telemetry = _Request(span, token, key, span_attributes, server)
 
@@ -312,8 +410,9 @@ class Telemetry:
         if event.attempt > 1:
             attributes = {**attributes, "http.request.resend_count": event.attempt - 1}
         method = attributes["http.request.method"]
-        span = self.tracer.start_span(method if method != "_OTHER" else "HTTP",
-                                      kind=SpanKind.CLIENT, attributes=attributes)
+        span = self.tracer.start_span(
+            method if method != "_OTHER" else "HTTP", kind=SpanKind.CLIENT, attributes=attributes
+        )
         ctx = trace.set_span_in_context(span)
         # The official HTTP instrumentations stay quiet for this attempt: this span is it.
         ctx = context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
@@ -352,16 +451,22 @@ class Telemetry:
         ended["network.peer.address"], ended["network.peer.port"] = peer
         if error_type is not None:
             ended["error.type"] = error_type
-        cancelled = event.error is not None and event.breaker_result == ev.IGNORED \
+        cancelled = (
+            event.error is not None
+            and event.breaker_result == ev.IGNORED
             and not isinstance(event.error, Exception)
+        )
         if span.is_recording():
             span.set_attributes(ended)  # each attribute given is validated: only the new ones
             if error_type is not None and not cancelled:
                 # semconv: no description when the status code says it all
-                span.set_status(_ERROR if status is not None else Status(StatusCode.ERROR, error_type))
+                span.set_status(
+                    _ERROR if status is not None else Status(StatusCode.ERROR, error_type)
+                )
         key = (state.key, status, error_type, version)
         attributes = self._attempt_sets.get(key) or self._attempt_sets.add(
-            key, _metric_attributes(state.key, status, error_type, version))
+            key, _metric_attributes(state.key, status, error_type, version)
+        )
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
         if event.breaker_result != ev.IGNORED:
             self._count_call(state.key[0], SLOW if event.slow else event.breaker_result)
@@ -376,15 +481,24 @@ class Telemetry:
             return
         dependency, method = state.key[0], state.key[1]
         key = (dependency, event.outcome, method)
-        self.request_duration.record(event.duration, self._request_sets.get(key) or
-                                     self._request_sets.add(key, {
-                                         "seawall.dependency": dependency,
-                                         "seawall.outcome": event.outcome,
-                                         "http.request.method": method}))
+        self.request_duration.record(
+            event.duration,
+            self._request_sets.get(key)
+            or self._request_sets.add(
+                key,
+                {
+                    "seawall.dependency": dependency,
+                    "seawall.outcome": event.outcome,
+                    "http.request.method": method,
+                },
+            ),
+        )
         span = state.span
         if span.is_recording():
-            ended: dict[str, Any] = {"seawall.outcome": event.outcome,
-                                     "seawall.attempts": event.attempts}
+            ended: dict[str, Any] = {
+                "seawall.outcome": event.outcome,
+                "seawall.attempts": event.attempts,
+            }
             if event.status is not None:
                 ended["http.response.status_code"] = event.status
             if event.outcome in (ev.FAILURE, ev.REJECTED):
@@ -420,19 +534,23 @@ class Telemetry:
 
     def _bulkhead_rejected(self, event: ev.BulkheadRejected) -> None:
         dependency = self.dependency(event.dependency)
-        self.bulkhead_rejections.add(1, {"seawall.dependency": dependency,
-                                         "seawall.bulkhead.reason": event.reason})
+        self.bulkhead_rejections.add(
+            1, {"seawall.dependency": dependency, "seawall.bulkhead.reason": event.reason}
+        )
         if event.reason == QUEUE_TIMEOUT:  # a full queue turns the request away unqueued
             self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
-        self._current_event("seawall.bulkhead.rejected", {
-            "seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited})
+        self._current_event(
+            "seawall.bulkhead.rejected",
+            {"seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited},
+        )
 
     def _retry(self, event: ev.RetryScheduled) -> None:
-        self.retries.add(1, self._retry_attributes(self.dependency(event.dependency),
-                                                   event.reason))
-        attributes: dict[str, Any] = {"seawall.retry.attempt": event.attempt,
-                                      "seawall.retry.delay": event.delay,
-                                      "seawall.retry.reason": event.reason}
+        self.retries.add(1, self._retry_attributes(self.dependency(event.dependency), event.reason))
+        attributes: dict[str, Any] = {
+            "seawall.retry.attempt": event.attempt,
+            "seawall.retry.delay": event.delay,
+            "seawall.retry.reason": event.reason,
+        }
         if event.retry_after is not None:
             attributes["seawall.retry.retry_after"] = event.retry_after
         self._current_event("seawall.retry", attributes)
@@ -443,8 +561,10 @@ class Telemetry:
             self.exhausted.add(1, {"seawall.dependency": dependency})
         elif event.why == retry.BUDGET_EXHAUSTED:
             self.budget_rejected.add(1, {"seawall.dependency": dependency})
-        self._current_event("seawall.retry.stopped", {"seawall.retry.attempt": event.attempt,
-                                                      "seawall.retry.stopped_because": event.why})
+        self._current_event(
+            "seawall.retry.stopped",
+            {"seawall.retry.attempt": event.attempt, "seawall.retry.stopped_because": event.why},
+        )
 
     def _circuit_rejected(self, event: ev.CircuitRejected) -> None:
         dependency = self.dependency(event.dependency)
@@ -454,37 +574,67 @@ class Telemetry:
                 self._calls[key] = self._calls.get(key, 0) + 1
         else:
             self._count_call(dependency, ev.REJECTED)
-        self._current_event("seawall.circuit_breaker.rejected", {
-            "seawall.breaker.key": event.key, "seawall.breaker.retry_in": event.retry_in,
-            "seawall.breaker.reason": event.reason})
+        self._current_event(
+            "seawall.circuit_breaker.rejected",
+            {
+                "seawall.breaker.key": event.key,
+                "seawall.breaker.retry_in": event.retry_in,
+                "seawall.breaker.reason": event.reason,
+            },
+        )
 
     def _probed(self, event: ev.HealthProbed) -> None:
-        self.probes.add(1, {"seawall.dependency": self.dependency(event.dependency),
-                            "seawall.health.result": "pass" if event.passed else "fail"})
+        self.probes.add(
+            1,
+            {
+                "seawall.dependency": self.dependency(event.dependency),
+                "seawall.health.result": "pass" if event.passed else "fail",
+            },
+        )
 
     def _health_changed(self, event: ev.HealthChanged) -> None:
-        self.health_changes.add(1, {
-            "seawall.dependency": self.dependency(event.dependency),
-            "seawall.health.state": "healthy" if event.healthy else "unhealthy",
-            "seawall.health.source": event.source})
+        self.health_changes.add(
+            1,
+            {
+                "seawall.dependency": self.dependency(event.dependency),
+                "seawall.health.state": "healthy" if event.healthy else "unhealthy",
+                "seawall.health.source": event.source,
+            },
+        )
 
     def _transition(self, event: ev.CircuitTransition) -> None:
-        self.transitions.add(1, {"seawall.dependency": self.dependency(event.dependency),
-                                 "seawall.breaker.from": event.from_state.value,
-                                 "seawall.breaker.to": event.to_state.value})
-        self._current_event("seawall.circuit_breaker.transition", {
-            "seawall.breaker.key": event.key, "seawall.breaker.from": event.from_state.value,
-            "seawall.breaker.to": event.to_state.value})
+        self.transitions.add(
+            1,
+            {
+                "seawall.dependency": self.dependency(event.dependency),
+                "seawall.breaker.from": event.from_state.value,
+                "seawall.breaker.to": event.to_state.value,
+            },
+        )
+        self._current_event(
+            "seawall.circuit_breaker.transition",
+            {
+                "seawall.breaker.key": event.key,
+                "seawall.breaker.from": event.from_state.value,
+                "seawall.breaker.to": event.to_state.value,
+            },
+        )
 
     def _manual(self, event: ev.ManualChange) -> None:
-        self.manual_changes.add(1, {"seawall.dependency": self.dependency(event.dependency),
-                                    "seawall.manual.part": event.part,
-                                    "seawall.manual.action": event.action})
+        self.manual_changes.add(
+            1,
+            {
+                "seawall.dependency": self.dependency(event.dependency),
+                "seawall.manual.part": event.part,
+                "seawall.manual.action": event.action,
+            },
+        )
 
     def _retry_attributes(self, dependency: str, reason: str) -> dict[str, Any]:
         key = (dependency, reason)
         return self._retry_sets.get(key) or self._retry_sets.add(
-            key, {"seawall.dependency": dependency, "error.type": reason})
+            key, {"seawall.dependency": dependency, "error.type": reason}
+        )
 
     def _count_call(self, dependency: str, result: str) -> None:
         key = (dependency, result)
@@ -497,8 +647,9 @@ class Telemetry:
         with self._calls_lock:
             totals = list(self._calls.items())
         for (dependency, result), total in totals:
-            yield Observation(total, {"seawall.dependency": dependency,
-                                      "seawall.breaker.result": result})
+            yield Observation(
+                total, {"seawall.dependency": dependency, "seawall.breaker.result": result}
+            )
 
     def _states(self) -> Iterable[tuple[str, Any]]:
         for policy in list(self._policies):
@@ -517,8 +668,13 @@ class Telemetry:
                     counts[breaker.state(now)] += 1
                 dependency = self.dependency(state.name)
                 for breaker_state, count in counts.items():
-                    yield Observation(count, {"seawall.dependency": dependency,
-                                              "seawall.breaker.state": breaker_state.value})
+                    yield Observation(
+                        count,
+                        {
+                            "seawall.dependency": dependency,
+                            "seawall.breaker.state": breaker_state.value,
+                        },
+                    )
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
         for dependency, state in self._states():
@@ -533,8 +689,9 @@ class Telemetry:
     def _observe_limit(self, options: CallbackOptions) -> Iterable[Observation]:
         for dependency, state in self._states():
             if state.bulkhead is not None:
-                yield Observation(state.bulkhead.config.max_concurrent,
-                                  {"seawall.dependency": dependency})
+                yield Observation(
+                    state.bulkhead.config.max_concurrent, {"seawall.dependency": dependency}
+                )
 
     def _observe_pools(self, options: CallbackOptions) -> Iterable[Observation]:
         totals: dict[str, tuple[int, int]] = {}
@@ -551,12 +708,16 @@ class Telemetry:
 _ERROR = Status(StatusCode.ERROR)
 
 
-def _metric_attributes(key: _Key, status: int | None, error_type: str | None,
-                       version: str | None) -> dict[str, Any]:
+def _metric_attributes(
+    key: _Key, status: int | None, error_type: str | None, version: str | None
+) -> dict[str, Any]:
     """An attempt's attributes on `http.client.request.duration`."""
     dependency, method, address, port = key
-    attributes: dict[str, Any] = {"http.request.method": method, "server.address": address,
-                                  "seawall.dependency": dependency}
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "server.address": address,
+        "seawall.dependency": dependency,
+    }
     if port is not None:
         attributes["server.port"] = port
     if status is not None:
@@ -570,7 +731,9 @@ def _metric_attributes(key: _Key, status: int | None, error_type: str | None,
 
 def _qualified(error: BaseException) -> str:
     cls = type(error)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
 
 
 _HANDLERS: dict[type, Any] = {

@@ -20,19 +20,46 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 #: AWS and Google Cloud, and the names services use for tokens, API keys and passwords.
 #: `Telemetry(sensitive_query_keys=...)` replaces this list, `Telemetry(redact_query=...)` adds
 #: to it.
-SENSITIVE_QUERY_KEYS = frozenset({
-    # OpenTelemetry HTTP semantic conventions
-    "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature",
-    # signed URLs: AWS SigV4, Google Cloud Storage V4
-    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Credential",
-    # OAuth 2.0 (RFC 6749, 7523) and OpenID Connect
-    "access_token", "refresh_token", "id_token", "code", "client_secret", "client_assertion",
-    "assertion",
-    # tokens, keys and passwords as services name them
-    "token", "auth", "auth_token", "api_key", "apikey", "api-key", "x-api-key", "key",
-    "subscription-key", "private_token", "password", "passwd", "pwd", "secret", "session",
-    "sessionid", "jwt",
-})
+SENSITIVE_QUERY_KEYS = frozenset(
+    {
+        # OpenTelemetry HTTP semantic conventions
+        "AWSAccessKeyId",
+        "Signature",
+        "sig",
+        "X-Goog-Signature",
+        # signed URLs: AWS SigV4, Google Cloud Storage V4
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "X-Goog-Credential",
+        # OAuth 2.0 (RFC 6749, 7523) and OpenID Connect
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "code",
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        # tokens, keys and passwords as services name them
+        "token",
+        "auth",
+        "auth_token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-api-key",
+        "key",
+        "subscription-key",
+        "private_token",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "session",
+        "sessionid",
+        "jwt",
+    }
+)
 REDACTED = "REDACTED"
 
 _SEPARATORS = re.compile(r"([&;])")
@@ -69,7 +96,8 @@ def redact(url: str, keys: frozenset[str] = DEFAULT_KEYS) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def redact_url(url: str, extra_keys: Iterable[str] = (), *,
-               keys: Iterable[str] = SENSITIVE_QUERY_KEYS) -> str:
+def redact_url(
+    url: str, extra_keys: Iterable[str] = (), *, keys: Iterable[str] = SENSITIVE_QUERY_KEYS
+) -> str:
     """`redact` with the default keys and `extra_keys` (or `keys` instead of the default)."""
     return redact(url, query_keys((*keys, *extra_keys)))
