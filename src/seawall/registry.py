@@ -9,7 +9,6 @@ logger already has built, so a request that is let through costs nothing more.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import threading
 import weakref
@@ -65,7 +64,10 @@ class Tally:
 
 _lock = threading.Lock()
 _ids = itertools.count(1)
-_policies: dict[int, weakref.ref[Policy]] = {}
+# Weak containers, never a callback of our own: the garbage collector may run a weakref
+# callback on any allocation, inside `with _lock:` too, and a callback that took the lock
+# would deadlock that thread (it did, when a test built and dropped thousands of policies).
+_policies: weakref.WeakValueDictionary[int, Policy] = weakref.WeakValueDictionary()
 _tallies: weakref.WeakKeyDictionary[Policy, Tally] = weakref.WeakKeyDictionary()
 _ids_of: weakref.WeakKeyDictionary[Policy, int] = weakref.WeakKeyDictionary()
 
@@ -76,21 +78,15 @@ def register(policy: Policy) -> None:
     policy.subscribe(tally.notice, ev.CircuitRejected, ev.BulkheadRejected, ev.CircuitTransition)
     with _lock:
         number = next(_ids)
-        _policies[number] = weakref.ref(policy, functools.partial(_forget, number))
+        _policies[number] = policy
         _tallies[policy] = tally
         _ids_of[policy] = number
-
-
-def _forget(number: int, _: object = None) -> None:
-    with _lock:
-        _policies.pop(number, None)
 
 
 def policies() -> list[Policy]:
     """The live policies, oldest first."""
     with _lock:
-        refs = list(_policies.values())
-    return [policy for policy in (ref() for ref in refs) if policy is not None]
+        return list(_policies.values())
 
 
 def number(policy: Policy) -> int:
