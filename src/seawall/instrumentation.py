@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 from collections.abc import Collection, Mapping
+from types import FrameType
 from typing import Any, NoReturn
 
 import wrapt
@@ -128,13 +129,13 @@ def _stop(error: ConfigError, *, at_start_up: bool) -> NoReturn:
 
 
 def _in_auto_instrumentation() -> bool:
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_globals.get("__name__", "").startswith(
             "opentelemetry.instrumentation.auto_instrumentation"
         ):
             return True
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return False
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 
@@ -42,7 +42,7 @@ class Tally:
                 self.breakers.pop((event.dependency, event.key), None)  # a new episode
 
     @staticmethod
-    def _count(books: dict, name: object, at: float) -> None:  # type: ignore[type-arg]
+    def _count(books: dict[Any, list[float]], name: object, at: float) -> None:
         entry = books.setdefault(name, [0, at])
         entry[0] += 1
         entry[1] = at

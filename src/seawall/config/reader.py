@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -57,8 +57,7 @@ def scalar(text: str) -> Any:
     """`text` read as YAML reads an unquoted value (`3` an int, `0.5` a float, `5s` a str)."""
     loader = _Loader("", {})
     try:
-        tag = loader.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-        return loader.construct_object(ScalarNode(tag, text))
+        return loader.construct_object(ScalarNode(loader.plain_tag(text), text))
     except _Refused:
         return text
     finally:
@@ -100,9 +99,9 @@ def decode(data: bytes) -> str:
 
 
 def _position(data: bytes | str, offset: int) -> str:
-    newline = b"\n" if isinstance(data, bytes) else "\n"
-    line = data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
-    column = offset - (data.rfind(newline, 0, offset) + 1)  # type: ignore[arg-type]
+    text = data.decode("latin-1") if isinstance(data, bytes) else data  # one char a byte
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1)
     return f"line {line}, column {column + 1}"
 
 
@@ -134,7 +133,7 @@ class _Loader(yaml.SafeLoader):
                 self._path.pop()
 
     def _compose_counted(self, parent: Node | None, index: Any) -> Node:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+        event: yaml.Event = cast(Callable[[], yaml.Event], self.peek_event)()
         depth = len(self._path)
         if isinstance(event, yaml.AliasEvent):
             target = self.anchors.get(event.anchor or "")
@@ -143,11 +142,11 @@ class _Loader(yaml.SafeLoader):
                 self._refuse(f"alias *{event.anchor} refers to a node that contains it", event)
             values, inner_depth = size or (0, 0)
             self._count(values, depth + inner_depth, event)
-            return super().compose_node(parent, index)  # type: ignore[return-value]
+            return cast(Node, super().compose_node(parent, index))
         self._count(1, depth, event)
         values_before, deepest_before = self._values, self._deepest
         self._deepest = depth
-        node: Node = super().compose_node(parent, index)  # type: ignore[assignment]
+        node = cast(Node, super().compose_node(parent, index))
         self.paths.setdefault(id(node), self._where())
         if (
             isinstance(node, ScalarNode)
@@ -172,7 +171,12 @@ class _Loader(yaml.SafeLoader):
             self.variables[where] = used
         node.value = text
         if node.style is None:  # unquoted: read the result as YAML reads a plain scalar
-            node.tag = self.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+            node.tag = self.plain_tag(text)
+
+    def plain_tag(self, text: str) -> str:
+        """The tag YAML gives `text` as an unquoted scalar (PyYAML's resolver is untyped)."""
+        resolve = cast(Callable[[type[Node], str, tuple[bool, bool]], str], self.resolve)
+        return resolve(ScalarNode, text, (True, False))
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's)
         # The scanner reads ahead of the composer, in time quadratic in the bracket depth:

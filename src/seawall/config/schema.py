@@ -126,7 +126,9 @@ def section(
     name: str, kind: type, *, can_be_off: bool = True, aliases: Mapping[str, str] | None = None
 ) -> Section:
     """The section of a class from its dataclass fields and their `RULES` (the field order)."""
-    rules: Mapping[str, _validate.Rule] = kind.RULES  # type: ignore[attr-defined]
+    rules: Mapping[str, _validate.Rule] | None = getattr(kind, "RULES", None)
+    if rules is None:
+        raise TypeError(f"{kind.__name__} has no RULES table to derive its section from")
     keys: dict[str, Key] = {}
     for found in dataclasses.fields(kind):
         rule = rules.get(found.name)

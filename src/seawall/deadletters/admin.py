@@ -15,7 +15,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from .letter import STATES
+from .letter import STATES, State, is_state
 from .replay import ReplayRefused
 from .store import Query
 
@@ -107,9 +107,13 @@ def _listing(query: str) -> tuple[Query, int]:
             f"unknown parameter(s) {sorted(unknown)}: expected "
             f"dependency, state, since, until, limit",
         )
-    state = given.get("state")
-    if state is not None and state not in STATES:
-        raise Refused(400, "bad_request", f"state must be one of {list(STATES)}, got {state!r}")
+    state: State | None = None
+    if "state" in given:
+        if not is_state(given["state"]):
+            raise Refused(
+                400, "bad_request", f"state must be one of {list(STATES)}, got {given['state']!r}"
+            )
+        state = given["state"]
     limit = given.get("limit", "100")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST:
         raise Refused(
@@ -122,7 +126,7 @@ def _listing(query: str) -> tuple[Query, int]:
             times.append(None if raw is None else float(raw))
         except ValueError:
             raise Refused(400, "bad_request", f"{name} must be Unix seconds, got {raw!r}") from None
-    return Query(given.get("dependency"), state, times[0], times[1]), int(limit)  # type: ignore[arg-type]
+    return Query(given.get("dependency"), state, times[0], times[1]), int(limit)
 
 
 def _options(body: bytes) -> dict[str, Any]:

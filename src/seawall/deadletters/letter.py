@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 from ..errors import BulkheadFullError, CircuitOpenError, DeadlineExceeded, RetryBudgetExhausted
 from ..telemetry.redact import redact_url
@@ -25,6 +25,11 @@ REPLAYING: Final = "replaying"
 RESOLVED: Final = "resolved"
 FAILED: Final = "failed"
 STATES: Final = (PENDING, REPLAYING, RESOLVED, FAILED)
+
+
+def is_state(value: object) -> TypeGuard[State]:
+    return value in STATES
+
 
 #: Headers never stored, whatever is configured (compared case-insensitively).
 DENIED_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})

@@ -170,7 +170,8 @@ class DeadLetters:
         policy.subscribe(self._finished, ev.RequestFinished)
 
     def _started(self, event: ev.Event) -> None:
-        exchange = event.exchange  # type: ignore[union-attr]
+        assert isinstance(event, ev.RequestStarted)
+        exchange = event.exchange
         if REPLAYING_NOW.get():
             return  # a replay carries its stored key (or, allowed explicitly, none)
         if exchange.method not in IDEMPOTENT_METHODS and not exchange.has_header(IDEMPOTENCY_KEY):

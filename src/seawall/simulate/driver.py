@@ -115,7 +115,8 @@ class Recorder:
         self.open_time = 0.0
         self.transitions: list[tuple[float, int, str, str]] = []  # (at, client, key, to)
 
-    def transition(self, client: int, event: ev.CircuitTransition) -> None:
+    def transition(self, client: int, event: ev.Event) -> None:
+        assert isinstance(event, ev.CircuitTransition)
         key = (client, event.key)
         self.transitions.append((event.at, client, event.key, event.to_state.value))
         if event.to_state is State.CLOSED:
@@ -160,7 +161,7 @@ class Client:
         self.recorder = recorder
         policy.unsubscribe(logs.log_event)  # a simulation logs nothing
         policy.subscribe(
-            lambda e: recorder.transition(number, e),  # type: ignore[arg-type]
+            lambda e: recorder.transition(number, e),
             ev.CircuitTransition,
         )
 
