@@ -450,6 +450,16 @@ def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, 
     assert series("seawall.retry.attempts") == {
         (("error.type", str(status)), up): 0 for status in (408, 429, 500, 502, 503, 504)
     }
+    assert series("seawall.manual.changes") == {
+        (up, ("seawall.manual.action", action), ("seawall.manual.part", part)): 0
+        for part, action in [
+            ("circuit_breaker", "reset"),
+            ("circuit_breaker", "isolate"),
+            ("circuit_breaker", "disable"),
+            ("bulkhead", "reset"),
+            ("retry_budget", "reset"),
+        ]
+    }
     # the breaker's calls: only the dependency that has a breaker
     assert series("seawall.circuit_breaker.calls") == {
         (("seawall.breaker.result", result), up): int(result == "success")

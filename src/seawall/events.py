@@ -147,6 +147,14 @@ class RequestFinished:
     at: float
 
 
+#: What `ManualChange` can say: each part, and the actions it takes.
+MANUAL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "circuit_breaker": ("reset", "isolate", "disable"),
+    "bulkhead": ("reset",),
+    "retry_budget": ("reset",),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ManualChange:
     """A person changed live state by hand (`seawall.admin.controls`): `part` is

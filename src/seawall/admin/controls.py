@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..pipeline import Policy
     from ..state import DependencyState
 
-BREAKER_ACTIONS = ("reset", "isolate", "disable")
+BREAKER_ACTIONS = ev.MANUAL_ACTIONS["circuit_breaker"]
 
 
 class ControlError(LookupError):

@@ -374,6 +374,16 @@ class Telemetry:
         if state.bulkhead is not None:
             for reason in BULKHEAD_REASONS:
                 self.bulkhead_rejections.add(0, {**attributes, "seawall.bulkhead.reason": reason})
+        has = {
+            "circuit_breaker": policy.breaker is not None,
+            "bulkhead": state.bulkhead is not None,
+            "retry_budget": state.budget is not None,
+        }
+        for part, actions in ev.MANUAL_ACTIONS.items():
+            for action in actions if has[part] else ():
+                self.manual_changes.add(
+                    0, {**attributes, "seawall.manual.part": part, "seawall.manual.action": action}
+                )
 
     def _started(self, event: ev.RequestStarted) -> None:
         exchange = event.exchange
