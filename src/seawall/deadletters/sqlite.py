@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .letter import Letter, ReplayOutcome, State
-from .store import COLUMNS, EVERYTHING, Query, letter_of, row_of
+from .sql import SQLStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -26,23 +25,16 @@ CREATE TABLE IF NOT EXISTS dead_letter_replays (
     at REAL NOT NULL, ok INTEGER NOT NULL, status INTEGER, error TEXT);
 CREATE INDEX IF NOT EXISTS dead_letter_replays_letter ON dead_letter_replays (letter_id);
 """
-_INSERT = (
-    f"INSERT INTO dead_letters ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
-_BEYOND_CAP = (
-    "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
-    "ORDER BY last_at DESC, rowid DESC LIMIT -1 OFFSET ?)"
-)
-_INSERT_REPLAY = (
-    "INSERT INTO dead_letter_replays (letter_id, at, ok, status, error) VALUES (?, ?, ?, ?, ?)"
-)
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM dead_letters"
 
 
-class SQLiteStore:
+class SQLiteStore(SQLStore):
     """Dead letters in the SQLite file at `path`, created with mode 0600 (its WAL files follow
     the file's mode). `synchronous`: "NORMAL" survives a crash of the process (the default);
     "FULL" also survives losing power, at an fsync per commit. `busy_timeout` in seconds."""
+
+    mark = "?"
+    order = "rowid"
+    no_limit = "LIMIT -1"
 
     def __init__(
         self,
@@ -99,73 +91,3 @@ class SQLiteStore:
                 raise
             self._db.execute("COMMIT")
         return changed
-
-    def insert(self, letters: Sequence[Letter], *, max_entries: int, oldest: float) -> None:
-        statements: list[tuple[str, Sequence[Any]]] = [(_INSERT, row_of(x)) for x in letters]
-        statements.append(("DELETE FROM dead_letters WHERE last_at < ?", (oldest,)))
-        statements.append((_BEYOND_CAP, (max_entries,)))
-        self._write(statements)
-
-    def get(self, letter_id: str) -> Letter | None:
-        with self._lock:
-            row = self._db.execute(f"{_SELECT} WHERE id = ?", (letter_id,)).fetchone()
-            if row is None:
-                return None
-            replays = self._db.execute(
-                "SELECT at, ok, status, error FROM dead_letter_replays WHERE letter_id = ? "
-                "ORDER BY at, rowid",
-                (letter_id,),
-            ).fetchall()
-        return letter_of(row, replays)
-
-    def list(self, query: Query = EVERYTHING, limit: int = 100) -> list[Letter]:
-        where, values = query.where("?")
-        with self._lock:
-            rows = self._db.execute(
-                f"{_SELECT}{where} ORDER BY last_at DESC, rowid DESC LIMIT ?", (*values, limit)
-            ).fetchall()
-        return [letter_of(row) for row in rows]
-
-    def count(self, query: Query = EVERYTHING) -> int:
-        where, values = query.where("?")
-        with self._lock:
-            found: int = self._db.execute(
-                f"SELECT count(*) FROM dead_letters{where}", values
-            ).fetchone()[0]
-        return found
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT dependency, state, count(*) FROM dead_letters GROUP BY dependency, state"
-            ).fetchall()
-        return {(dependency, state): n for dependency, state, n in rows}
-
-    def move(
-        self, letter_id: str, from_states: Sequence[State], to: State, resolution: str | None = None
-    ) -> bool:
-        marks = ", ".join("?" for _ in from_states)
-        sql = (
-            f"UPDATE dead_letters SET state = ?, resolution = coalesce(?, resolution) "
-            f"WHERE id = ? AND state IN ({marks})"
-        )
-        changed = self._write([(sql, (to, resolution, letter_id, *from_states))])
-        return changed[0] == 1
-
-    def add_replay(self, letter_id: str, outcome: ReplayOutcome) -> None:
-        self._write(
-            [
-                (
-                    _INSERT_REPLAY,
-                    (letter_id, outcome.at, int(outcome.ok), outcome.status, outcome.error),
-                )
-            ]
-        )
-
-    def purge(self, query: Query = EVERYTHING) -> int:
-        where, values = query.where("?")
-        return self._write([(f"DELETE FROM dead_letters{where}", values)])[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
