@@ -13,21 +13,38 @@ import threading
 import time
 
 import httpx
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import seawall
 from seawall.httpx import AsyncResilientTransport, ResilientTransport
+from seawall.telemetry.otel import Telemetry
 
 PACE = 0.05
+
+
+def degraded_gauge(reader: InMemoryMetricReader) -> int | None:
+    """What the `seawall.fleet.degraded` gauge reads now (None: not reported)."""
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "seawall.fleet.degraded":
+                    return int(metric.data.data_points[0].value)
+    return None
 
 
 def main() -> None:
     mode, upstream, redis, namespace = sys.argv[1:5]
     interval = float(sys.argv[5]) if len(sys.argv) > 5 else 0.2
-    fleet = seawall.Fleet(redis, namespace=namespace, interval=interval, window=10)
+    fleet = seawall.Fleet(
+        redis, namespace=namespace, interval=interval, window=10, redis_open_for=5 * interval
+    )
+    reader = InMemoryMetricReader()
     policy = seawall.Policy(
         "dep",
         retry=None,
-        telemetry=False,
+        telemetry=Telemetry(meter_provider=MeterProvider(metric_readers=[reader])),
         store=fleet,
         timeouts=seawall.Timeouts(attempt=2, total=3),
         breaker=seawall.CircuitBreaker(min_calls=20, failure_rate=0.5, window=10, open_for=1.0),
@@ -45,6 +62,7 @@ def main() -> None:
                     "before": before,
                     "outcome": outcome,
                     "degraded": fleet.degraded,
+                    "gauge": degraded_gauge(reader),
                 }
             ),
             flush=True,

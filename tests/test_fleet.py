@@ -151,9 +151,12 @@ def test_redis_killed_mid_run_each_process_falls_back_then_rejoins(
     redis_server.stop()
     killed = time.monotonic()
     wait_for(
-        lambda: all(w.first(lambda c: c["degraded"], after=killed) for w in fleet_of_four),
+        lambda: all(
+            w.first(lambda c: c["degraded"] and c["gauge"] == 1, after=killed)
+            for w in fleet_of_four
+        ),
         5.0,
-        "every process reports degraded",
+        "every process reports degraded, in its seawall.fleet.degraded gauge too",
     )
     # requests kept going, and never waited on Redis: no call is slower than the upstream's own
     wait_for(
@@ -174,9 +177,12 @@ def test_redis_killed_mid_run_each_process_falls_back_then_rejoins(
     with RedisServer(redis_server.port):  # the same port: the fleet comes back
         back = time.monotonic()
         wait_for(
-            lambda: all(w.first(lambda c: not c["degraded"], after=back) for w in fleet_of_four),
+            lambda: all(
+                w.first(lambda c: not c["degraded"] and c["gauge"] == 0, after=back)
+                for w in fleet_of_four
+            ),
             10.0,
-            "every process rejoins the fleet",
+            "every process rejoins the fleet (its gauge back at 0)",
         )
         assert redis_py.Redis(port=redis_server.port).keys("{sw:*"), "nothing flushed again"
 
@@ -271,11 +277,11 @@ def test_redis_down_at_start_is_not_an_error_but_a_bad_url_is() -> None:
     fleet.flush()
     assert fleet.degraded and breaker.fleet_status()["degraded"]
     assert breaker.state(0.0) is seawall.BreakerState.CLOSED  # the local breaker decides alone
-    with pytest.raises(ValueError, match="redis must be a URL"):
+    with pytest.raises(ValueError, match="redis must be a Redis URL"):
         seawall.Fleet("http://example:6379", start=False)
-    with pytest.raises(TypeError, match="redis must be a str"):
+    with pytest.raises(TypeError, match="redis must be a Redis URL.*got int"):
         seawall.Fleet(6379, start=False)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="port that is not a number"):
+    with pytest.raises(ValueError, match="port is not a number"):
         seawall.Fleet("redis://127.0.0.1:port/0", start=False)
 
 
@@ -337,3 +343,180 @@ def test_only_the_prober_half_opens_even_when_a_flush_comes_late(redis_server: R
         fleet.flush()
     permits = [b.acquire(clock[0]) for b in breakers]
     assert sum(p is not None for p in permits) == 1, f"probes allowed: {permits}"
+
+
+def _fail(breaker: Any, times: int, now: float = 0.0) -> None:
+    for _ in range(times):
+        permit = breaker.acquire(now)
+        assert permit is not None
+        breaker.record(permit, True, False, now)
+
+
+def test_the_breaker_around_redis_spares_each_flush_the_timeout(redis_server: RedisServer) -> None:
+    """A Redis that hangs (SIGSTOP: connections wait, every call times out) costs one flush its
+    100 ms timeout; then the breaker around Redis is open and flushes return at once, until
+    `redis_open_for` is up and one flush probes; a Redis that answers again closes it."""
+    import os
+    import signal
+
+    clock = [0.0]
+    fleet = seawall.Fleet(
+        redis_server.url, namespace="guard", start=False, redis_open_for=5.0, clock=lambda: clock[0]
+    )
+    breaker = fleet.breaker("dep", "dep", seawall.CircuitBreaker(), lambda *a: None)
+    _fail(breaker, 1)
+    fleet.flush()
+    assert not fleet.degraded and fleet.view()["redis_breaker"] == "closed"
+    assert redis_server.process is not None
+    pid = redis_server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.perf_counter()
+        fleet.flush()  # waits out the socket timeout once
+        first = time.perf_counter() - started
+        assert fleet.degraded and fleet.view()["redis_breaker"] == "open"
+        assert breaker.state(0.0) is seawall.BreakerState.CLOSED  # decides locally
+        started = time.perf_counter()
+        for step in range(40):  # 4 s of flushes every 0.1 s: none tries Redis
+            clock[0] = 0.1 * step
+            _fail(breaker, 0)
+            fleet.flush()
+        later = time.perf_counter() - started
+        assert first >= 0.09, f"the first flush took {first:.3f} s: no timeout was hit?"
+        assert later < 0.2, f"40 flushes with the breaker open took {later:.3f} s"
+        clock[0] = 5.5  # open time up: one probe, Redis still hung, open again
+        fleet.flush()
+        assert fleet.view()["redis_breaker"] == "open" and fleet.degraded
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    clock[0] = 11.0
+    fleet.flush()  # the probe works: closed, back in the fleet
+    assert fleet.view()["redis_breaker"] == "closed" and not fleet.degraded
+    assert breaker.fleet is not None and not breaker.fleet_status()["degraded"]
+    fleet.close()
+
+
+def test_the_retry_budget_floor_is_shared_among_the_reporters(redis_server: RedisServer) -> None:
+    """Three processes of one dependency: each keeps a third of the floor, so the fleet's floor
+    is the configured one; with Redis gone each keeps all of it (it decides alone)."""
+    budget = seawall.RetryBudget(ratio=0.0, min_per_second=6.0, ttl=10)
+    fleets = [seawall.Fleet(redis_server.url, namespace="budget", start=False) for _ in range(3)]
+    policies = [
+        seawall.Policy(
+            "dep",
+            telemetry=False,
+            breaker=None,  # no breaker: the budget asks Redis for its reporters itself
+            retry=seawall.Retry(budget=budget),
+            store=fleet,
+        )
+        for fleet in fleets
+    ]
+    states = [policy.dependency("dep").budget for policy in policies]
+    for policy, state in zip(policies, states):
+        assert state is not None
+        state.deposit(policy.now())
+        assert state.balance(policy.now()) == pytest.approx(60.0)  # alone: the whole floor
+    for fleet in fleets + fleets:
+        fleet.flush()
+    for policy, state in zip(policies, states):
+        assert state is not None
+        assert state.balance(policy.now()) == pytest.approx(20.0)  # 6 / 3 a second for 10 s
+    shown = seawall.status([policies[0]])["dependencies"][0]["retry_budget"]
+    assert shown["floor_per_second"] == 6.0
+    assert shown["fleet"] == {"reporters": 3, "floor_per_second": 2.0}
+    redis_server.stop()
+    fleets[0].flush()
+    assert states[0] is not None and states[0].balance(policies[0].now()) == pytest.approx(60.0)
+
+
+def test_a_budget_beside_a_breaker_takes_the_breakers_reporters(redis_server: RedisServer) -> None:
+    fleets = [seawall.Fleet(redis_server.url, namespace="both", start=False) for _ in range(2)]
+    policies = [
+        seawall.Policy(
+            "dep",
+            telemetry=False,
+            retry=seawall.Retry(budget=seawall.RetryBudget(ratio=0.0, min_per_second=10.0)),
+            store=fleet,
+        )
+        for fleet in fleets
+    ]
+    for policy in policies:
+        state = policy.dependency("dep")
+        assert state.shared_breaker is not None and state.budget is not None
+        _fail(state.shared_breaker, 1, policy.now())
+        state.budget.deposit(policy.now())
+    for fleet in fleets + fleets:
+        fleet.flush()
+    assert fleets[0].script_calls == 2  # one FLUSH per flush, no REPORTERS
+    budget = policies[0].dependency("dep").budget
+    assert budget is not None and budget.balance(policies[0].now()) == pytest.approx(50.0)
+
+
+def test_scope_fleet_controls_reach_every_process_and_one_that_starts_later(
+    upstream: Any, redis_server: RedisServer
+) -> None:
+    """isolate / disable / reset with scope=fleet, asked in this process, apply in two other
+    processes at once (pub/sub) and in a third started afterwards (its first flush)."""
+    namespace = f"manual-{uuid.uuid4().hex[:8]}"
+    fleet = seawall.Fleet(redis_server.url, namespace=namespace, start=False)
+    here = seawall.Policy("dep", retry=None, telemetry=False, store=fleet)
+    workers = [
+        Worker(mode, upstream.url, redis_server.url, namespace) for mode in ("sync", "async")
+    ]
+    try:
+        wait_for(lambda: all(len(w.calls) >= 3 for w in workers), 15.0, "calls flow")
+        seawall.admin.isolate(
+            "dep", reason="failover drill", by="ops", scope="fleet", policies=[here]
+        )
+        asked = time.monotonic()
+        wait_for(
+            lambda: all(
+                w.first(lambda c: c["before"] == "isolated" and c["outcome"] == "rejected", asked)
+                for w in workers
+            ),
+            3.0,
+            "both processes isolated",
+        )
+        shown = seawall.status([here])["dependencies"][0]["breakers"][0]
+        assert shown["state"] == "isolated"
+        assert shown["manual"]["scope"] == "fleet" and shown["manual"]["by"] == "ops"
+
+        late = Worker("sync", upstream.url, redis_server.url, namespace)
+        workers.append(late)
+        wait_for(lambda: late.first(lambda c: c["before"] == "isolated"), 5.0, "late one isolated")
+
+        seawall.admin.reset("dep", scope="fleet", policies=[here])
+        reset = time.monotonic()
+        wait_for(
+            lambda: all(
+                w.first(lambda c: c["before"] == "closed" and c["outcome"] == "ok", reset)
+                for w in workers
+            ),
+            3.0,
+            "every process closed again",
+        )
+        for worker in workers:  # no isolated call after the reset reached it (give it 200 ms)
+            assert worker.first(lambda c: c["before"] == "isolated", reset + 0.2) is None
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_scope_fleet_is_refused_without_a_fleet_or_a_redis(redis_server: RedisServer) -> None:
+    from seawall.admin.controls import ControlError
+
+    local = seawall.Policy("solo", retry=None, telemetry=False)
+    with pytest.raises(ControlError, match="not in fleet mode") as refused:
+        seawall.admin.isolate("solo", scope="fleet", policies=[local])
+    assert refused.value.status == 409
+    with pytest.raises(ControlError, match="unknown scope"):
+        seawall.admin.isolate("solo", scope="world", policies=[local])
+    secret = f"redis://:hunter2@127.0.0.1:{redis_server.port}/0"
+    redis_server.stop()
+    fleet = seawall.Fleet(secret, namespace="down", start=False)
+    policy = seawall.Policy("dep", retry=None, telemetry=False, store=fleet)
+    with pytest.raises(ControlError, match="nothing was changed") as down:
+        seawall.admin.isolate("dep", scope="fleet", policies=[policy])
+    assert down.value.status == 503 and "hunter2" not in str(down.value)
+    breaker = policy.dependency("dep").shared_breaker
+    assert breaker is not None and breaker.state(policy.now()) is seawall.BreakerState.CLOSED

@@ -168,6 +168,7 @@ class ManualChange:
     reason: str
     by: str
     at: float
+    scope: str = "process"  # "fleet": every process of a seawall.Fleet (docs/fleet.md)
 
 
 @dataclass(frozen=True, slots=True)

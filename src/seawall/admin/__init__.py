@@ -51,11 +51,15 @@ def reset(
     reason: str = "",
     by: str = "",
     policies: Iterable[Policy] | None = None,
+    scope: str = "process",
 ) -> dict[str, Any]:
-    """Close the dependency's breaker(s) and clear their windows (lifts isolate and disable)."""
+    """Close the dependency's breaker(s) and clear their windows (lifts isolate and disable).
+    `scope="fleet"`: in every process of its `seawall.Fleet` (so for isolate and disable)."""
     from . import controls
 
-    return controls.breaker(policies, dependency, "reset", key=key, reason=reason, by=by)
+    return controls.breaker(
+        policies, dependency, "reset", key=key, reason=reason, by=by, scope=scope
+    )
 
 
 def isolate(
@@ -65,11 +69,14 @@ def isolate(
     reason: str = "",
     by: str = "",
     policies: Iterable[Policy] | None = None,
+    scope: str = "process",
 ) -> dict[str, Any]:
     """Hold the dependency's breaker(s) open until `reset`."""
     from . import controls
 
-    return controls.breaker(policies, dependency, "isolate", key=key, reason=reason, by=by)
+    return controls.breaker(
+        policies, dependency, "isolate", key=key, reason=reason, by=by, scope=scope
+    )
 
 
 def disable(
@@ -79,11 +86,14 @@ def disable(
     reason: str = "",
     by: str = "",
     policies: Iterable[Policy] | None = None,
+    scope: str = "process",
 ) -> dict[str, Any]:
     """Let every call through the dependency's breaker(s), still counting, until `reset`."""
     from . import controls
 
-    return controls.breaker(policies, dependency, "disable", key=key, reason=reason, by=by)
+    return controls.breaker(
+        policies, dependency, "disable", key=key, reason=reason, by=by, scope=scope
+    )
 
 
 def reset_bulkhead(

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ..state import DependencyState
 
 BREAKER_ACTIONS = ev.MANUAL_ACTIONS["circuit_breaker"]
+#: Where a breaker control applies: this process, or every process of its `seawall.Fleet`.
+SCOPES = ("process", "fleet")
 
 
 class ControlError(LookupError):
@@ -59,13 +61,17 @@ def breaker(
     key: str | None = None,
     reason: str = "",
     by: str = "",
+    scope: str = "process",
 ) -> dict[str, Any]:
     """`reset`, `isolate` or `disable` the breaker `key` of `dependency` (every breaker of it
-    when `key` is None); answers the dependency's new snapshot."""
+    when `key` is None); answers the dependency's new snapshot. `scope="fleet"`: in every
+    process of the policy's `seawall.Fleet` (docs/fleet.md), through Redis."""
     if action not in BREAKER_ACTIONS:
         raise ControlError(
             404, f"unknown breaker action {action!r}: expected one of {', '.join(BREAKER_ACTIONS)}"
         )
+    if scope not in SCOPES:
+        raise ControlError(400, f"unknown scope {scope!r}: expected one of {', '.join(SCOPES)}")
     policy, state = find(policies, dependency)
     if key is None:
         targets = state.breakers()
@@ -74,6 +80,9 @@ def breaker(
     if not targets:
         what = "no circuit breaker" if key is None else f"no circuit breaker with key {key!r}"
         raise ControlError(404, f"dependency {dependency!r} has {what}")
+    if scope == "fleet":
+        _fleet_wide(policy, state.name, targets, action, reason, by)
+        return snapshot.dependency(policy, state)
     now = policy.now()
     for target in targets:
         getattr(target, action)(now, reason=reason, by=by)
@@ -82,6 +91,50 @@ def breaker(
             ev.ManualChange(state.name, "circuit_breaker", target.key, action, reason, by, now),
         )
     return snapshot.dependency(policy, state)
+
+
+def _fleet_wide(
+    policy: Policy, dependency: str, targets: list[Any], action: str, reason: str, by: str
+) -> None:
+    from ..fleet.breaker import FleetBreaker
+    from ..fleet.store import ControlError as Unreachable
+    from ..fleet.store import Fleet
+
+    fleet = policy._store
+    if not isinstance(fleet, Fleet) or not all(isinstance(t, FleetBreaker) for t in targets):
+        raise ControlError(
+            409,
+            f"dependency {dependency!r} is not in fleet mode: scope=fleet needs a seawall.Fleet",
+        )
+    for done, target in enumerate(targets):
+        try:
+            fleet.control(target, action, reason, by)
+        except Unreachable as error:
+            changed = "nothing was changed" if not done else f"{done} breaker(s) were changed"
+            raise ControlError(503, f"{error}: {changed}; scope=process still works") from None
+        now = policy.now()
+        _announce(
+            policy,
+            ev.ManualChange(
+                dependency, "circuit_breaker", target.key, action, reason, by, now, "fleet"
+            ),
+        )
+
+
+def announce_fleet(fleet: Any, breaker: Any, action: str, reason: str, by: str, now: float) -> None:
+    """A fleet-wide control another process asked for, now applied to `breaker` here: the
+    `ManualChange` of each live policy of `fleet` that holds that breaker."""
+    for policy in registry.policies():
+        if policy._store is not fleet:
+            continue
+        for state in policy.dependencies():
+            if any(b is breaker for b in state.breakers()):
+                _announce(
+                    policy,
+                    ev.ManualChange(
+                        state.name, "circuit_breaker", breaker.key, action, reason, by, now, "fleet"
+                    ),
+                )
 
 
 def bulkhead(

@@ -260,8 +260,16 @@ class Admin:
         reason = options.get("reason", "")
         if part == "breakers":
             after = controls.breaker(
-                self.policies, dependency, action, key=options.get("key"), reason=reason, by=who
+                self.policies,
+                dependency,
+                action,
+                key=options.get("key"),
+                reason=reason,
+                by=who,
+                scope=options.get("scope", "process"),
             )
+        elif options.get("scope", "process") != "process":
+            return _error(400, "bad_request", "scope=fleet is for breaker controls only")
         elif part == "bulkheads":
             after = controls.bulkhead(self.policies, dependency, reason=reason, by=who)
         else:
@@ -395,12 +403,12 @@ def _control_body(body: bytes) -> dict[str, str] | Answer:
         return _error(
             400, "bad_request", 'the body must be a JSON object: {"key": ..., "reason": ...}'
         )
-    unknown = set(options) - {"key", "reason"}
+    unknown = set(options) - {"key", "reason", "scope"}
     if unknown:
         return _error(
-            400, "bad_request", f"unknown field(s) {sorted(unknown)}: expected key, reason"
+            400, "bad_request", f"unknown field(s) {sorted(unknown)}: expected key, reason, scope"
         )
-    for name in ("key", "reason"):
+    for name in ("key", "reason", "scope"):
         if name in options and not isinstance(options[name], str):
             return _error(
                 400, "bad_request", f"{name} must be a string, got {type(options[name]).__name__}"

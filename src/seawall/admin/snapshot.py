@@ -92,6 +92,8 @@ def dependency(policy: Policy, state: DependencyState) -> dict[str, Any]:
             "ratio": state.budget.config.ratio,
             "floor_per_second": state.budget.config.min_per_second,
             "ttl": state.budget.config.ttl,
+            # a seawall.Fleet shares the floor: this process's part of it, and among how many
+            **_fleet_budget(state.budget),
         },
         "pool": None if pool is None else {"active": pool[0], "idle": pool[1]},
         "config": {
@@ -148,6 +150,7 @@ def breaker_view(
             "reason": manual.reason,
             "by": manual.by,
             "at": _iso(wall - (now - manual.at)),
+            "scope": manual.scope,  # "process", or "fleet": asked of every process
         },
         **({} if fleet is None else {"fleet": _fleet(fleet(), now, wall)}),
     }
@@ -204,6 +207,13 @@ def _fleet(view: dict[str, Any], now: float, wall: float) -> dict[str, Any]:
     """The fleet side of a breaker, its last flush as a time like the others."""
     flushed = view["last_flush"]
     return {**view, "last_flush": None if flushed is None else _iso(wall - (now - flushed))}
+
+
+def _fleet_budget(budget: Any) -> dict[str, Any]:
+    reporters = getattr(budget, "reporters", None)  # a seawall.Fleet budget (fleet/budget.py)
+    if reporters is None:
+        return {}
+    return {"fleet": {"reporters": reporters, "floor_per_second": round(budget.floor, 3)}}
 
 
 def _iso(timestamp: float) -> str:

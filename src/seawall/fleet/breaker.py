@@ -54,6 +54,7 @@ class FleetBreaker(Breaker):
         "_epoch",
         "_failures",
         "_held",
+        "_manual_seq",
         "_verdict",
         "degraded",
         "dependency",
@@ -74,6 +75,7 @@ class FleetBreaker(Breaker):
         self._held = False  # open because the fleet is, not because of the local window
         self._verdict = ""
         self._epoch = 0  # the fleet epoch this breaker last applied
+        self._manual_seq: int | None = None  # the fleet-wide manual control last applied
         self.fleet: FleetView | None = None
         self.degraded = False  # Redis unreachable at the last flush: deciding locally only
 
@@ -97,7 +99,8 @@ class FleetBreaker(Breaker):
         """Whether a flush has anything to send or learn for this breaker: counts or a verdict
         to send, a fleet state to follow, or calls in its window (it would act on a verdict)."""
         return bool(
-            self._calls
+            self.fleet is None  # never flushed: a fleet-wide isolate may be waiting for it
+            or self._calls
             or self._verdict
             or self._held
             or (self.fleet is not None and self.fleet.state != "closed")
@@ -135,12 +138,31 @@ class FleetBreaker(Breaker):
                 self._held = True
         Breaker._report(self, change, now)  # not a probe's end: no verdict to send
 
-    def release_fleet(self) -> None:
-        """Redis is unreachable: from now on this breaker follows its local window only (an
-        open it holds probes locally when its time is up)."""
+    def apply_manual(
+        self, seq: int, action: str, reason: str, by: str, now: float, *, live: bool = True
+    ) -> bool:
+        """Take the fleet-wide manual control number `seq` (`scope="fleet"`) unless it was
+        applied already; whether it was applied now. `live`: just asked (pub/sub, or this
+        process asked); otherwise read from a flush, where a breaker that learns the fleet's
+        controls for the first time takes only an isolate or disable in force (a past reset
+        is moot for it)."""
+        with self._lock:
+            known, self._manual_seq = self._manual_seq, max(seq, self._manual_seq or 0)
+        if seq == 0 or (known is not None and seq <= known):
+            return False
+        if known is None and action == "reset" and not live:
+            return False
+        getattr(self, action)(now, reason=reason, by=by, scope="fleet")
+        return True
+
+    def release_fleet(self, restarted: bool = False) -> None:
+        """Redis is unreachable (or `restarted`, its state gone): from now on this breaker
+        follows its local window only (an open it holds probes locally when its time is up)."""
         with self._lock:
             self._held = False
             self._epoch = 0  # a Redis that comes back may have lost its state (epochs restart)
+            if restarted:
+                self._manual_seq = None  # so did the manual sequence numbers
         self.degraded = True
 
     def fleet_status(self) -> dict[str, object]:

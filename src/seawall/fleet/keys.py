@@ -22,10 +22,16 @@ class BreakerKeys(NamedTuple):
         parts = (self.namespace, self.dependency, self.key)
         return "{sw:" + ":".join(f"{len(p)}:{p}" for p in parts) + "}"
 
-    def all(self) -> tuple[str, str, str, str]:
-        """(window hash, state hash, reporters sorted set, probe key): the script's KEYS."""
+    def all(self) -> tuple[str, str, str, str, str]:
+        """(window hash, state hash, reporters sorted set, probe key, manual hash): the
+        scripts' KEYS."""
         tag = self.tag
-        return (f"{tag}:w", f"{tag}:s", f"{tag}:r", f"{tag}:probe")
+        return (f"{tag}:w", f"{tag}:s", f"{tag}:r", f"{tag}:probe", f"{tag}:m")
+
+    @property
+    def budget(self) -> str:
+        """The reporters of a retry budget without a breaker (`key` empty: one a dependency)."""
+        return f"{self.tag}:b"
 
 
 __all__ = ["BreakerKeys"]

@@ -6,14 +6,16 @@ Time is Redis `TIME` (never a host clock). A transition bumps the epoch; a probe
 counts for the epoch it was granted in (a compare-and-set, as gobreaker's generation). One
 process at a time holds the half-open probe (`SET NX PX`).
 
-KEYS: window hash, state hash, reporters sorted set, probe key (all with one hash tag).
+KEYS: window hash, state hash, reporters sorted set, probe key, manual hash (one hash tag).
 ARGV: reporter, calls, failures, bucket_ms, buckets, failure_rate, min_calls, min_reporters,
       open_for_ms, probe_ms, verdict ("" | "ok" | "fail"), verdict_epoch, channel, name.
-Returns: {state, epoch, ms until a probe, fleet calls, fleet failures, reporters, prober (0/1)}.
+Returns: {state, epoch, ms until a probe, fleet calls, fleet failures, reporters, prober (0/1),
+          manual seq, manual action, manual reason, manual by} (the last four: the fleet-wide
+          manual control in force, `MANUAL`; seq 0 when there was none).
 """
 
 FLUSH = r"""
-local window, status, reporters_key, probe = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local window, status, reporters_key, probe, manual = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local reporter = ARGV[1]
 local calls, failures = tonumber(ARGV[2]), tonumber(ARGV[3])
 local bucket_ms, buckets = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -82,5 +84,40 @@ local prober = 0
 if state == 'open' and now >= open_until and redis.call('GET', probe) == reporter then
   prober = 1
 end
-return {state, epoch, math.max(0, open_until - now), total, failed, reporters, prober}
+local m = redis.call('HMGET', manual, 'seq', 'action', 'reason', 'by')
+return {state, epoch, math.max(0, open_until - now), total, failed, reporters, prober,
+        tonumber(m[1]) or 0, m[2] or '', m[3] or '', m[4] or ''}
+"""
+
+#: A fleet-wide manual control (`scope="fleet"`), one atomic call: it bumps the manual sequence
+#: number and stores the action, so a process that flushes later (or starts later) still finds
+#: it; a reset also closes the fleet breaker (a new epoch, its window and probe forgotten).
+#: Published as `name TAB manual TAB seq TAB action TAB by TAB reason` (the reason last: it may
+#: hold anything). KEYS: as FLUSH. ARGV: action, reason, by, channel, name.
+MANUAL = r"""
+local window, status, probe, manual = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
+local action, reason, by, channel, name = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local seq = redis.call('HINCRBY', manual, 'seq', 1)
+redis.call('HSET', manual, 'action', action, 'reason', reason, 'by', by)
+if action == 'reset' then
+  local epoch = (tonumber(redis.call('HGET', status, 'epoch')) or 0) + 1
+  redis.call('HSET', status, 'state', 'closed', 'epoch', epoch, 'until', 0)
+  redis.call('DEL', window, probe)
+end
+redis.call('PUBLISH', channel, name .. '\tmanual\t' .. seq .. '\t' .. action .. '\t' .. by
+           .. '\t' .. reason)
+return seq
+"""
+
+#: The processes reporting calls to a dependency that has a retry budget but no breaker in
+#: the flush (its divisor, `fleet/budget.py`). KEYS: the reporters sorted set.
+#: ARGV: reporter, active (0/1), window_ms. Returns the number of reporters.
+REPORTERS = r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window_ms = tonumber(ARGV[3])
+if ARGV[2] == '1' then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window_ms)
+redis.call('PEXPIRE', KEYS[1], window_ms * 2)
+return redis.call('ZCARD', KEYS[1])
 """

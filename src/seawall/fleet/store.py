@@ -7,9 +7,11 @@ fleet's states. A second thread listens to the transitions published on the name
 channel, so a fleet opening reaches every process in milliseconds (the flush is the safety net,
 pub/sub can drop messages).
 
-Fail open: 100 ms socket timeouts, no Redis retries, and after any Redis error a pause before
-the next try (a breaker around Redis). Meanwhile each breaker follows its local window only,
-`degraded` is True and one line is logged; the first flush that works rejoins the fleet.
+Fail open: 100 ms socket timeouts, no Redis retries, and a circuit breaker around Redis itself
+(seawall's own sans-I/O `Breaker`): the first Redis error opens it, and for `redis_open_for`
+seconds no flush, listener or fleet-wide control tries Redis; then one flush probes it. Meanwhile
+each breaker follows its local window only, `degraded` is True and one line is logged; the
+first flush that works closes the breaker around Redis and rejoins the fleet.
 """
 
 from __future__ import annotations
@@ -22,37 +24,47 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ..policies.breaker import CircuitBreaker, TransitionListener
-from ..policies.retry import BudgetState, RetryBudget
+from ..policies import _validate
+from ..policies.breaker import Breaker, CircuitBreaker, State, TransitionListener
+from ..policies.retry import RetryBudget
 from .breaker import FleetBreaker, FleetView
+from .budget import FleetBudget
 from .keys import BreakerKeys
-from .script import FLUSH
+from .script import FLUSH, MANUAL, REPORTERS
 
 log = logging.getLogger("seawall.fleet")
 
 _SCHEMES = ("redis", "rediss", "unix")
 
 
-def check_url(url: object) -> str:
-    """`url` if it is a Redis URL, else a ValueError/TypeError naming it (the password, if any,
-    is never repeated)."""
-    if not isinstance(url, str):
-        raise TypeError(f"Fleet: redis must be a str (a redis:// URL), got {type(url).__name__}")
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-        raise ValueError(
-            f"Fleet: redis must be a URL like redis://host:6379/0 "
-            f"(schemes {', '.join(_SCHEMES)}), got one with scheme "
-            f"{parts.scheme or '(none)'!r} and host {parts.hostname or '(none)'!r}"
-        )
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise ValueError("Fleet: redis URL has a port that is not a number") from None
-    return url
+class RedisUrl(_validate.Rule):
+    """A Redis URL; a problem shows only its scheme and host, never the URL (it may hold a
+    password)."""
+
+    expected = "a Redis URL like redis://host:6379/0 (schemes redis, rediss, unix)"
+
+    def type_problem(self, value: Any) -> str | None:
+        return None if isinstance(value, str) else f"{type(value).__name__} (not a str)"
+
+    def value_problem(self, value: Any) -> str | None:
+        parts = urlsplit(value)
+        if parts.scheme not in _SCHEMES or (parts.scheme != "unix" and not parts.hostname):
+            return (
+                f"one with scheme {parts.scheme or '(none)'!r} and host "
+                f"{parts.hostname or '(none)'!r}"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            return "one whose port is not a number"
+        return None
+
+
+class ControlError(RuntimeError):
+    """A fleet-wide control that could not reach Redis: nothing was changed."""
 
 
 class Fleet:
@@ -64,6 +76,19 @@ class Fleet:
     flushes every `interval` seconds. Redis being down at start-up is not an error (fail open).
     """
 
+    #: What each argument must be (the `fleet:` section of the YAML reads the same table).
+    RULES: ClassVar[_validate.Rules] = {
+        "redis": RedisUrl(),
+        "namespace": _validate.Text(),
+        "interval": _validate.seconds(above_zero=True),
+        "window": _validate.Number(1, what="a number of seconds"),
+        "min_reporters": _validate.Count(),
+        "timeout": _validate.seconds(above_zero=True),
+        "redis_open_for": _validate.seconds(above_zero=True),
+        "clock": _validate.Function("a callable returning seconds"),
+        "start": _validate.FLAG,
+    }
+
     def __init__(
         self,
         redis: str,
@@ -73,30 +98,32 @@ class Fleet:
         window: float = 10.0,
         min_reporters: int = 2,
         timeout: float = 0.1,
+        redis_open_for: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         start: bool = True,
     ) -> None:
-        self.url = check_url(redis)
-        if not isinstance(namespace, str) or not namespace:
-            raise ValueError(f"Fleet: namespace must be a non-empty str, got {namespace!r}")
-        for label, value in (("interval", interval), ("window", window), ("timeout", timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(
-                    f"Fleet: {label} must be a number of seconds above 0, got {value!r}"
-                )
-        if (
-            isinstance(min_reporters, bool)
-            or not isinstance(min_reporters, int)
-            or min_reporters < 1
-        ):
-            raise ValueError(
-                f"Fleet: min_reporters must be a whole number >= 1, got {min_reporters!r}"
-            )
+        _validate.arguments(
+            "Fleet",
+            self.RULES,
+            {
+                "redis": redis,
+                "namespace": namespace,
+                "interval": interval,
+                "window": window,
+                "min_reporters": min_reporters,
+                "timeout": timeout,
+                "redis_open_for": redis_open_for,
+                "clock": clock,
+                "start": start,
+            },
+        )
+        self.url = redis
         self.namespace = namespace
         self.interval = float(interval)
         self.window = float(window)
         self.min_reporters = min_reporters
         self.timeout = float(timeout)
+        self.redis_open_for = float(redis_open_for)
         self._clock = clock
         #: This process among the reporters (host, pid and a random part: pids repeat).
         self.reporter = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -104,16 +131,24 @@ class Fleet:
         self._breakers: weakref.WeakValueDictionary[str, FleetBreaker] = (
             weakref.WeakValueDictionary()
         )
+        self._budgets: weakref.WeakSet[FleetBudget] = weakref.WeakSet()
+        #: The breaker around Redis: one failed round trip opens it; a flush probes it again.
+        self.guard = Breaker(
+            CircuitBreaker(
+                consecutive_failures=1, min_calls=1, window=60.0, open_for=self.redis_open_for
+            ),
+            "redis",
+            self._guard_moved,
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._client: Any = None
-        self._sha: str | None = None
+        self._shas: dict[str, str] = {}
         #: True while Redis is unreachable: every breaker decides on its local window alone.
         self.degraded = False
         self.last_flush: float | None = None  # policy clock of the last flush that worked
         self.flushes = 0  # pipelines sent (one per flush with active breakers)
         self.script_calls = 0
-        self._retry_at = 0.0
         self._threads: list[threading.Thread] = []
         if start:
             self.start()
@@ -127,8 +162,11 @@ class Fleet:
             self._breakers[BreakerKeys(self.namespace, dependency, key).tag] = found
         return found
 
-    def budget(self, dependency: str, config: RetryBudget) -> BudgetState:
-        return BudgetState(config)  # a ratio composes: <= 20 % per process is <= 20 % fleet-wide
+    def budget(self, dependency: str, config: RetryBudget) -> FleetBudget:
+        found = FleetBudget(config, dependency)  # fleet/budget.py: the floor is shared
+        with self._lock:
+            self._budgets.add(found)
+        return found
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,30 +212,48 @@ class Fleet:
     def flush(self) -> None:
         """One flush now (the flusher thread calls it every `interval`; tests may too)."""
         now = self._clock()
-        if now < self._retry_at:
-            return
         with self._lock:
             breakers = [(tag, b) for tag, b in self._breakers.items() if b.active(now)]
-        if not breakers:
+            budgets = [b for b in self._budgets if b.active(now)]
+        flushed = {b.dependency for _, b in breakers}
+        alone = [b for b in budgets if b.dependency not in flushed]  # no breaker says reporters
+        if not breakers and not alone:
             return
+        permit = self.guard.acquire(now)
+        if permit is None:
+            return  # the breaker around Redis is open: no round trip, no timeout to wait out
         try:
-            replies = self._send(breakers)
+            replies, counted = self._send(breakers, alone)
         except Exception as error:  # noqa: BLE001 - any Redis failure: fail open, never raise
-            self._fall_back(error, now)
+            self.guard.record(permit, True, False, now)
+            self._fall_back(error)
             return
+        self.guard.record(permit, False, False, now)
         now = self._clock()
+        reporters: dict[str, int] = {}
         for (_, breaker), reply in zip(breakers, replies):
-            state, epoch, probe_in_ms, calls, failures, reporters, prober = reply
-            state = state.decode() if isinstance(state, bytes) else str(state)
+            state, epoch, probe_in_ms, calls, failures, fleet_reporters, prober = reply[:7]
+            state = _text(state)
             probe_in = int(probe_in_ms) / 1000.0
             shown = "half_open" if state == "open" and probe_in <= 0 else state
-            breaker.apply(
-                FleetView(
-                    shown, int(epoch), int(calls), int(failures), int(reporters), bool(prober), now
-                ),
-                self._hold(probe_in),
+            view = FleetView(
+                shown,
+                int(epoch),
+                int(calls),
+                int(failures),
+                int(fleet_reporters),
+                bool(prober),
                 now,
             )
+            breaker.apply(view, self._hold(probe_in), now)
+            seq, action, reason, by = int(reply[7]), *(_text(x) for x in reply[8:11])
+            if breaker.apply_manual(seq, action, reason, by, now, live=False):
+                self._announce(breaker, action, reason, by, now)
+            dependency = breaker.dependency
+            reporters[dependency] = max(reporters.get(dependency, 0), view.reporters)
+        reporters.update(counted)
+        for budget in budgets:
+            budget.share(reporters.get(budget.dependency, 1))
         self.last_flush = now
         if self.degraded:
             self.degraded = False
@@ -213,19 +269,22 @@ class Fleet:
         come back with a later flush, short enough that a process that died hands it on."""
         return round(max(config.open_for, 3 * self.interval) * 1000)
 
-    def _send(self, breakers: list[tuple[str, FleetBreaker]]) -> list[Any]:
+    def _send(
+        self, breakers: list[tuple[str, FleetBreaker]], alone: list[FleetBudget]
+    ) -> tuple[list[Any], dict[str, int]]:
+        """One pipeline: FLUSH for each breaker, REPORTERS for each budget with no breaker in
+        it. The FLUSH replies, and the reporters of those budgets' dependencies."""
         from redis.exceptions import NoScriptError
 
         client = self._redis()
-        if self._sha is None:
-            self._sha = client.script_load(FLUSH)
-        calls = []
+        calls: list[tuple[str, tuple[str, ...], tuple[Any, ...]]] = []
         for _, breaker in breakers:
             pending = breaker.take_counts()
             config = breaker.config
             keys = BreakerKeys(self.namespace, breaker.dependency, breaker.key)
             calls.append(
                 (
+                    FLUSH,
                     keys.all(),
                     (
                         self.reporter,
@@ -245,39 +304,61 @@ class Fleet:
                     ),
                 )
             )
+        window_ms = round(self.window * 1000)
+        for budget in alone:
+            key = BreakerKeys(self.namespace, budget.dependency, "").budget
+            calls.append((REPORTERS, (key,), (self.reporter, "1", window_ms)))
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
-            for keys_, args in calls:
-                pipe.evalsha(self._sha, len(keys_), *keys_, *args)
+            for script, keys_, args in calls:
+                pipe.evalsha(self._sha(client, script), len(keys_), *keys_, *args)
             replies = pipe.execute(raise_on_error=False)
             self.flushes += 1
             self.script_calls += len(calls)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
-                self._sha = client.script_load(FLUSH)  # Redis restarted or flushed its scripts
+                self._shas.clear()  # Redis restarted or flushed its scripts
                 for _, breaker in breakers:
-                    breaker.release_fleet()  # its state may be gone too: epochs restart
+                    breaker.release_fleet(restarted=True)  # its state is gone: epochs restart
                 continue
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
-            return list(replies)
+            counted = {b.dependency: int(r) for b, r in zip(alone, replies[len(breakers) :])}
+            return list(replies[: len(breakers)]), counted
         raise AssertionError("unreachable")
 
-    def _fall_back(self, error: Exception, now: float) -> None:
-        self._retry_at = now + self.interval  # the breaker around Redis: pause, then try again
+    def _sha(self, client: Any, script: str) -> str:
+        """The script's SHA, loaded into Redis the first time (and again after NOSCRIPT)."""
+        sha = self._shas.get(script)
+        if sha is None:
+            sha = self._shas[script] = client.script_load(script)
+        return sha
+
+    def _fall_back(self, error: Exception) -> None:
         if not self.degraded:
             self.degraded = True
             log.warning(
-                "seawall fleet: Redis unreachable (%s), breakers decide locally",
+                "seawall fleet: Redis unreachable (%s), breakers decide locally; next try in %g s",
                 type(error).__name__,
+                self.redis_open_for,
             )
         with self._lock:
             breakers = list(self._breakers.values())
+            budgets = list(self._budgets)
         for breaker in breakers:
             breaker.release_fleet()
+        for budget in budgets:
+            budget.share(1)  # alone now: the whole floor
+
+    def _guard_moved(self, key: str, before: State, after: State, now: float) -> None:
+        log.debug("seawall fleet: the breaker around Redis went %s -> %s", before, after)
 
     def _listen_loop(self) -> None:
         while not self._stop.is_set():
+            wait = self.guard.retry_in(self._clock())
+            if wait > 0:  # Redis is known to be away: do not knock until the flush has
+                self._stop.wait(min(wait, self.interval))
+                continue
             try:
                 pubsub = self._redis().pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
@@ -289,18 +370,53 @@ class Fleet:
                 self._stop.wait(self.interval)
 
     def _heard(self, data: bytes) -> None:
-        """A transition published by some process's flush: apply it at once."""
-        tag, state, epoch, probe_in_ms = data.decode().split("\t")
+        """A message published by some process: a transition (from a flush) or a fleet-wide
+        manual control; apply it at once."""
+        tag, kind, rest = data.decode().split("\t", 2)
         with self._lock:
             breaker = self._breakers.get(tag)
         if breaker is None or self.degraded:
             return
+        now = self._clock()
+        if kind == "manual":
+            seq, action, by, reason = rest.split("\t", 3)
+            if breaker.apply_manual(int(seq), action, reason, by, now):
+                self._announce(breaker, action, reason, by, now)
+            return
+        epoch, probe_in_ms = rest.split("\t")
         before = breaker.fleet
         if before is not None and before.epoch >= int(epoch):
             return  # already applied by a flush
-        now = self._clock()
-        view = FleetView(state, int(epoch), 0, 0, before.reporters if before else 0, False, now)
+        view = FleetView(kind, int(epoch), 0, 0, before.reporters if before else 0, False, now)
         breaker.apply(view, self._hold(int(probe_in_ms) / 1000.0), now)
+
+    # -- fleet-wide manual controls (admin `scope=fleet`) ----------------------------------
+    def control(self, breaker: FleetBreaker, action: str, reason: str = "", by: str = "") -> None:
+        """`reset`, `isolate` or `disable` `breaker` in every process of the fleet: stored and
+        published in Redis (a process that flushes or starts later finds it too), then applied
+        here. Raises `ControlError` (nothing changed anywhere) when Redis cannot be reached."""
+        if self.guard.retry_in(self._clock()) > 0:
+            raise ControlError("the fleet's Redis is unreachable (fleet mode is degraded)")
+        keys = BreakerKeys(self.namespace, breaker.dependency, breaker.key)
+        clean = [" ".join(part.split()) for part in (reason, by)]  # one line each, no tabs
+        try:
+            client = self._redis()
+            seq = client.evalsha(
+                self._sha(client, MANUAL), 5, *keys.all(), action, *clean, self.channel, keys.tag
+            )
+        except Exception as error:  # noqa: BLE001 - say so without the URL or a password
+            raise ControlError(
+                f"the fleet's Redis did not take the control ({type(error).__name__})"
+            ) from None
+        breaker.apply_manual(int(seq), action, clean[0], clean[1], self._clock())
+
+    def _announce(
+        self, breaker: FleetBreaker, action: str, reason: str, by: str, now: float
+    ) -> None:
+        """A control another process asked for, applied here: its event, log line and metric."""
+        from ..admin.controls import announce_fleet
+
+        announce_fleet(self, breaker, action, reason, by, now)
 
     def view(self) -> dict[str, Any]:
         """The fleet side of the status snapshot."""
@@ -310,7 +426,12 @@ class Fleet:
             "degraded": self.degraded,
             "last_flush": self.last_flush,
             "interval": self.interval,
+            "redis_breaker": self.guard.state(self._clock()).value,
         }
 
 
-__all__ = ["Fleet", "check_url"]
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+__all__ = ["ControlError", "Fleet", "RedisUrl"]

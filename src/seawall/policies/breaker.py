@@ -45,6 +45,7 @@ class ManualAction:
     reason: str
     by: str
     at: float
+    scope: str = "process"  # "fleet": asked of every process of a seawall.Fleet (docs/fleet.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,22 +321,22 @@ class Breaker:
                 self._probes -= 1
 
     # -- manual control (wins over every automatic transition until `reset`) ----------------
-    def reset(self, now: float, reason: str = "", by: str = "") -> None:
+    def reset(self, now: float, reason: str = "", by: str = "", scope: str = "process") -> None:
         """Close the breaker and forget its window (lifts `isolate` and `disable`)."""
         with self._lock:
-            self._manual = ManualAction("reset", reason, by, now)
+            self._manual = ManualAction("reset", reason, by, now, scope)
             change = self._move(CLOSED, now) if self._state is not CLOSED else None
             self._window.clear()
             self._streak = 0
         self._report(change, now)
 
-    def isolate(self, now: float, reason: str = "", by: str = "") -> None:
+    def isolate(self, now: float, reason: str = "", by: str = "", scope: str = "process") -> None:
         """Hold the breaker open until `reset()`: every call rejected, no probe."""
-        self._hold(ISOLATED, ManualAction("isolate", reason, by, now), now)
+        self._hold(ISOLATED, ManualAction("isolate", reason, by, now, scope), now)
 
-    def disable(self, now: float, reason: str = "", by: str = "") -> None:
+    def disable(self, now: float, reason: str = "", by: str = "", scope: str = "process") -> None:
         """Let every call through until `reset()`, still counting outcomes but never opening."""
-        self._hold(DISABLED, ManualAction("disable", reason, by, now), now)
+        self._hold(DISABLED, ManualAction("disable", reason, by, now, scope), now)
 
     def force_open(self, now: float) -> None:
         """The same as `isolate(now)`."""

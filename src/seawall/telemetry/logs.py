@@ -89,13 +89,15 @@ def log_event(event: ev.Event) -> None:
     elif isinstance(event, ev.ManualChange):
         target = f"{event.part} {event.key}" if event.key else event.part
         logger.warning(
-            "manual %s of %s of %s by %s: %s",
+            "manual %s%s of %s of %s by %s: %s",
             event.action,
+            " (fleet-wide)" if event.scope == "fleet" else "",
             target,
             event.dependency,
             event.by or "?",
             event.reason or "(no reason given)",
             extra={
+                "seawall.manual.scope": event.scope,
                 "seawall.dependency": event.dependency,
                 "seawall.manual.part": event.part,
                 "seawall.breaker.key": event.key,

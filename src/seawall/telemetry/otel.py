@@ -323,6 +323,13 @@ class Telemetry:
             description="Configured concurrency limit.",
         )
         meter.create_observable_gauge(
+            "seawall.fleet.degraded",
+            [self._observe_fleets],
+            unit="{fleet}",
+            description="1 while a seawall.Fleet cannot reach Redis and its breakers decide "
+            "locally (fail open), else 0.",
+        )
+        meter.create_observable_gauge(
             "seawall.pool.connections",
             [self._observe_pools],
             unit="{connection}",
@@ -685,6 +692,15 @@ class Telemetry:
                             "seawall.breaker.state": breaker_state.value,
                         },
                     )
+
+    def _observe_fleets(self, options: CallbackOptions) -> Iterable[Observation]:
+        seen: set[int] = set()
+        for policy in list(self._policies):
+            store = policy._store
+            if not hasattr(store, "degraded") or id(store) in seen:
+                continue  # the local store, or a fleet already reported
+            seen.add(id(store))
+            yield Observation(int(store.degraded), {"seawall.fleet.namespace": store.namespace})
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
         for dependency, state in self._states():
