@@ -147,3 +147,36 @@ def test_without_the_event_stream_the_page_falls_back_to_polling(browser, upstre
         policy.dependency("polled").breaker().isolate(policy.now())  # type: ignore[union-attr]
         page.wait_for_selector(card("polled", "isolated"), timeout=5000)  # the next poll
         assert "isolated (held open)" in page.inner_text(card("polled")).lower()
+
+
+def test_a_fleet_breaker_shows_local_and_fleet_and_isolates_fleet_wide(browser):
+    """A breaker in fleet mode: the card labels the local state and the fleet's, and its
+    "isolate fleet-wide" button isolates the breaker of another process of the fleet."""
+    from tests.redis_server import RedisServer
+
+    with RedisServer() as redis_server:
+        here, there = (
+            seawall.Fleet(redis_server.url, namespace="page", start=False) for _ in range(2)
+        )
+        pay = seawall.Policy("payments", retry=None, store=here)
+        other = seawall.Policy("payments", retry=None, store=there)
+        pay.dependency("payments")
+        other.dependency("payments")
+        here.flush()  # a first flush: the fleet's view
+        with seawall.admin.serve(
+            port=0, control_token={"oncall": CONTROL}, policies=[pay], event_interval=0.5
+        ) as server:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.fill("#token", CONTROL)
+            page.click("#login button[type=submit]")
+            page.wait_for_selector(card("payments", "closed"), timeout=5000)
+            text = page.inner_text(card("payments")).lower()  # the state is in capitals
+            assert "local: closed" in text and "fleet\tclosed, 0 calls" in text, repr(text)
+            page.once("dialog", lambda dialog: dialog.accept("drill"))
+            page.click(f'{card("payments")} button[data-action="isolate"][data-scope="fleet"]')
+            page.wait_for_selector(card("payments", "isolated"), timeout=2000)
+            assert "isolate (fleet-wide) by oncall" in page.inner_text(card("payments")).lower()
+        there.flush()  # the other process learns it at its next flush (or by pub/sub)
+        breaker = other.dependency("payments").shared_breaker
+        assert breaker is not None and breaker.state(other.now()).value == "isolated"

@@ -169,6 +169,7 @@ def test_seawall_status_prints_a_running_process_snapshot_as_a_table(upstream, m
             "IN",
             "BULKHEAD",
             "BUDGET",
+            "FLEET",
             "MANUAL",
         ]
         assert table[3].split()[:8] == [

@@ -520,3 +520,25 @@ def test_scope_fleet_is_refused_without_a_fleet_or_a_redis(redis_server: RedisSe
     assert down.value.status == 503 and "hunter2" not in str(down.value)
     breaker = policy.dependency("dep").shared_breaker
     assert breaker is not None and breaker.state(policy.now()) is seawall.BreakerState.CLOSED
+
+
+def test_the_status_table_labels_the_fleet_column(redis_server: RedisServer) -> None:
+    from seawall.admin.table import render
+
+    fleet = seawall.Fleet(redis_server.url, namespace="table", start=False)
+    policy = seawall.Policy("dep", retry=None, telemetry=False, store=fleet)
+    breaker = policy.dependency("dep").shared_breaker
+    assert breaker is not None
+    _fail(breaker, 3, policy.now())
+    local = seawall.Policy("solo", retry=None, telemetry=False)
+    local.dependency("solo")
+    lines = render(seawall.status([policy, local])).splitlines()
+    assert lines[2].split()[-2:] == ["FLEET", "MANUAL"]
+    assert lines[3].split()[-2] == "not-flushed" and lines[4].split()[-2:] == ["-", "-"]
+    fleet.flush()
+    seawall.admin.isolate("dep", scope="fleet", by="ops", reason="drill", policies=[policy])
+    row = render(seawall.status([policy])).splitlines()[3]
+    assert "closed:3c/3f/1p" in row and row.endswith("isolate (fleet-wide) by ops: drill")
+    redis_server.stop()
+    fleet.flush()
+    assert "degraded(local)" in render(seawall.status([policy])).splitlines()[3]

@@ -15,6 +15,7 @@ COLUMNS = (
     "PROBE IN",
     "BULKHEAD",
     "BUDGET",
+    "FLEET",
     "MANUAL",
 )
 
@@ -29,7 +30,7 @@ def render(snapshot: dict[str, Any]) -> str:
         )
         for breaker in dep["breakers"] or [None]:
             if breaker is None:
-                rows.append((dep["name"], "-", "-", "-", "-", "-", "-", "-", *fixed, "-"))
+                rows.append((dep["name"], "-", "-", "-", "-", "-", "-", "-", *fixed, "-", "-"))
                 continue
             window, manual = breaker["window"], breaker["manual"]
             state = breaker["state"] + (" (probe due)" if breaker["probe_due"] else "")
@@ -49,7 +50,10 @@ def render(snapshot: dict[str, Any]) -> str:
                     str(window["rejected"]),
                     probe,
                     *fixed,
-                    (f"{manual['action']} by {manual['by'] or '?'}: {manual['reason'] or '-'}")
+                    _fleet(breaker.get("fleet")),
+                    (
+                        f"{manual['action']}{' (fleet-wide)' if manual.get('scope') == 'fleet' else ''} by {manual['by'] or '?'}: {manual['reason'] or '-'}"
+                    )
                     if manual
                     else "-",
                 )
@@ -68,3 +72,14 @@ def render(snapshot: dict[str, Any]) -> str:
     for conflict in snapshot["conflicts"]:
         lines.append(f"warning: {conflict['problem']}")
     return "\n".join(lines)
+
+
+def _fleet(fleet: dict[str, Any] | None) -> str:
+    """The fleet's side of a breaker in fleet mode (STATE is this process's): "-" otherwise."""
+    if fleet is None:
+        return "-"
+    if fleet["degraded"]:
+        return "degraded(local)"
+    if fleet["state"] is None:
+        return "not-flushed"
+    return f"{fleet['state']}:{fleet['calls']}c/{fleet['failures']}f/{fleet['reporters']}p"
