@@ -542,3 +542,78 @@ def test_the_status_table_labels_the_fleet_column(redis_server: RedisServer) -> 
     redis_server.stop()
     fleet.flush()
     assert "degraded(local)" in render(seawall.status([policy])).splitlines()[3]
+
+
+def test_the_fleet_section_of_the_yaml_builds_a_fleet_every_policy_shares(
+    upstream: Any, redis_server: RedisServer, tmp_path: Any
+) -> None:
+    """Zero code: two routers from one YAML file (two processes, as far as Redis can tell) whose
+    only fleet set-up is the `fleet:` section pool their breaker counts."""
+    import httpx
+
+    from seawall.config import Router, load_file
+    from seawall.httpx import ResilientTransport
+
+    path = tmp_path / "seawall.yaml"
+    path.write_text(
+        "defaults:\n  retry: false\n  breaker: {min_calls: 4, window: 30s}\n"
+        "dependencies:\n  pay:\n    match: {host: 127.0.0.1}\n"
+        'fleet:\n  redis: "${REDIS_URL}"\n  namespace: yaml\n  interval: 100ms\n'
+    )
+    upstream.default = respond(503)
+    routers = [
+        Router(load_file(path, environ={"REDIS_URL": redis_server.url}), telemetry=False)
+        for _ in range(2)
+    ]
+    fleets = [router.config.fleet for router in routers]
+    assert all(isinstance(f, seawall.Fleet) for f in fleets) and fleets[0] is not fleets[1]
+    assert all(p._store is router.store for router in routers for p in router.policies())
+    for router in routers:
+        with httpx.Client(transport=ResilientTransport(router)) as client:
+            for _ in range(2):  # two failures each: four in the fleet, none alone at min_calls
+                assert client.get(upstream.url + "/pay").status_code == 503
+    state = routers[0].routes[0][1].dependency("pay")
+    wait_for(
+        lambda: (
+            state.shared_breaker is not None
+            and state.shared_breaker.state(time.monotonic()) is seawall.BreakerState.OPEN
+        ),
+        5.0,
+        "the fleet opened the first router's breaker",
+    )
+    assert "shares breaker state through Redis at redis://127.0.0.1:" in routers[0].describe()
+    for fleet in fleets:
+        assert fleet is not None
+        fleet.close()
+
+
+def test_fleet_section_problems_name_the_key_and_never_show_the_url() -> None:
+    from seawall.config import ConfigError, load
+
+    secret = "http://user:hunter2@cache.internal:6379"
+    with pytest.raises(ConfigError) as bad:
+        load({"fleet": {"redis": secret, "interval": "soon", "colour": 1}})
+    assert bad.value.problems == [
+        "fleet.redis: must be a Redis URL like redis://host:6379/0 (schemes redis, rediss, unix), "
+        "got one with scheme 'http' and host 'cache.internal'",
+        "fleet.interval: must be a duration: seconds as a number, or a string like 250ms, 2s, "
+        "1.5m, 1h, got 'soon'",
+        "fleet.colour: unknown key; expected one of redis, namespace, interval, window, "
+        "min_reporters, timeout, redis_open_for",
+    ]
+    with pytest.raises(ConfigError) as from_env:
+        load({}, environ={"SEAWALL_FLEET_REDIS": secret})
+    assert from_env.value.problems[0].startswith("fleet.redis (set by $SEAWALL_FLEET_REDIS): ")
+    with pytest.raises(ConfigError) as short:
+        load({"fleet": secret})  # the short form: the URL alone
+    with pytest.raises(ConfigError) as missing:
+        load({"fleet": {"namespace": "x"}})
+    assert missing.value.problems == [
+        "fleet.redis: missing; expected a Redis URL (or $SEAWALL_FLEET_REDIS)"
+    ]
+    for error in (bad, from_env, short):
+        assert "hunter2" not in str(error.value)
+    on = load({}, environ={"SEAWALL_FLEET_REDIS": "redis://127.0.0.1:1/0"}).fleet
+    assert on is not None and on.namespace == "seawall" and not on._threads  # not started
+    assert load({"fleet": False}, environ={"SEAWALL_FLEET_REDIS": "redis://x:1/0"}).fleet is None
+    assert load({}).fleet is None

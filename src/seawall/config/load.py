@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fleet.store import Fleet
 from ..policies import _validate
 from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
@@ -36,7 +37,7 @@ from . import admin as admin_section
 from . import reader
 from .errors import ConfigError
 from .errors import show as _show
-from .schema import POLICY, Bad, Key, Section, parse_duration, unknown_key
+from .schema import FLEET, POLICY, Bad, Key, Section, parse_duration, unknown_key
 
 __all__ = [
     "Config",
@@ -84,10 +85,12 @@ class Config:
     dependencies: list[Dependency]
     max_dependencies: int = 100
     admin: admin_section.AdminSettings | None = None  # the `admin:` section (config/admin.py)
+    #: The `fleet:` section: a `seawall.Fleet`, not started (the Router starts it), or None.
+    fleet: Fleet | None = None
 
 
 # -- loading -------------------------------------------------------------------------------
-TOP_LEVEL = ("defaults", "dependencies", "max_dependencies", "admin")  # admin: config/admin.py
+TOP_LEVEL = ("defaults", "dependencies", "max_dependencies", "admin", "fleet")
 MATCH_KEYS = ("host", "path", "methods")
 
 #: Environment overrides of the common knobs, applied to `defaults`: variable -> section, key.
@@ -101,8 +104,16 @@ ENVIRONMENT = {
     "SEAWALL_BULKHEAD_MAX_QUEUED": ("bulkhead", "max_queued"),
     "SEAWALL_POOL_MAX_CONNECTIONS": ("pool", "max_connections"),
 }
+#: Environment overrides of the `fleet:` section (SEAWALL_FLEET_REDIS alone turns it on).
+FLEET_ENVIRONMENT = {"SEAWALL_FLEET_REDIS": "redis", "SEAWALL_FLEET_NAMESPACE": "namespace"}
 #: The other SEAWALL_* variables seawall reads (a misspelling of any of these is a problem).
-VARIABLES = ("SEAWALL_CONFIG", "SEAWALL_DISABLED", "SEAWALL_ON_CONFIG_ERROR", *ENVIRONMENT)
+VARIABLES = (
+    "SEAWALL_CONFIG",
+    "SEAWALL_DISABLED",
+    "SEAWALL_ON_CONFIG_ERROR",
+    *ENVIRONMENT,
+    *FLEET_ENVIRONMENT,
+)
 
 
 class Problems:
@@ -220,9 +231,39 @@ def load(
     admin = admin_section.parse(
         data.get("admin"), problems.found, admin_section.critical(raw_dependencies, problems.found)
     )
+    fleet = _fleet(data.get("fleet"), environ, problems)
     if problems.found:
         raise ConfigError(source, problems.found)
-    return Config(source, defaults, dependencies, max_dependencies, admin)
+    return Config(source, defaults, dependencies, max_dependencies, admin, fleet)
+
+
+def _fleet(raw: Any, environ: Mapping[str, str], problems: Problems) -> Fleet | None:
+    """The `fleet:` section (`fleet: redis://...` for short), with its environment overrides:
+    a `seawall.Fleet`, not started. `false` turns it off whatever the environment says."""
+    if raw is False:
+        return None
+    if isinstance(raw, str):
+        raw = {"redis": raw}  # never shown back: a URL may hold a password
+    given = {
+        key: environ[variable]
+        for variable, key in FLEET_ENVIRONMENT.items()
+        if environ.get(variable, "")
+    }
+    if raw is None and "redis" not in given:
+        return None
+    if raw is not None and not isinstance(raw, Mapping):
+        problems.add("fleet", f"must be a Redis URL or a mapping of {', '.join(FLEET.known())}")
+        return None
+    values = dict(raw or {})
+    for variable, key in FLEET_ENVIRONMENT.items():
+        if key in given:
+            values[key] = given[key]
+            problems.origins[f"fleet.{key}"] = [f"${variable}"]
+    if "redis" not in values:
+        problems.add("fleet.redis", "missing; expected a Redis URL (or $SEAWALL_FLEET_REDIS)")
+        return None
+    built = _build(FLEET, values, "fleet", problems, start=False)
+    return built if isinstance(built, Fleet) else None
 
 
 def _relative(problem: str, where: str) -> str:
@@ -280,9 +321,10 @@ def _parts(raw: Mapping[str, Any], where: str, problems: Problems) -> PolicyPart
     return parts
 
 
-def _build(section: Section, value: Any, where: str, problems: Problems) -> Any:
+def _build(section: Section, value: Any, where: str, problems: Problems, **extra: Any) -> Any:
     """The instance of `section.kind` that `value` (a mapping) describes, or None after adding
-    its problems: each key checked by the class's own rule, then the class built."""
+    its problems: each key checked by the class's own rule, then the class built (with
+    `extra` arguments that are no keys)."""
     if not isinstance(value, Mapping):
         off = " or false" if section.can_be_off else ""
         problems.add(
@@ -308,7 +350,7 @@ def _build(section: Section, value: Any, where: str, problems: Problems) -> Any:
     if len(problems.found) > before:
         return None
     try:
-        return section.kind(**args)
+        return section.kind(**args, **extra)
     except (ValueError, TypeError, OverflowError) as error:  # a rule across keys
         problems.add(where, str(error).split(": ", 1)[-1])
         return None

@@ -17,6 +17,8 @@ from ..exchange import AsyncExchange, Exchange, R, Target
 from ..pipeline import Policy
 from ..policies import _validate
 from ..policies.pool import Pool
+from ..state import LOCAL, Store
+from ..telemetry.redact import redact_url
 from .load import Config
 
 
@@ -52,19 +54,24 @@ class Router:
     def __init__(self, config: Config, *, telemetry: Any = True) -> None:
         _validate.arguments("Router", self.RULES, {"config": config, "telemetry": telemetry})
         self.config = config
+        #: The `fleet:` section's store, shared by every policy (started here), or LOCAL.
+        self.store: Store = LOCAL if config.fleet is None else config.fleet
         self.default = Policy(
             None,
             telemetry=telemetry,
             max_dependencies=config.max_dependencies,
+            store=self.store,
             **config.defaults.kwargs(),
         )
         self.routes = [
             (
                 Match(tuple(d.match.get("host", ())), d.match.get("path"), d.match.get("methods")),
-                Policy(d.name, telemetry=telemetry, **d.parts.kwargs()),
+                Policy(d.name, telemetry=telemetry, store=self.store, **d.parts.kwargs()),
             )
             for d in config.dependencies
         ]
+        if config.fleet is not None:
+            config.fleet.start()
 
     # -- what the adapters use of a policy -------------------------------------------------
     @property
@@ -118,6 +125,14 @@ class Router:
             for part in ("retry", "timeouts", "breaker", "bulkhead", "pool"):
                 value = getattr(policy, part)
                 lines.append(f"  {part:9s} {_describe(value)}")
+        fleet = self.config.fleet
+        if fleet is not None:
+            lines.append(
+                f"fleet: every policy above shares breaker state through Redis at "
+                f"{redact_url(fleet.url)} (namespace {fleet.namespace}, flush every "
+                f"{fleet.interval:g} s, window {fleet.window:g} s, min_reporters "
+                f"{fleet.min_reporters})"
+            )
         return "\n".join(lines)
 
 

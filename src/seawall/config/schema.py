@@ -123,16 +123,28 @@ class Section:
 
 
 def section(
-    name: str, kind: type, *, can_be_off: bool = True, aliases: Mapping[str, str] | None = None
+    name: str,
+    kind: type,
+    *,
+    can_be_off: bool = True,
+    aliases: Mapping[str, str] | None = None,
+    code_only: frozenset[str] = frozenset(),
 ) -> Section:
-    """The section of a class from its dataclass fields and their `RULES` (the field order)."""
+    """The section of a class from its `RULES`, in the order of its dataclass fields (of the
+    table itself for a class that is not a dataclass, as `seawall.Fleet`); `code_only`: more
+    arguments that are no key."""
     rules: Mapping[str, _validate.Rule] | None = getattr(kind, "RULES", None)
     if rules is None:
         raise TypeError(f"{kind.__name__} has no RULES table to derive its section from")
+    names = (
+        [found.name for found in dataclasses.fields(kind)]
+        if dataclasses.is_dataclass(kind)
+        else list(rules)
+    )
     keys: dict[str, Key] = {}
-    for found in dataclasses.fields(kind):
-        rule = rules.get(found.name)
-        if rule is None or isinstance(rule, _validate.Function):
+    for field_name in names:
+        rule = rules.get(field_name)
+        if rule is None or isinstance(rule, _validate.Function) or field_name in code_only:
             continue  # code only: YAML cannot hold a callable
         nested = None
         inner = getattr(rule, "kind", None)
@@ -142,9 +154,9 @@ def section(
             and dataclasses.is_dataclass(inner)
         ):
             nested = section(
-                found.name, inner, can_be_off=rule.optional, aliases=_ALIASES.get(inner)
+                field_name, inner, can_be_off=rule.optional, aliases=_ALIASES.get(inner)
             )
-        keys[found.name] = Key(found.name, rule, nested)
+        keys[field_name] = Key(field_name, rule, nested)
     return Section(name, kind, keys, can_be_off, aliases or {})
 
 
@@ -171,6 +183,16 @@ def _policy_sections() -> dict[str, Section]:
 
 #: The sections of a policy, as `defaults` and each dependency have them.
 POLICY: dict[str, Section] = _policy_sections()
+
+
+def _fleet_section() -> Section:
+    from ..fleet.store import Fleet
+
+    return section("fleet", Fleet, code_only=frozenset({"start"}))
+
+
+#: The top-level `fleet:` section: `seawall.Fleet`'s arguments (docs/fleet.md).
+FLEET: Section = _fleet_section()
 
 
 def suggest(given: Any, known: Iterable[str]) -> str:
