@@ -617,3 +617,22 @@ def test_fleet_section_problems_name_the_key_and_never_show_the_url() -> None:
     assert on is not None and on.namespace == "seawall" and not on._threads  # not started
     assert load({"fleet": False}, environ={"SEAWALL_FLEET_REDIS": "redis://x:1/0"}).fleet is None
     assert load({}).fleet is None
+
+
+def test_a_process_that_applies_a_fleet_wide_control_announces_it(
+    redis_server: RedisServer,
+) -> None:
+    """The other process's change is an event of its own policy (its log line and metric)."""
+    here, there = (seawall.Fleet(redis_server.url, namespace="news", start=False) for _ in "ab")
+    asking = seawall.Policy("dep", retry=None, telemetry=False, store=here)
+    told = seawall.Policy("dep", retry=None, telemetry=False, store=there)
+    heard: list[Any] = []
+    told.subscribe(heard.append, seawall.events.ManualChange)
+    told.dependency("dep")
+    seawall.admin.disable("dep", scope="fleet", reason="noisy", by="ops", policies=[asking])
+    there.flush()
+    assert [(e.action, e.by, e.reason, e.scope) for e in heard] == [
+        ("disable", "ops", "noisy", "fleet")
+    ]
+    there.flush()  # applied once only
+    assert len(heard) == 1

@@ -108,10 +108,12 @@ def _fleet_wide(
         )
     for done, target in enumerate(targets):
         try:
-            fleet.control(target, action, reason, by)
+            applied_here = fleet.control(target, action, reason, by)
         except Unreachable as error:
             changed = "nothing was changed" if not done else f"{done} breaker(s) were changed"
             raise ControlError(503, f"{error}: {changed}; scope=process still works") from None
+        if not applied_here:
+            continue  # this process's listener heard it first and announced it
         now = policy.now()
         _announce(
             policy,

@@ -391,10 +391,11 @@ class Fleet:
         breaker.apply(view, self._hold(int(probe_in_ms) / 1000.0), now)
 
     # -- fleet-wide manual controls (admin `scope=fleet`) ----------------------------------
-    def control(self, breaker: FleetBreaker, action: str, reason: str = "", by: str = "") -> None:
+    def control(self, breaker: FleetBreaker, action: str, reason: str = "", by: str = "") -> bool:
         """`reset`, `isolate` or `disable` `breaker` in every process of the fleet: stored and
         published in Redis (a process that flushes or starts later finds it too), then applied
-        here. Raises `ControlError` (nothing changed anywhere) when Redis cannot be reached."""
+        here; False when this process's listener heard and applied it first (and announced
+        it). Raises `ControlError` (nothing changed anywhere) when Redis cannot be reached."""
         if self.guard.retry_in(self._clock()) > 0:
             raise ControlError("the fleet's Redis is unreachable (fleet mode is degraded)")
         keys = BreakerKeys(self.namespace, breaker.dependency, breaker.key)
@@ -408,7 +409,7 @@ class Fleet:
             raise ControlError(
                 f"the fleet's Redis did not take the control ({type(error).__name__})"
             ) from None
-        breaker.apply_manual(int(seq), action, clean[0], clean[1], self._clock())
+        return breaker.apply_manual(int(seq), action, clean[0], clean[1], self._clock())
 
     def _announce(
         self, breaker: FleetBreaker, action: str, reason: str, by: str, now: float
