@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from .cases import SPANS_PER_REQUEST, Case, all_cases
+from .cases import CASES_HELP, SPANS_PER_REQUEST, Case, chosen_cases
 
 TARGET = 1.10  # seawall vs the bare client
 OTEL_TARGET = 1.00  # seawall's telemetry vs the official instrumentation alone
@@ -54,17 +54,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="measured requests per rep")
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--cases", default="", help="only cases whose name contains this")
+    parser.add_argument("--cases", default="", help=CASES_HELP)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="2,000 requests, 200 warm-up, 3 reps")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.warmup, args.reps = 2_000, 200, 3
 
-    every = all_cases()
-    chosen = {c.name for c in every if args.cases in c.name}
-    chosen |= {c.baseline for c in every if c.name in chosen and c.baseline is not None}
-    cases = [c for c in every if c.name in chosen]  # each baseline right before its variants
+    cases = chosen_cases(args.cases)  # each baseline right before its variants
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu = client_cpu = None
     if len(cores) >= 2:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -123,10 +124,16 @@ async def _aclose(client: httpx.AsyncClient) -> None:
     await client.aclose()
 
 
-def _httpx_seawall() -> httpx.Client:
+#: The two seawall configurations every client is measured in: resilience alone, and what a
+#: user who installs seawall gets by default (telemetry=True: the OpenTelemetry API is
+#: installed, no SDK is set up, so seawall only keeps ready for one to appear).
+CONFIGURATIONS = (("seawall", False), ("seawall default", True))
+
+
+def _httpx_seawall(telemetry: bool = False) -> httpx.Client:
     from seawall.httpx import ResilientTransport
 
-    return httpx.Client(transport=ResilientTransport(seawall_policy()))
+    return httpx.Client(transport=ResilientTransport(seawall_policy(telemetry)))
 
 
 def _httpx_fleet_seawall() -> httpx.Client:
@@ -139,10 +146,10 @@ def _httpx_fleet_seawall() -> httpx.Client:
     return httpx.Client(transport=ResilientTransport(seawall_policy(store=fleet)))
 
 
-def _httpx_async_seawall() -> httpx.AsyncClient:
+def _httpx_async_seawall(telemetry: bool = False) -> httpx.AsyncClient:
     from seawall.httpx import AsyncResilientTransport
 
-    return httpx.AsyncClient(transport=AsyncResilientTransport(seawall_policy()))
+    return httpx.AsyncClient(transport=AsyncResilientTransport(seawall_policy(telemetry)))
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -155,10 +162,10 @@ def _requests_bare() -> Any:
     return session
 
 
-def _requests_seawall() -> Any:
+def _requests_seawall(telemetry: bool = False) -> Any:
     import seawall.requests
 
-    return seawall.requests.session(seawall_policy())
+    return seawall.requests.session(seawall_policy(telemetry))
 
 
 def _requests_get(session: Any, url: str) -> None:
@@ -176,10 +183,10 @@ def _aiohttp_bare() -> Any:
     )
 
 
-def _aiohttp_seawall() -> Any:
+def _aiohttp_seawall(telemetry: bool = False) -> Any:
     import seawall.aiohttp
 
-    return seawall.aiohttp.session(seawall_policy())
+    return seawall.aiohttp.session(seawall_policy(telemetry))
 
 
 async def _aiohttp_get(session: Any, url: str) -> None:
@@ -360,12 +367,18 @@ def otel_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
+    """Each bare client, then the same client through seawall in each of `CONFIGURATIONS`."""
     cases = [
         Case(
             "httpx.Client seq", None, sync_case(lambda: httpx.Client(limits=_limits()), _httpx_get)
         ),
-        Case(
-            "httpx.Client + seawall seq", "httpx.Client seq", sync_case(_httpx_seawall, _httpx_get)
+        *(
+            Case(
+                f"httpx.Client + {label} seq",
+                "httpx.Client seq",
+                sync_case(partial(_httpx_seawall, telemetry), _httpx_get),
+            )
+            for label, telemetry in CONFIGURATIONS
         ),
         Case(
             "httpx.Client + seawall fleet seq",
@@ -383,28 +396,57 @@ def all_cases() -> list[Case]:
                     lambda: httpx.AsyncClient(limits=_limits()), _httpx_aget, _aclose, concurrency
                 ),
             ),
-            Case(
-                f"httpx.AsyncClient + seawall {mode}",
-                bare,
-                async_case(_httpx_async_seawall, _httpx_aget, _aclose, concurrency),
+            *(
+                Case(
+                    f"httpx.AsyncClient + {label} {mode}",
+                    bare,
+                    async_case(
+                        partial(_httpx_async_seawall, telemetry), _httpx_aget, _aclose, concurrency
+                    ),
+                )
+                for label, telemetry in CONFIGURATIONS
             ),
         ]
     cases += [
         Case("requests.Session seq", None, sync_case(_requests_bare, _requests_get)),
-        Case(
-            "requests.Session + seawall seq",
-            "requests.Session seq",
-            sync_case(_requests_seawall, _requests_get),
+        *(
+            Case(
+                f"requests.Session + {label} seq",
+                "requests.Session seq",
+                sync_case(partial(_requests_seawall, telemetry), _requests_get),
+            )
+            for label, telemetry in CONFIGURATIONS
         ),
     ]
     for mode, concurrency in (("seq", 1), ("c64", 64)):
         bare = f"aiohttp.ClientSession {mode}"
         cases += [
             Case(bare, None, async_case(_aiohttp_bare, _aiohttp_get, _aiohttp_close, concurrency)),
-            Case(
-                f"aiohttp.ClientSession + seawall {mode}",
-                bare,
-                async_case(_aiohttp_seawall, _aiohttp_get, _aiohttp_close, concurrency),
+            *(
+                Case(
+                    f"aiohttp.ClientSession + {label} {mode}",
+                    bare,
+                    async_case(
+                        partial(_aiohttp_seawall, telemetry),
+                        _aiohttp_get,
+                        _aiohttp_close,
+                        concurrency,
+                    ),
+                )
+                for label, telemetry in CONFIGURATIONS
             ),
         ]
     return cases + otel_cases()
+
+
+CASES_HELP = "only cases whose name contains this (or any of several, separated by '|')"
+
+
+def chosen_cases(pattern: str) -> list[Case]:
+    """The cases whose name contains `pattern` (or one of its '|'-separated parts), each with
+    the baseline it is compared with, in `all_cases` order (each baseline before its variants)."""
+    every = all_cases()
+    parts = pattern.split("|")
+    chosen = {c.name for c in every if any(part in c.name for part in parts)}
+    chosen |= {c.baseline for c in every if c.name in chosen and c.baseline is not None}
+    return [c for c in every if c.name in chosen]

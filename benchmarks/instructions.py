@@ -23,7 +23,7 @@ import sys
 import time
 
 from .__main__ import start_server
-from .cases import all_cases
+from .cases import CASES_HELP, all_cases, chosen_cases
 
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
@@ -82,7 +82,7 @@ def main() -> None:
         help="measured requests (the larger of the two runs; the smaller makes a tenth)",
     )
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--cases", default="", help="only cases whose name contains this")
+    parser.add_argument("--cases", default="", help=CASES_HELP)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument(
         "--one", nargs=4, metavar=("CASE", "URL", "WARMUP", "N"), help=argparse.SUPPRESS
@@ -97,10 +97,7 @@ def main() -> None:
     if args.requests < 20:
         raise SystemExit(f"--requests must be at least 20, got {args.requests}")
 
-    every = all_cases()
-    chosen = {c.name for c in every if args.cases in c.name}
-    chosen |= {c.baseline for c in every if c.name in chosen and c.baseline is not None}
-    cases = [c for c in every if c.name in chosen]
+    cases = chosen_cases(args.cases)
     print(
         f"instructions per request under valgrind: {args.requests} requests after "
         f"{args.warmup} warm-up, less a run of {max(1, args.requests // 10)}\n",

@@ -43,13 +43,20 @@ def test_the_benchmark_compares_each_case_with_its_bare_client(tmp_path):
     assert set(rows) == {
         "requests.Session seq",
         "requests.Session + seawall seq",
+        "requests.Session + seawall default seq",
         "requests.Session + OTel seq",
         "requests.Session + seawall + OTel seq",
     }
     assert all(row["cpu_us"] > 0 and row["ratio_paired"] > 0 for row in rows.values())
     assert rows["requests.Session + seawall + OTel seq"]["spans_per_request"] == 2.0
     assert rows["requests.Session + OTel seq"]["spans_per_request"] == 1.0
-    assert "requests.Session + seawall seq" in done.stdout and "target <= 1.10x" in done.stdout
+    # both configurations against the same bare client, in the same run
+    for name in ("requests.Session + seawall seq", "requests.Session + seawall default seq"):
+        assert name in done.stdout
+        assert rows[name]["ratio"] == pytest.approx(
+            rows[name]["cpu_us"] / rows["requests.Session seq"]["cpu_us"]
+        )
+    assert "target <= 1.10x" in done.stdout
 
 
 # valgrind runs the client some 50 times slower: minutes on a busy 2-core machine, more than
