@@ -350,15 +350,39 @@ def test_no_sdk_means_no_work():
     assert policy.telemetry is telemetry and not hasattr(telemetry, "tracer")
 
 
-def test_without_an_sdk_only_request_starts_are_listened_to():
-    telemetry = Telemetry()  # global providers: no SDK in this process
-    policy = seawall.Policy("idle", telemetry=telemetry)
-    listening = {
+def _telemetry_listeners(policy: seawall.Policy, telemetry: Telemetry) -> set[type]:
+    return {
         kind
         for kind, listeners in policy._on.items()
         if any(getattr(x, "__self__", None) is telemetry for x in listeners)
     }
-    assert listening == {seawall.events.RequestStarted}
+
+
+def test_without_an_sdk_nothing_is_listened_to():
+    """The API announces a provider being set, so no event is built for telemetry at all."""
+    telemetry = Telemetry()  # global providers: no SDK in this process
+    policy = seawall.Policy("idle", telemetry=telemetry)
+    assert telemetry._told is True
+    assert _telemetry_listeners(policy, telemetry) == set()
+
+
+def test_where_the_api_cannot_announce_providers_request_starts_look_for_an_sdk(monkeypatch):
+    from opentelemetry import trace
+
+    from seawall.telemetry import _providers_set
+
+    guard = trace._TRACER_PROVIDER_SET_ONCE
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)  # an API that keeps it else
+    telemetry = Telemetry()
+    policy = seawall.Policy("idle", telemetry=telemetry)
+    assert telemetry._told is False
+    assert _telemetry_listeners(policy, telemetry) == {seawall.events.RequestStarted}
+    # and where it can again (a harness that replaced the guard), the next watch hooks it
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", getattr(guard, "inner", guard))
+    seawall.Policy("idle", telemetry=telemetry)
+    assert isinstance(trace._TRACER_PROVIDER_SET_ONCE, _providers_set._Announcing)
+    assert telemetry._told is True
+    assert _telemetry_listeners(policy, telemetry) == set()
 
 
 def test_dependency_labels_are_capped_across_policies(otel):
@@ -385,32 +409,61 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 policy = seawall.Policy("later")  # telemetry=True: the global providers, no SDK yet
 client = httpx.Client(transport=ResilientTransport(policy))
 client.get(sys.argv[1])
+telemetry = policy.telemetry
+def ours():
+    return [x for listeners in policy._on.values() for x in listeners
+            if getattr(x, "__self__", None) is telemetry]
+before = len(ours())  # nothing is listened to while there is no SDK
 exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)
 from concurrent.futures import ThreadPoolExecutor
-with ThreadPoolExecutor(8) as pool:  # the first requests after it race to notice the SDK
+with ThreadPoolExecutor(8) as pool:  # the first requests after it
     list(pool.map(lambda _: client.get(sys.argv[1]), range(24)))
-telemetry = policy.telemetry
-ours = [x for listeners in policy._on.values() for x in listeners
-        if getattr(x, "__self__", None) is telemetry]
-print(len(exporter.get_finished_spans()), len(ours), len(policy._on[seawall.events.RequestStarted]))
+print(before, len(exporter.get_finished_spans()), len(ours()),
+      len(policy._on[seawall.events.RequestStarted]))
+"""
+
+METER_LATER = """
+import sys, httpx, seawall
+from seawall.httpx import ResilientTransport
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+policy = seawall.Policy("later")  # telemetry=True: the global providers, no SDK yet
+client = httpx.Client(transport=ResilientTransport(policy))
+client.get(sys.argv[1])
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))  # metrics only
+for _ in range(5):
+    client.get(sys.argv[1])
+counts = [point.count for resource in reader.get_metrics_data().resource_metrics
+          for scope in resource.scope_metrics for metric in scope.metrics
+          if metric.name == "seawall.request.duration" for point in metric.data.data_points]
+print(sum(counts))
 """
 
 
-def test_an_sdk_installed_after_seawall_is_used_from_the_next_request_on(upstream):
+def _fresh(script: str, *args: str) -> list[int]:
     done = subprocess.run(
-        [sys.executable, "-c", SDK_LATER, upstream.url + "/ok"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    spans, listeners, on_start = map(int, done.stdout.split())
+    return [int(x) for x in done.stdout.split()]
+
+
+def test_an_sdk_installed_after_seawall_is_used_from_the_next_request_on(upstream):
+    before, spans, listeners, on_start = _fresh(SDK_LATER, upstream.url + "/ok")
+    assert before == 0  # no SDK: telemetry listens to nothing
     assert spans == 48  # 24 requests after the SDK appeared, 2 spans each; none before
     assert listeners == len(seawall.events.ALL)  # one handler per event class, no leftovers
     assert on_start == 1  # telemetry's handler and nothing else (logs do not listen to starts)
+
+
+def test_a_meter_provider_alone_set_after_seawall_is_used_too(upstream):
+    assert _fresh(METER_LATER, upstream.url + "/ok") == [5]  # the 5 requests after it
 
 
 def test_counter_series_start_at_zero_when_a_dependency_is_first_seen(upstream, otel):

@@ -29,6 +29,7 @@ from ..policies import _validate, retry
 from ..policies.breaker import State
 from ..policies.bulkhead import QUEUE_FULL, QUEUE_TIMEOUT
 from ..policies.classify import RETRY_STATUSES
+from . import _providers_set
 from .cardinality import FirstValues, LabelSets
 from .redact import SENSITIVE_QUERY_KEYS, query_keys, redact
 
@@ -104,7 +105,7 @@ class Telemetry:
     whose values must never be recorded; `sensitive_query_keys`: the list they are added to
     (default `seawall.telemetry.redact.SENSITIVE_QUERY_KEYS`). Both are compared
     case-insensitively and percent-decoded. While no SDK is installed (the API's no-op
-    providers), each request costs one check and nothing more.
+    providers), requests cost nothing: the API tells seawall when a provider is set.
     """
 
     #: What each argument must be (checked, types first, when it is built).
@@ -172,19 +173,31 @@ class Telemetry:
         self._calls_lock = threading.Lock()
         self._live = False
         self._ready = False
+        self._told = False  # whether the API announces the providers set to this instance
         # each event class straight to its handler (no dispatching layer on the hot path);
         # bound once, so that unsubscribing finds them again
         self._handlers = {kind: handler.__get__(self) for kind, handler in _HANDLERS.items()}
         self._listen_for_sdk = self._notice
-        self._wiring = threading.Lock()  # watch() and going live may race on other threads
+        # watch() and going live may race on other threads; re-entered when looking at the
+        # providers sets one up (the OTEL_PYTHON_*_PROVIDER variables) and so announces it
+        self._wiring = threading.RLock()
 
     # -- wiring ----------------------------------------------------------------------------
     def watch(self, policy: Any) -> None:
         """Subscribe to `policy`'s events and report its live state in the gauges. Until an SDK
-        is behind the providers, only the start of each request is listened to (to notice one),
-        so the other events are not even built."""
+        is behind the providers, nothing is listened to, so no event is even built: the API
+        tells this instance when a global provider is set (`_providers_set`). Where it cannot,
+        the start of each request is listened to instead, to look for one."""
         with self._wiring:
             self._policies.add(policy)
+            if not self._live and not self._explicit:
+                # before looking: a provider set from now on is announced
+                told = _providers_set.listen(self)
+                if told != self._told:  # the others' listeners change too
+                    self._told = told
+                    for watched in list(self._policies):
+                        self._subscribe(watched)
+                    return
             self._subscribe(policy)
 
     def _subscribe(self, policy: Any) -> None:
@@ -195,36 +208,37 @@ class Telemetry:
         if self._is_live():
             for kind, handler in self._handlers.items():
                 policy.subscribe(handler, kind)
-        else:
+        elif not self._told:
             policy.subscribe(self._listen_for_sdk, ev.RequestStarted)
 
+    def providers_set(self) -> None:
+        """A global provider was just set: every event of every watched policy, from the next
+        request on, if it is an SDK."""
+        self._go_live()
+
     def _notice(self, event: ev.Event) -> None:
-        """Before an SDK is seen: is there one now? Then every event of every watched policy,
-        from this request on."""
+        """Where the API cannot announce providers: is there an SDK now? Then every event of
+        every watched policy, from this request on."""
+        if self._go_live():
+            self._handlers[type(event)](event)
+
+    def _go_live(self) -> bool:
         if not self._is_live():
-            return
+            return False
         with self._wiring:
             for policy in list(self._policies):
                 self._subscribe(policy)
-        self._handlers[type(event)](event)
+        _providers_set.forget(self)
+        return True
 
     def _is_live(self) -> bool:
-        """Whether a real SDK is behind the providers (checked until it is)."""
-        if not self._live:
-            if self._explicit:
+        """Whether a real SDK is behind the providers (checked until it is); the instruments
+        are built on it before this first says so."""
+        if not self._live and (self._explicit or _sdk_present()):
+            with self._wiring:
+                if not self._ready:
+                    self._build()
                 self._live = True
-            else:
-                tracer_live = not isinstance(
-                    trace.get_tracer_provider(),
-                    (trace.ProxyTracerProvider, trace.NoOpTracerProvider),
-                )
-                meter_live = type(metrics.get_meter_provider()).__name__ not in (
-                    "_ProxyMeterProvider",
-                    "NoOpMeterProvider",
-                )
-                self._live = tracer_live or meter_live
-            if self._live and not self._ready:
-                self._build()
         return self._live
 
     def _build(self) -> None:
@@ -732,6 +746,18 @@ class Telemetry:
 
 
 _ERROR = Status(StatusCode.ERROR)
+
+
+def _sdk_present() -> bool:
+    """Whether either global provider is something other than the API's no-op or proxy."""
+    tracer_live = not isinstance(
+        trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    )
+    meter_live = type(metrics.get_meter_provider()).__name__ not in (
+        "_ProxyMeterProvider",
+        "NoOpMeterProvider",
+    )
+    return tracer_live or meter_live
 
 
 def _metric_attributes(
