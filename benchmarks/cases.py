@@ -199,6 +199,9 @@ async def _aiohttp_close(session: Any) -> None:
 
 
 # -- OpenTelemetry: a real SDK with in-memory exporters, shared by every OTel case -----------
+#: the name of the cases with `Telemetry(spans="attempts")`: a span per attempt, as the
+#: official instrumentations report (no logical span for a request of one attempt)
+ATTEMPT_SPANS = "spans=attempts"
 #: spans exported per request, by case (printed beside the figures: the work each side does)
 SPANS_PER_REQUEST: dict[str, float] = {}
 
@@ -272,15 +275,18 @@ def with_official(name: str, instrumentor: Callable[[], Any], measure: Measure) 
     return _counting_spans(name, run)
 
 
-def with_seawall_otel(name: str, measure_for: Callable[[Any], Measure]) -> Measure:
-    """`measure_for(policy)` with seawall's own spans and metrics on the shared SDK."""
+def with_seawall_otel(
+    name: str, measure_for: Callable[[Any], Measure], spans: str = "request"
+) -> Measure:
+    """`measure_for(policy)` with seawall's own spans and metrics on the shared SDK
+    (`spans`: `Telemetry(spans=...)`)."""
 
     def run(url: str, warmup: int, n: int) -> tuple[float, float]:
         from seawall.telemetry.otel import Telemetry
 
         otel = sdk()
         telemetry = Telemetry(
-            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+            tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, spans=spans
         )
         return measure_for(seawall_policy(telemetry))(url, warmup, n)
 
@@ -359,9 +365,11 @@ def otel_cases() -> list[Case]:
     cases = []
     for client, instrumentor, bare, with_seawall in plain:
         official, ours = f"{client} + OTel seq", f"{client} + seawall + OTel seq"
+        attempts = f"{client} + seawall + OTel {ATTEMPT_SPANS} seq"
         cases += [
             Case(official, None, with_official(official, instrumentor, bare)),
             Case(ours, official, with_seawall_otel(ours, with_seawall)),
+            Case(attempts, official, with_seawall_otel(attempts, with_seawall, "attempts")),
         ]
     return cases
 

@@ -107,13 +107,13 @@ def main() -> None:
     started = time.perf_counter()
     rows: dict[str, dict[str, float]] = {}
     try:
-        print(f"{'case':42s} {'instr/req':>11s} {'vs base':>8s} {'+instr':>9s}", flush=True)
+        print(f"{'case':58s} {'instr/req':>11s} {'vs base':>8s} {'+instr':>9s}", flush=True)
         for case in cases:
             instructions = per_request(case.name, url, args.warmup, args.requests)
             base = rows[case.baseline]["instructions"] if case.baseline in rows else instructions
             rows[case.name] = {"instructions": instructions, "ratio": instructions / base}
             print(
-                f"{case.name:42s} {instructions:11,.0f} {instructions / base:7.2f}x "
+                f"{case.name:58s} {instructions:11,.0f} {instructions / base:7.2f}x "
                 f"{instructions - base:+9,.0f}",
                 flush=True,
             )

@@ -46,10 +46,13 @@ def test_the_benchmark_compares_each_case_with_its_bare_client(tmp_path):
         "requests.Session + seawall default seq",
         "requests.Session + OTel seq",
         "requests.Session + seawall + OTel seq",
+        "requests.Session + seawall + OTel spans=attempts seq",
     }
     assert all(row["cpu_us"] > 0 and row["ratio_paired"] > 0 for row in rows.values())
     assert rows["requests.Session + seawall + OTel seq"]["spans_per_request"] == 2.0
     assert rows["requests.Session + OTel seq"]["spans_per_request"] == 1.0
+    # the official instrumentation's shape: one span for a request of one attempt
+    assert rows["requests.Session + seawall + OTel spans=attempts seq"]["spans_per_request"] == 1.0
     # both configurations against the same bare client, in the same run
     for name in ("requests.Session + seawall seq", "requests.Session + seawall default seq"):
         assert name in done.stdout

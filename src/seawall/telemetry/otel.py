@@ -14,15 +14,16 @@ label sets than `cardinality` allows.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable
-from contextvars import Token
+from contextvars import ContextVar, Token
 from typing import Any, ClassVar
 
 from opentelemetry import context, metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY, Context
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from .. import events as ev
 from ..policies import _validate, retry
@@ -70,23 +71,40 @@ class _Request:
         "key",
         "span_attributes",
         "server",
+        "started_ns",
+        "ended_attempt",
+        "current",
     )
 
     def __init__(
         self,
-        span: trace.Span,
-        token: Token[Context],
+        span: trace.Span | None,
+        token: Token[Context] | None,
         key: _Key,
         span_attributes: dict[str, Any],
         server: tuple[str, int],
     ) -> None:
-        self.span = span
+        self.span = span  # the logical span (spans="attempts": only once one is needed)
         self.token = token
         self.attempt_span: trace.Span | None = None
         self.attempt_token: Token[Context] | None = None
         self.key = key  # what every attempt's metrics share, bounded
         self.span_attributes = span_attributes  # what every span shares, as it is
         self.server = server  # (host, port) of the URL
+        # spans="attempts" only: when the request started (a late logical span starts then),
+        # the last attempt span ended (linked from it) and `_CURRENT`'s token
+        self.started_ns = 0
+        self.ended_attempt: trace.Span | None = None
+        self.current: Token[_Request | None] | None = None
+
+
+#: spans="attempts": the request whose events are being told, on its own thread or task (its
+#: events between attempts do not say which request they belong to, and no span of its own
+#: is current then to hold them)
+_CURRENT: ContextVar[_Request | None] = ContextVar("seawall_request", default=None)
+
+#: `Telemetry(spans=...)`: a logical span for every request, or only where it tells something
+REQUEST_SPANS, ATTEMPT_SPANS = "request", "attempts"
 
 
 #: (seawall.dependency, http.request.method, server.address, server.port or None)
@@ -104,7 +122,10 @@ class Telemetry:
     `otel.metric.overflow=true`). `redact_query`: more query parameter names
     whose values must never be recorded; `sensitive_query_keys`: the list they are added to
     (default `seawall.telemetry.redact.SENSITIVE_QUERY_KEYS`). Both are compared
-    case-insensitively and percent-decoded. While no SDK is installed (the API's no-op
+    case-insensitively and percent-decoded. `spans`: "request" (default), an INTERNAL span for
+    every logical request with the attempts' CLIENT spans under it; "attempts", the official
+    instrumentations' shape: the CLIENT spans alone, and the logical span only for a request
+    that retried, waited for a slot or was refused (docs/telemetry.md). While no SDK is installed (the API's no-op
     providers), requests cost nothing: the API tells seawall when a provider is set.
     """
 
@@ -125,6 +146,7 @@ class Telemetry:
         "max_dependencies": _validate.Count(),
         "max_servers": _validate.Count(),
         "max_label_sets": _validate.Count(),
+        "spans": _validate.Choice(REQUEST_SPANS, ATTEMPT_SPANS),
     }
 
     def __init__(
@@ -137,6 +159,7 @@ class Telemetry:
         max_dependencies: int = 100,
         max_servers: int = 10,
         max_label_sets: int = 2000,
+        spans: str = REQUEST_SPANS,
     ) -> None:
         checked = _validate.arguments(
             "Telemetry",
@@ -149,6 +172,7 @@ class Telemetry:
                 "max_dependencies": max_dependencies,
                 "max_servers": max_servers,
                 "max_label_sets": max_label_sets,
+                "spans": spans,
             },
         )
         redact_query, sensitive_query_keys = (
@@ -159,6 +183,7 @@ class Telemetry:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._redact = query_keys((*sensitive_query_keys, *redact_query))
+        self._per_attempt = spans == ATTEMPT_SPANS
         self._max_dependencies = max_dependencies
         self._dependencies: set[str] = set()
         self._servers = FirstValues(max_servers)
@@ -427,11 +452,34 @@ class Telemetry:
             if self._servers.admits(dependency, server)
             else (dependency, method, OTHER_SERVER, None)
         )
+        if self._per_attempt:  # a logical span only once it has something to tell
+            state = exchange.telemetry = _Request(None, None, key, span_attributes, server)
+            state.started_ns = time.time_ns()
+            state.current = _CURRENT.set(state)
+            return
         span = self.tracer.start_span(
             f"seawall {dependency}", kind=SpanKind.INTERNAL, attributes=span_attributes
         )
         token = context.attach(trace.set_span_in_context(span))
         exchange.telemetry = _Request(span, token, key, span_attributes, server)
+
+    def _logical_span(self, state: _Request, current: bool = True) -> trace.Span:
+        """spans="attempts": the request's logical span, started now if it has none yet (as
+        of the request's start, linked to the attempt that ended before it; `current`: the
+        attempts after it are its children)."""
+        if state.span is not None:
+            return state.span
+        ended = state.ended_attempt
+        span = state.span = self.tracer.start_span(
+            f"seawall {state.key[0]}",
+            kind=SpanKind.INTERNAL,
+            attributes=state.span_attributes,
+            start_time=state.started_ns,
+            links=None if ended is None else [Link(ended.get_span_context())],
+        )
+        if current:
+            state.token = context.attach(trace.set_span_in_context(span))
+        return span
 
     def _attempt_started(self, event: ev.AttemptStarted) -> None:
         state: _Request | None = event.exchange.telemetry
@@ -505,6 +553,8 @@ class Telemetry:
         if state.attempt_token is not None:
             context.detach(state.attempt_token)
         state.attempt_span = state.attempt_token = None
+        if self._per_attempt:
+            state.ended_attempt = span
 
     def _finished(self, event: ev.RequestFinished) -> None:
         state: _Request | None = event.exchange.telemetry
@@ -524,7 +574,14 @@ class Telemetry:
                 },
             ),
         )
+        if self._per_attempt and state.current is not None:
+            _CURRENT.reset(state.current)
+            if state.span is None and event.attempts == 1:
+                event.exchange.telemetry = None
+                return  # one attempt that waited for nothing: its span says it all
         span = state.span
+        if span is None:  # spans="attempts": no attempt, or retried without waiting
+            span = self._logical_span(state, current=False)
         if span.is_recording():
             ended: dict[str, Any] = {
                 "seawall.outcome": event.outcome,
@@ -545,12 +602,21 @@ class Telemetry:
             if status is not None:
                 span.set_status(status)
         span.end()
-        context.detach(state.token)
+        if state.token is not None:
+            context.detach(state.token)
         event.exchange.telemetry = None
 
-    def _current_event(self, name: str, attributes: dict[str, Any]) -> None:
+    def _current_event(self, name: str, attributes: dict[str, Any], opens: bool = False) -> None:
         # These events happen on the request's own thread or task: between attempts its
         # logical span is current; a breaker transition lands on the attempt that caused it.
+        # spans="attempts": between attempts, a request without a logical span yet gets one
+        # for what it `opens` with (a wait, a retry, a rejection), and the others are dropped.
+        if self._per_attempt:
+            state = _CURRENT.get()
+            if state is not None and state.attempt_span is None and state.span is None:
+                if not opens:
+                    return
+                self._logical_span(state)
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(name, attributes)
@@ -561,7 +627,9 @@ class Telemetry:
         if event.waited > 0:
             dependency = self.dependency(event.dependency)
             self.queue_duration.record(event.waited, {"seawall.dependency": dependency})
-            self._current_event("seawall.bulkhead.wait", {"seawall.bulkhead.waited": event.waited})
+            self._current_event(
+                "seawall.bulkhead.wait", {"seawall.bulkhead.waited": event.waited}, opens=True
+            )
 
     def _bulkhead_rejected(self, event: ev.BulkheadRejected) -> None:
         dependency = self.dependency(event.dependency)
@@ -573,6 +641,7 @@ class Telemetry:
         self._current_event(
             "seawall.bulkhead.rejected",
             {"seawall.bulkhead.reason": event.reason, "seawall.bulkhead.waited": event.waited},
+            opens=True,
         )
 
     def _retry(self, event: ev.RetryScheduled) -> None:
@@ -584,7 +653,7 @@ class Telemetry:
         }
         if event.retry_after is not None:
             attributes["seawall.retry.retry_after"] = event.retry_after
-        self._current_event("seawall.retry", attributes)
+        self._current_event("seawall.retry", attributes, opens=True)
 
     def _retry_stopped(self, event: ev.RetryStopped) -> None:
         dependency = self.dependency(event.dependency)
@@ -612,6 +681,7 @@ class Telemetry:
                 "seawall.breaker.retry_in": event.retry_in,
                 "seawall.breaker.reason": event.reason,
             },
+            opens=True,
         )
 
     def _probed(self, event: ev.HealthProbed) -> None:
