@@ -575,7 +575,10 @@ class Telemetry:
             ),
         )
         if self._per_attempt and state.current is not None:
-            _CURRENT.reset(state.current)
+            try:
+                _CURRENT.reset(state.current)
+            except ValueError:  # ended in another context than it started in
+                _CURRENT.set(None)
             if state.span is None and event.attempts == 1:
                 event.exchange.telemetry = None
                 return  # one attempt that waited for nothing: its span says it all
