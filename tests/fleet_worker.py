@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ def degraded_gauge(reader: InMemoryMetricReader) -> int | None:
 
 
 def main() -> None:
+    logging.getLogger("seawall").setLevel(logging.ERROR)  # its lines are not the report
     mode, upstream, redis, namespace = sys.argv[1:5]
     interval = float(sys.argv[5]) if len(sys.argv) > 5 else 0.2
     fleet = seawall.Fleet(
