@@ -178,6 +178,7 @@ def test_check_config_command(tmp_path):
     )
     assert ok.returncode == 0 and "payments: host api.payments.example" in ok.stdout
     assert "max_attempts=2" in ok.stdout
+    assert "RULES" not in ok.stdout and " at 0x" not in ok.stdout  # fields only, no rule objects
     bad = tmp_path / "bad.yaml"
     bad.write_text("defaults: {timeouts: {total: -1}}")
     failed = subprocess.run(

@@ -8,6 +8,7 @@ the defaults' policy, which names unmatched dependencies after scheme://host:por
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def _describe_match(match: Match) -> str:
 def _describe(value: Any) -> str:
     if value is None:
         return "off"
-    fields = getattr(value, "__dataclass_fields__", {})
+    # the fields only (a class's RULES table is a ClassVar, no field)
+    fields = [f.name for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else []
     shown = []
     for name in fields:
         item = getattr(value, name)
