@@ -376,7 +376,8 @@ def test_options_the_runbooks_name_are_settable():
         load({"defaults": {"retry": {"errors": ["connect", "refused"]}}})
     assert info.value.problems == [
         "defaults.retry.errors: must be a list of connect, connect_timeout, pool_timeout, "
-        "write_timeout, read_timeout, reset, protocol, got 'refused' (did you mean reset?)"
+        "write_timeout, read_timeout, reset, protocol, call_transient, call_failure, got "
+        "'refused' (did you mean reset?)"
     ]
 
 

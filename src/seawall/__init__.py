@@ -1,4 +1,5 @@
-"""seawall: resilient, observable HTTP clients (httpx, requests, aiohttp).
+"""seawall: resilient, observable HTTP clients (httpx, requests, aiohttp), and any other call
+(`seawall.protect`, `seawall.retrying`).
 
 The public API, re-exported here; the adapters live in `seawall.httpx`, `seawall.requests` and
 `seawall.aiohttp`, loaded on first use (`seawall.httpx.ResilientTransport` works after `import
@@ -33,6 +34,8 @@ from .policies.health import HealthCheck
 from .policies.pool import Pool
 from .policies.retry import AttemptInfo, Backoff, Retry, RetryBudget
 from .policies.timeouts import Timeouts
+from .protect import AttemptTimedOut, protect
+from .retrying import retrying
 
 if TYPE_CHECKING:
     from .instrumentation import SeawallInstrumentor
@@ -102,6 +105,7 @@ __all__ = [
     "AdaptiveThreshold",
     "admin",
     "AttemptInfo",
+    "AttemptTimedOut",
     "Backoff",
     "BreakerState",
     "Bulkhead",
@@ -125,5 +129,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "instrument",
+    "protect",
+    "retrying",
     "status",
 ]

@@ -21,6 +21,11 @@ from .policies.pool import Pool
 R = TypeVar("R")
 
 
+#: `Target.scheme` of a protected call (`seawall.protect`): not HTTP. Its host is the
+#: dependency, its path the function's name, its method "CALL".
+CALL = "call"
+
+
 class Target(NamedTuple):
     """The parts of a request that name where it goes (for breaker keys and config matching)."""
 
@@ -45,7 +50,7 @@ class Exchange(Protocol[R]):
     def has_header(self, name: str) -> bool: ...
     def caller_timeout(self) -> bool: ...  # the calling code set this request's timeout itself
     def send(self, timeout: float) -> R: ...  # one attempt; timeout is inf when unlimited
-    def status(self, response: R) -> int: ...
+    def status(self, response: R) -> int | None: ...  # None: not HTTP (a protected call)
     def header(self, response: R, name: str) -> str | None: ...
     def discard(self, response: R) -> None: ...  # close a response that will not be returned
     def rewind(self) -> bool: ...  # make the body ready to send again; False if it cannot be
@@ -82,7 +87,7 @@ class AsyncExchange(Protocol[R]):
     #: The running loop, when `cut_after` is set (the timer needs it; the client knows it).
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None: ...
-    def status(self, response: R) -> int: ...
+    def status(self, response: R) -> int | None: ...
     def header(self, response: R, name: str) -> str | None: ...
     def discard(self, response: R) -> Awaitable[None]: ...
     def rewind(self) -> bool: ...
@@ -109,4 +114,4 @@ class PolicyLike(Protocol):
     def run_async(self, exchange: AsyncExchange[R]) -> Awaitable[R]: ...
 
 
-__all__ = ["AsyncExchange", "Exchange", "PolicyLike", "R", "Target"]
+__all__ = ["AsyncExchange", "CALL", "Exchange", "PolicyLike", "R", "Target"]

@@ -29,7 +29,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -37,35 +37,14 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
+from . import registry
 from .admin.fronts import AdminServer
-from .config import ConfigError, Router, load, load_file
+from .config import ConfigError, Router
 from .config import admin as admin_section
-from .config.load import Config
-from .policies import _validate
+from .config.router import router_from
 
 _TRUE = ("1", "true", "yes", "on")
 _logger = logging.getLogger("seawall")
-
-
-def router_from(config: Any = None) -> Router:
-    """A Router from a path, a dict, a loaded Config or a Router; by default the file named by
-    `SEAWALL_CONFIG`, or seawall's defaults when there is none."""
-    if isinstance(config, Router):
-        return config
-    if isinstance(config, Config):
-        return Router(config)
-    if isinstance(config, Mapping):
-        return Router(load(config, source="<dict>"))
-    if config is not None and not isinstance(config, (str, os.PathLike)):
-        raise TypeError(
-            f"seawall.instrument: config must be a path, a dict, a seawall.config."
-            f"Config or Router, or None, got {type(config).__name__} "
-            f"{_validate.show(config)}"
-        )
-    path = config if config is not None else os.environ.get("SEAWALL_CONFIG")
-    if path:
-        return Router(load_file(path))
-    return Router(load({}, source="<defaults>"))
 
 
 class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -95,6 +74,7 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 return  # other instrumentations go on
             _stop(error, at_start_up=kwargs.get("at_start_up", False))
         self.router = router
+        registry.install(router)  # what seawall.protect("name") resolves its dependencies in
         patches: list[tuple[Any, str]] = []
         for patch in (_patch_httpx, _patch_requests, _patch_aiohttp):
             patches += patch(router)
@@ -106,6 +86,7 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         for owner, name in type(self)._patches:
             unwrap(owner, name)
         type(self)._patches = []
+        registry.install(None)
         server, type(self).admin_server = type(self).admin_server, None
         if server is not None:
             server.close()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import events as ev
 
 if TYPE_CHECKING:
+    from .config.router import Router
     from .pipeline import Policy
 
 
@@ -97,3 +98,18 @@ def number(policy: Policy) -> int:
 def tally(policy: Policy) -> Tally:
     found = _tallies.get(policy)
     return found if found is not None else Tally()
+
+
+_installed: Router | None = None
+
+
+def install(router: Router | None) -> None:
+    """Called by `seawall.instrument()` (None: by `uninstrument()`): the configuration in
+    which `seawall.protect("name")` finds its dependency."""
+    global _installed
+    _installed = router
+
+
+def installed() -> Router | None:
+    """The configuration `seawall.instrument()` installed, if any."""
+    return _installed

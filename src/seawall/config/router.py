@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Awaitable
+import os
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from ..policies import _validate
 from ..policies.pool import Pool
 from ..state import LOCAL, Store
 from ..telemetry.redact import redact_url
-from .load import Config
+from .load import Config, load, load_file
 
 
 @dataclass(frozen=True)
@@ -179,3 +180,24 @@ def _ranges(numbers: frozenset[int]) -> str:
         else:
             runs.append([number, number])
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def router_from(config: Any = None) -> Router:
+    """A Router from a path, a dict, a loaded Config or a Router; by default the file named by
+    `SEAWALL_CONFIG`, or seawall's defaults when there is none."""
+    if isinstance(config, Router):
+        return config
+    if isinstance(config, Config):
+        return Router(config)
+    if isinstance(config, Mapping):
+        return Router(load(config, source="<dict>"))
+    if config is not None and not isinstance(config, (str, os.PathLike)):
+        raise TypeError(
+            f"seawall.instrument: config must be a path, a dict, a seawall.config."
+            f"Config or Router, or None, got {type(config).__name__} "
+            f"{_validate.show(config)}"
+        )
+    path = config if config is not None else os.environ.get("SEAWALL_CONFIG")
+    if path:
+        return Router(load_file(path))
+    return Router(load({}, source="<defaults>"))

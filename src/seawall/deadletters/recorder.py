@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .. import events as ev
+from ..exchange import CALL
 from ..policies.classify import FAILURE_STATUSES, IDEMPOTENCY_KEY, IDEMPOTENT_METHODS
 from . import letter as letters
 from .letter import FAILED, PENDING, RESOLVED, Letter, Reason, ReplayOutcome
@@ -182,6 +183,8 @@ class DeadLetters:
         reason = letters.reason_for(event.outcome, event.error)
         if reason is None or reason not in self.record_on:
             return
+        if event.exchange.target().scheme == CALL:
+            return  # a protected call (seawall.protect) is not an HTTP request to replay
         if event.status is not None and event.status not in self.statuses:
             return
         if REPLAYING_NOW.get():

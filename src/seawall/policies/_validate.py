@@ -211,6 +211,26 @@ class HasMembers(Rule):
         return _typed(value)
 
 
+class Errors(Rule):
+    """Which errors: an exception class, a tuple of them, or a predicate `(error) -> bool`;
+    kept as a tuple of classes or the predicate."""
+
+    expected = "an exception class, a tuple of them, or a callable(error) -> bool"
+
+    def type_problem(self, value: Any) -> str | None:
+        if isinstance(value, type):
+            return None if issubclass(value, BaseException) else _typed(value)
+        if isinstance(value, tuple):
+            for element in value:
+                if not (isinstance(element, type) and issubclass(element, BaseException)):
+                    return f"{_typed(element)} in {show(value)}"
+            return None
+        return None if callable(value) else _typed(value)
+
+    def convert(self, value: Any) -> Any:
+        return (value,) if isinstance(value, type) else value
+
+
 class Each(Rule):
     """A collection (not a str, bytes or mapping) whose every element is a `kind` that
     `valid` accepts; kept as `into(converted elements)`."""

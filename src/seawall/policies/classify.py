@@ -15,6 +15,11 @@ class ErrorKind(enum.Enum):
     READ_TIMEOUT = "read_timeout"
     RESET = "reset"  # the connection broke mid-exchange
     PROTOCOL = "protocol"  # closed without a response, or a truncated body
+    #: A protected call (`seawall.protect`) raised one of its `retry_on` errors: transient.
+    CALL_TRANSIENT = "call_transient"
+    #: A protected call raised one of its `failure_on` errors: the dependency's fault, but
+    #: not worth another attempt.
+    CALL_FAILURE = "call_failure"
 
 
 #: Failures that happened before a byte of the request reached the upstream: re-sending cannot
@@ -31,8 +36,9 @@ TIMEOUTS = frozenset(
 )
 
 #: Retried by default. A pool timeout is our own congestion, not the upstream's: waiting again
-#: for the same pool only adds load, so it is not retried unless asked for.
-TRANSIENT = frozenset(ErrorKind) - {ErrorKind.POOL_TIMEOUT}
+#: for the same pool only adds load, so it is not retried unless asked for; a call failure is
+#: by definition not transient.
+TRANSIENT = frozenset(ErrorKind) - {ErrorKind.POOL_TIMEOUT, ErrorKind.CALL_FAILURE}
 
 #: Recorded as failures by the circuit breaker: everything the upstream can be blamed for.
 BREAKER_FAILURES = frozenset(ErrorKind) - {ErrorKind.POOL_TIMEOUT}

@@ -26,6 +26,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from .. import events as ev
+from ..exchange import CALL
 from ..policies import _validate, retry
 from ..policies.breaker import State
 from ..policies.bulkhead import QUEUE_FULL, QUEUE_TIMEOUT
@@ -74,6 +75,7 @@ class _Request:
         "started_ns",
         "ended_attempt",
         "current",
+        "http",
     )
 
     def __init__(
@@ -83,6 +85,7 @@ class _Request:
         key: _Key,
         span_attributes: dict[str, Any],
         server: tuple[str, int],
+        http: bool = True,
     ) -> None:
         self.span = span  # the logical span (spans="attempts": only once one is needed)
         self.token = token
@@ -96,6 +99,7 @@ class _Request:
         self.started_ns = 0
         self.ended_attempt: trace.Span | None = None
         self.current: Token[_Request | None] | None = None
+        self.http = http  # False for a protected call (`seawall.protect`): no HTTP semantics
 
 
 #: spans="attempts": the request whose events are being told, on its own thread or task (its
@@ -434,6 +438,8 @@ class Telemetry:
     def _started(self, event: ev.RequestStarted) -> None:
         exchange = event.exchange
         target = exchange.target()
+        if target.scheme == CALL:
+            return self._call_started(exchange, self.dependency(event.dependency), target.path)
         method = target.method if target.method in _KNOWN_METHODS else "_OTHER"
         dependency = self.dependency(event.dependency)
         host, port = target.host, target.port
@@ -481,10 +487,24 @@ class Telemetry:
             state.token = context.attach(trace.set_span_in_context(span))
         return span
 
+    def _call_started(self, exchange: Any, dependency: str, function: str) -> None:
+        """A protected call's logical span: INTERNAL, named as a request's is."""
+        span_attributes: dict[str, Any] = {"seawall.dependency": dependency}
+        if function:
+            span_attributes["code.function.name"] = function
+        span = self.tracer.start_span(
+            f"seawall {dependency}", kind=SpanKind.INTERNAL, attributes=span_attributes
+        )
+        token = context.attach(trace.set_span_in_context(span))
+        key: _Key = (dependency, "", "", None)
+        exchange.telemetry = _Request(span, token, key, span_attributes, ("", 0), http=False)
+
     def _attempt_started(self, event: ev.AttemptStarted) -> None:
         state: _Request | None = event.exchange.telemetry
         if state is None:
             return
+        if not state.http:
+            return self._call_attempt_started(event, state)
         attributes = state.span_attributes  # the SDK copies what it is given
         if event.attempt > 1:
             attributes = {**attributes, "http.request.resend_count": event.attempt - 1}
@@ -502,10 +522,21 @@ class Telemetry:
         for name, value in carrier.items():
             event.exchange.set_header(name, value)
 
+    def _call_attempt_started(self, event: ev.AttemptStarted, state: _Request) -> None:
+        """One INTERNAL span per attempt of a protected call, current while the call runs
+        (what the call does, HTTP requests included, nests under it)."""
+        attributes = {**state.span_attributes, "seawall.attempt": event.attempt}
+        name = state.span_attributes.get("code.function.name") or f"seawall {state.key[0]}"
+        span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        state.attempt_span = span
+        state.attempt_token = context.attach(trace.set_span_in_context(span))
+
     def _attempt_ended(self, event: ev.AttemptEnded) -> None:
         state: _Request | None = event.exchange.telemetry
         if state is None or state.attempt_span is None:
             return
+        if not state.http:
+            return self._call_attempt_ended(event, state, state.attempt_span)
         span = state.attempt_span
         ended: dict[str, Any] = {}  # what the attempt's span does not have yet
         status = event.status
@@ -556,6 +587,19 @@ class Telemetry:
         if self._per_attempt:
             state.ended_attempt = span
 
+    def _call_attempt_ended(self, event: ev.AttemptEnded, state: _Request, span: Any) -> None:
+        if event.error is not None and span.is_recording():
+            error_type = _qualified(event.error)
+            span.set_attribute("error.type", error_type)
+            if isinstance(event.error, Exception):  # not for a cancellation
+                span.set_status(Status(StatusCode.ERROR, error_type))
+        if event.breaker_result != ev.IGNORED:
+            self._count_call(state.key[0], SLOW if event.slow else event.breaker_result)
+        span.end()
+        if state.attempt_token is not None:
+            context.detach(state.attempt_token)
+        state.attempt_span = state.attempt_token = None
+
     def _finished(self, event: ev.RequestFinished) -> None:
         state: _Request | None = event.exchange.telemetry
         if state is None:
@@ -565,14 +609,7 @@ class Telemetry:
         self.request_duration.record(
             event.duration,
             self._request_sets.get(key)
-            or self._request_sets.add(
-                key,
-                {
-                    "seawall.dependency": dependency,
-                    "seawall.outcome": event.outcome,
-                    "http.request.method": method,
-                },
-            ),
+            or self._request_sets.add(key, _request_attributes(dependency, event.outcome, method)),
         )
         if self._per_attempt and state.current is not None:
             try:
@@ -831,6 +868,15 @@ def _sdk_present() -> bool:
         "NoOpMeterProvider",
     )
     return tracer_live or meter_live
+
+
+def _request_attributes(dependency: str, outcome: str, method: str) -> dict[str, Any]:
+    """A logical request's attributes on `seawall.request.duration` (a protected call has no
+    method)."""
+    attributes = {"seawall.dependency": dependency, "seawall.outcome": outcome}
+    if method:
+        attributes["http.request.method"] = method
+    return attributes
 
 
 def _metric_attributes(
