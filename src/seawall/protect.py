@@ -127,9 +127,9 @@ def resolve(dependency: str) -> Policy:
 
             _fallback = router_from(None)
         router = _fallback
-    for _, policy in router.routes:
-        if policy.name == dependency:
-            return policy
+    named = router.named(dependency)
+    if named is not None:
+        return named
     for policy in reversed(registry.policies()):
         if policy.name == dependency:
             return policy

@@ -28,6 +28,7 @@ the loop gives up; its value has nowhere to go, so the loop then ends without ra
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Literal
@@ -76,15 +77,22 @@ class Attempt:
     def __init__(self, loop: _Loop, number: int, timeout: float) -> None:
         self.number = number
         self.timeout = timeout
-        self._loop = loop
+        # weakly: a loop left early ends when the `for` drops it, not when this name goes
+        self._loop = weakref.ref(loop)
         self._started = loop.policy.now()
         self._cut: Any = None
 
     def __repr__(self) -> str:
-        return f"<seawall attempt {self.number} of {self._loop.site.dependency!r}>"
+        return f"<seawall attempt {self.number} of {self._of().site.dependency!r}>"
+
+    def _of(self) -> _Loop:
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("seawall.retrying: this attempt's loop is over")
+        return loop
 
     def __enter__(self) -> Attempt:
-        self._started = self._loop.policy.now()
+        self._started = self._of().policy.now()
         return self
 
     def __exit__(
@@ -93,10 +101,10 @@ class Attempt:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        return self._loop.ended(self, error)
+        return self._of().ended(self, error)
 
     async def __aenter__(self) -> Attempt:
-        self._started = self._loop.policy.now()
+        self._started = self._of().policy.now()
         self._cut = asyncio.timeout(None if self.timeout == float("inf") else self.timeout)
         await self._cut.__aenter__()
         return self
@@ -117,7 +125,7 @@ class Attempt:
             )
             late.__cause__ = cut
             error = late
-        return self._loop.ended(self, error)
+        return self._of().ended(self, error)
 
 
 class _Loop:

@@ -387,8 +387,7 @@ _METHODS = Key("methods", _validate.METHODS)
 
 def _match(raw: Any, where: str, problems: Problems) -> dict[str, Any]:
     if raw is None:
-        problems.add(where, "missing; expected a mapping with host, path and/or methods")
-        return {}
+        return {}  # no HTTP request matches it: a dependency of protected calls only
     raw = _mapping(raw, where, problems)
     match: dict[str, Any] = {}
     for key, value in raw.items():

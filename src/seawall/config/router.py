@@ -71,7 +71,15 @@ class Router:
                 Policy(d.name, telemetry=telemetry, store=self.store, **d.parts.kwargs()),
             )
             for d in config.dependencies
+            if d.match
         ]
+        #: The dependencies without `match`: no HTTP request goes to them, only protected
+        #: calls (`seawall.protect("name")`) do.
+        self.calls = {
+            d.name: Policy(d.name, telemetry=telemetry, store=self.store, **d.parts.kwargs())
+            for d in config.dependencies
+            if not d.match
+        }
         if config.fleet is not None:
             config.fleet.start()
 
@@ -112,17 +120,28 @@ class Router:
         return self.policy_for(exchange.target()).run_async(exchange)
 
     def policies(self) -> list[Policy]:
-        return [self.default, *(policy for _, policy in self.routes)]
+        return [self.default, *(policy for _, policy in self.routes), *self.calls.values()]
+
+    def named(self, dependency: str) -> Policy | None:
+        """The policy of the dependency named `dependency`, if the configuration has one."""
+        found = self.calls.get(dependency)
+        if found is not None:
+            return found
+        return next((policy for _, policy in self.routes if policy.name == dependency), None)
 
     def describe(self) -> str:
         """The effective policy of every dependency, for `seawall check-config`."""
         lines = []
-        for match, policy in [(None, self.default), *self.routes]:
-            title = (
-                "defaults (unmatched hosts, one dependency per scheme://host:port)"
-                if match is None
-                else f"{policy.name}: {_describe_match(match)}"
-            )
+        calls_only: list[tuple[Match | None, Policy]] = [
+            (Match(), policy) for policy in self.calls.values()
+        ]
+        for match, policy in [(None, self.default), *self.routes, *calls_only]:
+            if match is None:
+                title = "defaults (unmatched hosts, one dependency per scheme://host:port)"
+            elif policy.name in self.calls:
+                title = f"{policy.name}: protected calls only (no match)"
+            else:
+                title = f"{policy.name}: {_describe_match(match)}"
             lines.append(title)
             for part in ("retry", "timeouts", "breaker", "bulkhead", "pool"):
                 value = getattr(policy, part)
