@@ -515,3 +515,23 @@ def test_a_protected_call_nests_the_http_requests_it_makes(otel, upstream):  # n
     assert call_attempt.parent.span_id == call.context.span_id
     assert http_request.parent.span_id == call_attempt.context.span_id
     assert http_attempt.parent.span_id == http_request.context.span_id
+
+
+def test_a_protected_call_keeps_its_logical_span_with_spans_attempts(otel, upstream):  # noqa: F811
+    from seawall.telemetry.otel import Telemetry
+
+    telemetry = Telemetry(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, spans="attempts"
+    )
+    p = seawall.Policy("store", retry=None, breaker=None, telemetry=telemetry)
+
+    @seawall.protect(policy=p)
+    def once() -> int:
+        return get(upstream.port, "/a")
+
+    assert once() == 200
+    spans = otel.finished(SpanKind.INTERNAL)
+    (logical,) = [s for s in spans if s.name == "seawall store"]
+    (attempt,) = [s for s in spans if s is not logical]
+    assert attempt.parent.span_id == logical.context.span_id
+    assert logical.attributes["seawall.outcome"] == "success"
