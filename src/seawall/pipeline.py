@@ -325,7 +325,7 @@ class Policy:
     # -- drivers ---------------------------------------------------------------------------
     def run(self, exchange: Exchange[R]) -> R:
         """Carry one logical request through every policy, on the calling thread."""
-        run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
+        run: _Run[R] = _Run(self, exchange)
         bulkhead = run.dep.bulkhead
         try:
             # Take a bulkhead slot: a free one, or wait in its queue, or be turned away.
@@ -379,7 +379,7 @@ class Policy:
 
     async def run_async(self, exchange: AsyncExchange[R]) -> R:
         """Carry one logical request through every policy, on the running asyncio loop."""
-        run: _Run[R] = _Run(self, exchange)  # not _Run[R](): typing's alias call is slow
+        run: _Run[R] = _Run(self, exchange)
         bulkhead = run.dep.bulkhead
         try:
             # Take a bulkhead slot: a free one (without a coroutine to wait in), or wait in its
@@ -546,7 +546,7 @@ class _Run(Generic[R]):
         self.on = on = policy._on
         self.started = started = policy._clock()
         name = policy.name or exchange.origin()
-        self.dep = dep = policy._deps.get(name) or policy.dependency(name)
+        self.dep = dep = policy.dependency(name)
         self.ex = exchange
         self.deadline = started + policy._total  # when the whole request must be done by
         self.attempt_limit = policy._attempt
@@ -554,7 +554,7 @@ class _Run(Generic[R]):
             self.deadline = self.attempt_limit = math.inf  # the caller's own timeouts rule
         self.attempt = 0
         self.delay = 0.0
-        self.breaker = dep.breaker_for(exchange.target()) if dep.keyed else dep.shared_breaker
+        self.breaker = dep.breaker_for(exchange)
         self.permit: int | None = None
         self.attempt_started = started
         self.clipped = False
@@ -664,12 +664,11 @@ class _Run(Generic[R]):
                 )
             )
         retry = policy.retry
-        if (
-            retry is None
-            or (retry.predicate is None and status not in retry.statuses)
-            or not self._retryable(retry, status, None, None, response)
-        ):
-            return None  # (the first two: `_retryable`'s answer for most responses, sooner)
+        # most responses are not retryable statuses: `_retryable` would say so, in three calls
+        if retry is None or (retry.predicate is None and status not in retry.statuses):
+            return None
+        if not self._retryable(retry, status, None, None, response):
+            return None
         retry_after = retry_mod.parse_retry_after(
             self.ex.header(response, "retry-after"), policy._wall_clock()
         )
@@ -746,10 +745,7 @@ class _Run(Generic[R]):
         policy = self.policy
         status = self.last_status
         if status not in policy._failure_statuses:
-            if ev.RequestFinished in self.on:
-                self._finished(SUCCESS, status, None)
-            else:
-                self.finished = True  # what `_finished` does when nobody listens, without a call
+            self._finished(SUCCESS, status, None)
             return response, False
         if policy.fallback is not None:
             replacement = policy.fallback(

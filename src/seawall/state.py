@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from .exchange import Target
+from .exchange import AsyncExchange, Exchange
 from .policies.breaker import Breaker, CircuitBreaker, State, TransitionListener
 from .policies.bulkhead import Bulkhead, BulkheadState
 from .policies.retry import BudgetState, RetryBudget
@@ -93,12 +93,12 @@ class DependencyState:
                 self._breakers.move_to_end(key)
             return found
 
-    def breaker_for(self, target: Target) -> Breaker | None:
-        """The breaker a request to `target` goes through."""
+    def breaker_for(self, exchange: Exchange[Any] | AsyncExchange[Any]) -> Breaker | None:
+        """The breaker a request goes through (its target is only read for keyed breakers)."""
         if not self.keyed:
             return self.shared_breaker
         assert self._config is not None and self._config.key is not None
-        return self.breaker(str(self._config.key(target)))
+        return self.breaker(str(self._config.key(exchange.target())))
 
     def breakers(self) -> list[Breaker]:
         if not self.keyed:
