@@ -15,6 +15,36 @@ from collections.abc import Callable
 from typing import Any
 
 import seawall
+from seawall.events import RequestFinished
+
+FAST = seawall.Backoff.constant(0.001)
+
+
+def policy(**overrides: Any) -> seawall.Policy:
+    """The dependency "store": 3 quick attempts, no breaker, a roomy bulkhead (unless
+    `overrides` say otherwise), no telemetry."""
+    options: dict[str, Any] = dict(
+        retry=seawall.Retry(max_attempts=3, backoff=FAST),
+        breaker=None,
+        bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=100, queue_timeout=5),
+        timeouts=seawall.Timeouts(attempt=5, total=10),
+        telemetry=False,
+    )
+    options.update(overrides)
+    return seawall.Policy("store", **options)
+
+
+def finished(p: seawall.Policy) -> list[RequestFinished]:
+    """The terminal events of `p`'s requests from now on."""
+    seen: list[RequestFinished] = []
+    p.subscribe(seen.append, RequestFinished)  # type: ignore[arg-type]
+    return seen
+
+
+def idle(p: seawall.Policy) -> None:
+    """Every bulkhead slot of "store" was given back, and nobody waits for one."""
+    state = p.dependency("store")
+    assert state.bulkhead is None or (state.bulkhead.active, state.bulkhead.queued) == (0, 0)
 
 
 class Unavailable(Exception):

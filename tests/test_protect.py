@@ -20,35 +20,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 import seawall
 from integrations.upstream import reset, respond
 from seawall import events as ev
-from seawall.events import RequestFinished
-from tests.calls import KINDS, Unavailable, get, protected
+from tests.calls import KINDS, Unavailable, finished, get, idle, policy, protected
 from tests.test_telemetry import otel  # noqa: F401 (the fixture)
-
-FAST = seawall.Backoff.constant(0.001)
-
-
-def policy(**overrides: Any) -> seawall.Policy:
-    options: dict[str, Any] = dict(
-        retry=seawall.Retry(max_attempts=3, backoff=FAST),
-        breaker=None,
-        bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=100, queue_timeout=5),
-        timeouts=seawall.Timeouts(attempt=5, total=10),
-        telemetry=False,
-    )
-    options.update(overrides)
-    return seawall.Policy("store", **options)
-
-
-def finished(p: seawall.Policy) -> list[RequestFinished]:
-    seen: list[RequestFinished] = []
-    p.subscribe(seen.append, RequestFinished)  # type: ignore[arg-type]
-    return seen
-
-
-def idle(p: seawall.Policy) -> None:
-    """Every slot and probe permit was given back."""
-    state = p.dependency("store")
-    assert state.bulkhead is None or (state.bulkhead.active, state.bulkhead.queued) == (0, 0)
 
 
 @pytest.fixture(params=KINDS)

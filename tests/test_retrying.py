@@ -15,35 +15,10 @@ from opentelemetry.trace import SpanKind
 
 import seawall
 from integrations.upstream import reset, respond
-from seawall.events import RequestFinished
-from tests.calls import Unavailable, aget, get
+from tests.calls import FAST, Unavailable, aget, finished, get, idle, policy
 from tests.test_telemetry import otel  # noqa: F401 (the fixture)
 
-FAST = seawall.Backoff.constant(0.001)
 MODES = ["sync", "async", "async_with"]
-
-
-def policy(**overrides: Any) -> seawall.Policy:
-    options: dict[str, Any] = dict(
-        retry=seawall.Retry(max_attempts=3, backoff=FAST),
-        breaker=None,
-        bulkhead=seawall.Bulkhead(max_concurrent=10, max_queued=100, queue_timeout=5),
-        timeouts=seawall.Timeouts(attempt=5, total=10),
-        telemetry=False,
-    )
-    options.update(overrides)
-    return seawall.Policy("store", **options)
-
-
-def finished(p: seawall.Policy) -> list[RequestFinished]:
-    seen: list[RequestFinished] = []
-    p.subscribe(seen.append, RequestFinished)  # type: ignore[arg-type]
-    return seen
-
-
-def idle(p: seawall.Policy) -> None:
-    state = p.dependency("store")
-    assert state.bulkhead is not None and (state.bulkhead.active, state.bulkhead.queued) == (0, 0)
 
 
 def block(mode: str, p: seawall.Policy, port: int, path: str, **options: Any) -> Any:

@@ -578,12 +578,7 @@ class Telemetry:
             key, _metric_attributes(state.key, status, error_type, version)
         )
         self.attempt_duration.record(event.duration, attributes)  # exemplar: this attempt
-        if event.breaker_result != ev.IGNORED:
-            self._count_call(state.key[0], SLOW if event.slow else event.breaker_result)
-        span.end()
-        if state.attempt_token is not None:
-            context.detach(state.attempt_token)
-        state.attempt_span = state.attempt_token = None
+        self._attempt_over(event, state, span)
         if self._per_attempt:
             state.ended_attempt = span
 
@@ -593,6 +588,10 @@ class Telemetry:
             span.set_attribute("error.type", error_type)
             if isinstance(event.error, Exception):  # not for a cancellation
                 span.set_status(Status(StatusCode.ERROR, error_type))
+        self._attempt_over(event, state, span)
+
+    def _attempt_over(self, event: ev.AttemptEnded, state: _Request, span: Any) -> None:
+        """What ends every attempt's telemetry: the breaker's tally, its span, its context."""
         if event.breaker_result != ev.IGNORED:
             self._count_call(state.key[0], SLOW if event.slow else event.breaker_result)
         span.end()
