@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -112,6 +113,7 @@ def _matches(errors: Errors, error: BaseException) -> bool:
 
 # -- where a protected call's policy comes from ----------------------------------------------
 _fallback: Any = None  # the Router of $SEAWALL_CONFIG or seawall's defaults, built when needed
+_fallback_lock = threading.Lock()
 
 
 def resolve(dependency: str) -> Policy:
@@ -122,11 +124,12 @@ def resolve(dependency: str) -> Policy:
     global _fallback
     router = registry.installed()
     if router is None:
-        if _fallback is None:
-            from .config.router import router_from
+        with _fallback_lock:
+            if _fallback is None:
+                from .config.router import router_from
 
-            _fallback = router_from(None)
-        router = _fallback
+                _fallback = router_from(None)
+            router = _fallback
     named = router.named(dependency)
     if named is not None:
         return named
