@@ -10,6 +10,8 @@ import pytest
 from integrations.upstream import Upstream
 from tests.flavours import FLAVOURS, Flavour
 
+pytest_plugins = ["pytester"]  # tests/test_testing_switch.py runs pytest on the fixture
+
 
 @pytest.fixture(scope="session")
 def _upstream_server() -> Iterator[Upstream]:

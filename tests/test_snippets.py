@@ -52,6 +52,8 @@ def test_every_snippet_runs_as_pasted(document, tmp_path):
         **os.environ,
         "SEAWALL_ADMIN_READ_TOKEN": "read-" + "x" * 20,
         "SEAWALL_ADMIN_CONTROL_TOKEN": "control-" + "x" * 20,
+        # docs/testing.md imports the fake upstream of integrations/, as a checkout would
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     done = subprocess.run(
         [sys.executable, str(program)],

@@ -24,6 +24,7 @@ from .errors import (
     RetryBudgetExhausted,
 )
 from .fleet import Fleet
+from .overrides import override
 from .pipeline import FallbackContext, Policy, Target
 from .policies.adaptive import AdaptiveThreshold, Throttle
 from .policies.breaker import CircuitBreaker
@@ -85,6 +86,7 @@ __getattr__, __dir__ = _lazy.submodules(
         "requests",
         "state",
         "telemetry",
+        "testing",
     ),
     globals(),
 )
@@ -129,6 +131,7 @@ __all__ = [
     "Timeouts",
     "__version__",
     "instrument",
+    "override",
     "protect",
     "retrying",
     "status",

@@ -19,6 +19,7 @@ import httpx
 
 from . import errors, probes
 from ._layers import warn_if_retrying
+from .overrides import override
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
@@ -77,6 +78,16 @@ def limits(policy: PolicyLike) -> httpx.Limits:
         max_keepalive_connections=pool.max_keepalive,
         keepalive_expiry=pool.keepalive_expiry,
     )
+
+
+#: The per-request override channel: `client.get(url, extensions={"seawall": {...}})` takes the
+#: arguments of `seawall.override` (`retry`, `timeouts`) for that request alone.
+_CHANNEL = "seawall"
+
+
+def _channel(request: httpx.Request) -> override:
+    """The override a request asks for in its `extensions["seawall"]` (checked)."""
+    return override.of(request.extensions[_CHANNEL], 'httpx extensions["seawall"]')
 
 
 _HTTPX_DEFAULT_TIMEOUT = httpx.Timeout(5.0).as_dict()  # httpx.Client()'s own, not the caller's
@@ -298,7 +309,11 @@ class ResilientTransport(httpx.BaseTransport):
         return _pool_counts(self.transport)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self.policy.run(_SyncExchange(request, self.transport, self.buffer_body))
+        exchange = _SyncExchange(request, self.transport, self.buffer_body)
+        if _CHANNEL in request.extensions:  # extensions={"seawall": {"retry": None, ...}}
+            with _channel(request):
+                return self.policy.run(exchange)
+        return self.policy.run(exchange)
 
     def _probe(self, url: str, timeout: float) -> int:
         """One health probe, straight through the wrapped transport."""
@@ -356,8 +371,15 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             return self._pass_through(request)
         if self._prober is not None:
             self._prober.ensure_started()  # a loop is running now
+        exchange = _AsyncExchange(request, self.transport, self.buffer_body)
+        if _CHANNEL in request.extensions:  # extensions={"seawall": {"retry": None, ...}}
+            return self._overridden(request, exchange)
         # The pipeline's coroutine itself, awaited by httpx: no wrapping layer.
-        return self.policy.run_async(_AsyncExchange(request, self.transport, self.buffer_body))
+        return self.policy.run_async(exchange)
+
+    async def _overridden(self, request: httpx.Request, exchange: _AsyncExchange) -> httpx.Response:
+        with _channel(request):
+            return await self.policy.run_async(exchange)
 
     _warned = False
 

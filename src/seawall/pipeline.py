@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, cast
 
 from . import _attempt_timer, registry
 from . import events as ev
+from . import overrides as _overrides
 from .deadletters import DeadLetters
 from .errors import (
     BulkheadFullError,
@@ -61,6 +62,7 @@ from .state import LOCAL, DependencyState, Store
 from .telemetry import logs
 
 OTHER_DEPENDENCY = "_other"
+_current_override = _overrides.CURRENT.get  # (bound once: read on every request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,7 @@ class Policy:
         self.retry = retry
         self.breaker = breaker
         self.bulkhead = bulkhead
-        self.timeouts = timeouts or Timeouts(attempt=None, total=None)
+        self.timeouts = timeouts or _overrides.NO_TIMEOUTS
         # inf for "no limit", so the per-request arithmetic needs no None checks
         self._total = math.inf if self.timeouts.total is None else self.timeouts.total
         self._attempt = math.inf if self.timeouts.attempt is None else self.timeouts.attempt
@@ -275,6 +277,7 @@ class Policy:
                 budget=self.retry.budget if self.retry else None,
                 on_transition=self._transitioned,
                 store=self._store,
+                clock=self._clock,
             )
         if ev.DependencyAdded in self._on:
             self._emit(ev.DependencyAdded(name, self, found, self._clock()))
@@ -367,7 +370,8 @@ class Policy:
                             exchange.discard(response)  # deciding raised: close what is held
                             raise
                         exchange.discard(response)  # its connection back to the pool first
-                    self._sleep(delay)
+                    if delay > 0:  # (the test switch's retries never wait)
+                        self._sleep(delay)
             finally:
                 # The slot goes back whatever happened.
                 if bulkhead is not None:
@@ -439,7 +443,8 @@ class Policy:
                             await exchange.discard(response)  # deciding raised: close what is held
                             raise
                         await exchange.discard(response)  # its connection back to the pool first
-                    await self._async_sleep(delay)
+                    if delay > 0:  # (the test switch's retries never wait)
+                        await self._async_sleep(delay)
             finally:
                 # The slot goes back whatever happened.
                 if bulkhead is not None:
@@ -527,6 +532,8 @@ class _Run(Generic[R]):
         "dep",
         "ex",
         "on",
+        "override",
+        "retry",
         "started",
         "deadline",
         "attempt_limit",
@@ -548,6 +555,9 @@ class _Run(Generic[R]):
         name = policy.name or exchange.origin()
         self.dep = dep = policy.dependency(name)
         self.ex = exchange
+        # `seawall.override(...)` or the test switch: one ContextVar read when neither is set
+        self.override = override = _current_override(_overrides.TESTING)
+        self.retry = policy.retry
         self.deadline = started + policy._total  # when the whole request must be done by
         self.attempt_limit = policy._attempt
         if policy._caller_first and exchange.caller_timeout():
@@ -555,6 +565,8 @@ class _Run(Generic[R]):
         self.attempt = 0
         self.delay = 0.0
         self.breaker = dep.breaker_for(exchange)
+        if override is not None:
+            self._overridden(_overrides.resolve(override))
         self.permit: int | None = None
         self.attempt_started = started
         self.clipped = False
@@ -563,6 +575,28 @@ class _Run(Generic[R]):
         self.finished = False
         if ev.RequestStarted in on:
             policy._emit(ev.RequestStarted(dep.name, exchange, started))
+
+    def _overridden(self, override: _overrides.Override) -> None:
+        """What an override (`seawall.override`, the test switch) changes for this request."""
+        self.override = override
+        policy, exchange = self.policy, self.ex
+        self.retry = override.retry_for(policy.retry)
+        if override.timeouts is not _overrides.UNSET:
+            timeouts = override.timeouts_for(policy.timeouts)
+            total, attempt = timeouts.total, timeouts.attempt
+            self.deadline = self.started + (math.inf if total is None else total)
+            self.attempt_limit = math.inf if attempt is None else attempt
+            if timeouts.caller_first and exchange.caller_timeout():
+                self.deadline = self.attempt_limit = math.inf
+        if override.testing is not None:
+            self.breaker = None  # the test switch: no breaker decides, none opens
+
+    def _total_timeout(self) -> float | None:
+        """The total timeout this request runs under (for messages)."""
+        timeouts = self.policy.timeouts
+        if self.override is not None:
+            timeouts = self.override.timeouts_for(timeouts)
+        return timeouts.total
 
     # -- the bulkhead ----------------------------------------------------------------------
     def admitted(self, queued: bool) -> None:
@@ -601,7 +635,7 @@ class _Run(Generic[R]):
         elif timeout <= 0:
             self.error = self._rejection(
                 DeadlineExceeded,
-                f"total timeout of {policy.timeouts.total} s ran out before "
+                f"total timeout of {self._total_timeout()} s ran out before "
                 f"attempt {self.attempt + 1}",
             )
             return None
@@ -663,7 +697,7 @@ class _Run(Generic[R]):
                     response,
                 )
             )
-        retry = policy.retry
+        retry = self.retry
         # most responses are not retryable statuses: `_retryable` would say so, in three calls
         if retry is None or (retry.predicate is None and status not in retry.statuses):
             return None
@@ -707,11 +741,11 @@ class _Run(Generic[R]):
         if kind in TIMEOUTS and self.clipped:
             self.error = self._rejection(
                 DeadlineExceeded,
-                f"total timeout of {policy.timeouts.total} s ran out during attempt {self.attempt}",
+                f"total timeout of {self._total_timeout()} s ran out during attempt {self.attempt}",
                 cause=error,
             )
             return None
-        retry = policy.retry
+        retry = self.retry
         if retry is None or not self._retryable(retry, None, kind, error, None):
             return None
         return self._decide(retry, now, _error_type(error), kind, None)
@@ -825,6 +859,8 @@ class _Run(Generic[R]):
     ) -> float | None:
         policy, ex, dep = self.policy, self.ex, self.dep
         breaker, budget = self.breaker, dep.budget
+        if self.override is not None and self.override.testing is not None:
+            budget = None  # the test switch: the attempts asked for, whatever the budget says
         verdict = retry.decide(
             attempt=self.attempt,
             method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),

@@ -64,10 +64,15 @@ class DependencyState:
         breaker: CircuitBreaker | None,
         on_transition: DependencyTransition,
         store: Store = LOCAL,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
-        self.bulkhead = BulkheadState(bulkhead) if bulkhead else None
+        #: The policy's clock: what the breakers' and the budget's queries read without `now`.
+        self.clock = clock
+        self.bulkhead = BulkheadState(bulkhead, name) if bulkhead else None
         self.budget = store.budget(name, budget) if budget else None
+        if self.budget is not None:
+            self.budget.clock = clock
         self._store = store
         self._config = breaker
         self._on_transition = on_transition
@@ -108,7 +113,38 @@ class DependencyState:
 
     def _new_breaker(self, key: str) -> Breaker:
         assert self._config is not None
-        return self._store.breaker(self.name, key, self._config, self._transitioned)
+        breaker = self._store.breaker(self.name, key, self._config, self._transitioned)
+        breaker.clock = self.clock
+        return breaker
+
+    def __repr__(self) -> str:
+        """e.g. `<DependencyState 'api' breaker=closed failures=0/12 bulkhead=3/20 queued=0
+        budget=112 retries left>`: each part's state, read at the policy's clock."""
+        parts = [f"<DependencyState {self.name!r}"]
+        breakers = self.breakers()
+        if not self.keyed and breakers:
+            view = breakers[0].view() if self.clock else None
+            if view is not None:
+                parts.append(f"breaker={view.state.value} failures={view.failures}/{view.calls}")
+        elif self.keyed:
+            states = [b.state().value for b in breakers] if self.clock else []
+            opened = sum(state != "closed" for state in states)
+            parts.append(f"breakers={len(breakers)} keys ({opened} not closed)")
+        else:
+            parts.append("breaker=none")
+        bulkhead = self.bulkhead
+        if bulkhead is None:
+            parts.append("bulkhead=none")
+        else:
+            parts.append(
+                f"bulkhead={bulkhead.active}/{bulkhead.config.max_concurrent} "
+                f"queued={bulkhead.queued}/{bulkhead.config.max_queued}"
+            )
+        if self.budget is None:
+            parts.append("budget=none")
+        elif self.clock is not None:
+            parts.append(f"budget={self.budget.balance():.0f} retries left")
+        return " ".join(parts) + ">"
 
     def _transitioned(self, key: str, before: State, after: State, now: float) -> None:
         self._on_transition(self.name, key, before, after, now)

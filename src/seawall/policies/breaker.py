@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from . import _validate
 from .adaptive import AdaptiveThreshold, ThresholdAdjuster, Throttle, ThrottleState
 from .classify import FAILURE_STATUSES
-from .windows import CallWindow, TimedCallWindow
+from .windows import CallCounts, CallWindow, TimedCallWindow
 
 
 class State(enum.Enum):
@@ -181,6 +181,7 @@ class Breaker:
         "_failure_rate",
         "_tuner",
         "_unhealthy",
+        "clock",
     )
 
     def __init__(
@@ -210,6 +211,9 @@ class Breaker:
         self._failure_rate = config.failure_rate  # the threshold in force (adaptive moves it)
         self._tuner: ThresholdAdjuster | ThrottleState | None = None
         self._unhealthy: str | None = None  # why health checks hold it open, while they do
+        #: The clock the queries read when given no `now`: the policy's, set by the dependency
+        #: that owns the breaker (None for a breaker made by hand: pass `now`).
+        self.clock: Callable[[], float] | None = None
         if config.adaptive is not None:
             self._tuner = ThresholdAdjuster(config.adaptive, config.failure_rate)
             self._failure_rate = self._tuner.rate
@@ -217,22 +221,34 @@ class Breaker:
             self._tuner = ThrottleState(config.throttle)
             self._closed_permit = None  # every closed-state permit is drawn under the lock
 
-    # -- queries ---------------------------------------------------------------------------
-    def state(self, now: float) -> State:
+    # -- queries (without `now`, at the policy's clock) ------------------------------------
+    def _now(self, now: float | None) -> float:
+        if now is not None:
+            return now
+        if self.clock is None:
+            raise TypeError(
+                f"breaker {self.key!r} has no clock (it was not made by a Policy): pass `now`"
+            )
+        return self.clock()
+
+    def state(self, now: float | None = None) -> State:
         """The state at `now` (an open breaker whose time is up reads as half-open)."""
+        now = self._now(now)
         with self._lock:
             if self._state is OPEN and self._may_probe(now):
                 return HALF_OPEN
             return self._state
 
-    def retry_in(self, now: float) -> float:
+    def retry_in(self, now: float | None = None) -> float:
         """Seconds until an open breaker lets a probe through (0 unless open; inf when
         isolated)."""
+        now = self._now(now)
         with self._lock:
             return self._retry_in(now)
 
-    def view(self, now: float) -> BreakerView:
+    def view(self, now: float | None = None) -> BreakerView:
         """Everything an operator is shown, read at once (one lock)."""
+        now = self._now(now)
         with self._lock:
             state = self._state
             probe_due = state is OPEN and self._may_probe(now)
@@ -248,10 +264,42 @@ class Breaker:
                 self._manual,
             )
 
-    def counts(self, now: float) -> tuple[int, int, int]:
-        """(calls, failures, slow calls) in the current window."""
+    def counts(self, now: float | None = None) -> CallCounts:
+        """The calls in the current window (`calls`, `failures`, `slow`)."""
+        now = self._now(now)
         with self._lock:
             return self._counts(now)
+
+    def __repr__(self) -> str:
+        """What it is and its state, e.g. `<CircuitBreaker 'api' closed failures=2/5 window=30s
+        opens at 50% over >= 20 calls>` (read at the policy's clock)."""
+        config = self.config
+        if self.clock is None:  # made by hand: what was last decided, as of the last call
+            with self._lock:
+                state, retry_in, counts = self._state, None, self._window.peek()
+        else:
+            view = self.view()
+            state, retry_in = view.state, view.retry_in
+            counts = CallCounts(view.calls, view.failures, view.slow)
+        parts = [f"<CircuitBreaker {self.key!r} {state.value}"]
+        if state is OPEN and retry_in is not None:
+            unhealthy = retry_in == float("inf")
+            parts.append("held open by health checks" if unhealthy else f"probe in {retry_in:.3g}s")
+        elif state is HALF_OPEN:
+            parts.append(f"probes={self._probes}/{config.half_open_calls}")
+        manual = self._manual
+        if manual is not None and state in MANUAL_STATES:
+            parts.append(f"(by hand{f': {manual.by}' if manual.by else ''})")
+        parts.append(f"failures={counts.failures}/{counts.calls}")
+        if config.slow_call_duration is not None:
+            parts.append(f"slow={counts.slow}/{counts.calls}")
+        window = (
+            f"last {int(config.window)} calls"
+            if config.window_type == "count"
+            else f"{config.window:g}s"
+        )
+        parts.append(f"window={window} opens at {self._failure_rate:.0%}")
+        return " ".join(parts) + f" over >= {config.min_calls} calls>"
 
     # -- the pipeline's side ---------------------------------------------------------------
     def acquire(self, now: float) -> int | None:
@@ -432,9 +480,8 @@ class Breaker:
             config.slow_call_duration is not None and slows / calls >= config.slow_call_rate
         )
 
-    def _counts(self, now: float) -> tuple[int, int, int]:
-        calls, failures, slow = self._window.counts(now)
-        return calls, failures, slow
+    def _counts(self, now: float) -> CallCounts:
+        return self._window.counts(now)
 
     def _move(self, to: State, now: float) -> tuple[State, State]:
         change = (self._state, to)

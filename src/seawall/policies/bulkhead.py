@@ -57,10 +57,11 @@ class Admission(enum.Enum):
 class BulkheadState:
     """The live slots and queue of one dependency (thread-safe, shared by sync and async)."""
 
-    __slots__ = ("config", "active", "_waiters", "_lock")
+    __slots__ = ("config", "name", "active", "_waiters", "_lock")
 
-    def __init__(self, config: Bulkhead) -> None:
+    def __init__(self, config: Bulkhead, name: str = "") -> None:
         self.config = config
+        self.name = name  # the dependency's
         self.active = 0
         self._waiters: dict[Waiter, None] = {}  # insertion-ordered: the FIFO queue
         self._lock = threading.Lock()
@@ -68,6 +69,15 @@ class BulkheadState:
     @property
     def queued(self) -> int:
         return len(self._waiters)
+
+    def __repr__(self) -> str:
+        """e.g. `<Bulkhead 'api' active=3/20 queued=0/50 queue_timeout=1s>`."""
+        config = self.config
+        wait = "none" if config.queue_timeout is None else f"{config.queue_timeout:g}s"
+        return (
+            f"<Bulkhead {self.name!r} active={self.active}/{config.max_concurrent} "
+            f"queued={self.queued}/{config.max_queued} queue_timeout={wait}>"
+        )
 
     def try_acquire(self) -> bool:
         """Take a free slot if there is one and nobody is waiting for it."""

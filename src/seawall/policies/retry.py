@@ -120,7 +120,7 @@ class RetryBudget:
 class BudgetState:
     """The live balance of one dependency's retry budget (thread-safe)."""
 
-    __slots__ = ("_budget", "_window", "_lock", "_reserve")
+    __slots__ = ("_budget", "_window", "_lock", "_reserve", "clock")
     _REQUESTS, _RETRIES = 0, 1
 
     def __init__(self, budget: RetryBudget) -> None:
@@ -128,6 +128,9 @@ class BudgetState:
         self._window = TimeWindow(budget.ttl, fields=2)
         self._reserve = budget.min_per_second * budget.ttl
         self._lock = threading.Lock()
+        #: What `balance()` reads without `now`: the policy's clock, set by the dependency
+        #: that owns the budget (None for one made by hand: pass `now`).
+        self.clock: Callable[[], float] | None = None
 
     def deposit(self, now: float) -> None:
         """Count one logical request."""
@@ -157,11 +160,26 @@ class BudgetState:
         with self._lock:
             self._window.clear()
 
-    def balance(self, now: float) -> float:
-        """Retries still allowed right now."""
+    def balance(self, now: float | None = None) -> float:
+        """Retries still allowed at `now` (default: the policy's clock)."""
+        if now is None:
+            if self.clock is None:
+                raise TypeError(
+                    "this retry budget has no clock (it was not made by a Policy): pass `now`"
+                )
+            now = self.clock()
         with self._lock:
             requests, retries = self._window.counts(now)
         return self._budget.ratio * requests + self._reserve - retries
+
+    def __repr__(self) -> str:
+        """e.g. `<RetryBudget 112 retries left: 20% of requests + 10/s over 10s>`."""
+        budget = self._budget
+        left = "" if self.clock is None else f" {self.balance():.0f} retries left:"
+        return (
+            f"<RetryBudget{left} {budget.ratio:.0%} of requests + "
+            f"{budget.min_per_second:g}/s over {budget.ttl:g}s>"
+        )
 
 
 #: Why retrying stopped (a Verdict's reason when delay is None; `RetryStopped.why`).

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
+
+
+class CallCounts(NamedTuple):
+    """What a breaker's window holds (`Breaker.counts()`, `TimedCallWindow.counts`,
+    `CallWindow.counts`): `calls` counted in the window, of which `failures` failed and `slow`
+    took `slow_call_duration` or more (a call can be both)."""
+
+    calls: int
+    failures: int
+    slow: int
 
 
 class TimeWindow:
@@ -76,6 +87,16 @@ class TimedCallWindow(TimeWindow):
     def __init__(self, span: float, buckets: int = 10) -> None:
         super().__init__(span, fields=3, buckets=buckets)
 
+    def counts(self, now: float) -> CallCounts:
+        """The calls of the last `span` seconds at `now`."""
+        calls, failures, slow = super().counts(now)
+        return CallCounts(calls, failures, slow)
+
+    def peek(self) -> CallCounts:
+        """The counts as of the last call recorded or read (no clock needed)."""
+        calls, failures, slow = self.totals
+        return CallCounts(calls, failures, slow)
+
     def record(self, now: float, failed: bool, slow: bool) -> Sequence[int]:
         """Count one call; the counts after it (as `counts`)."""
         piece = self._current if now < self._edge else self.advance(now)
@@ -118,9 +139,12 @@ class CallWindow:
         self.slow += slow
         return self.calls, self.failures, self.slow
 
-    def counts(self, now: float) -> Sequence[int]:
-        """(calls, failures, slow calls) among the last `size` calls."""
-        return self.calls, self.failures, self.slow
+    def counts(self, now: float) -> CallCounts:
+        """The last `size` calls (`now` is not needed)."""
+        return self.peek()
+
+    def peek(self) -> CallCounts:
+        return CallCounts(self.calls, self.failures, self.slow)
 
     def clear(self) -> None:
         self._ring[:] = bytes(len(self._ring))
