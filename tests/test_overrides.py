@@ -264,3 +264,80 @@ def test_the_test_switch_applies_inside_an_override(upstream):
         assert client.get(upstream.url + "/both").status_code == 503
         assert time.monotonic() - started < 2  # the switch's retries never wait
     assert upstream.hits("/both") == 2
+
+
+# -- protected calls (seawall.protect, seawall.retrying) -----------------------------------
+class Dropping:
+    """A call that loses its connection every time, counting how often it was made."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise ConnectionResetError("dropped")
+
+
+def test_protected_sync_calls_and_blocks_take_the_override():
+    drop = Dropping()
+    guarded = seawall.protect(policy=policy(), idempotent=True)(drop)
+    with seawall.override(retry=None), pytest.raises(ConnectionResetError):
+        guarded()
+    assert drop.calls == 1
+    with pytest.raises(ConnectionResetError):
+        guarded()
+    assert drop.calls == 1 + 3  # the policy's three attempts again
+    blocks = 0
+    with seawall.override(retry=None), pytest.raises(ConnectionResetError):
+        for attempt in seawall.retrying(policy=policy(), idempotent=True):
+            with attempt:
+                blocks += 1
+                raise ConnectionResetError("dropped")
+    assert blocks == 1
+
+
+def test_protected_async_and_in_thread_calls_take_the_override_across_tasks_and_the_pool():
+    drop, blocking = Dropping(), Dropping()
+    guarded_async = seawall.protect(policy=policy(), idempotent=True)(drop_async := _async(drop))
+    in_thread = seawall.protect(policy=policy(), idempotent=True, in_thread=True)(blocking)
+    assert drop_async is not None
+
+    async def main() -> None:
+        with seawall.override(retry=None):
+            task = asyncio.create_task(guarded_async())  # the task inherits it
+            with pytest.raises(ConnectionResetError):
+                await task
+            with pytest.raises(ConnectionResetError):
+                await in_thread()  # the dependency's thread pool runs it in a copy
+        with pytest.raises(ConnectionResetError):
+            await in_thread()
+
+    asyncio.run(main())
+    assert (drop.calls, blocking.calls) == (1, 1 + 3)
+
+
+def test_a_timeouts_override_bounds_a_protected_async_call():
+    async def slow() -> str:
+        await asyncio.sleep(0.5)
+        return "late"
+
+    guarded = seawall.protect(policy=policy(), idempotent=True)(slow)
+
+    async def main() -> float:
+        started = time.monotonic()
+        with (
+            seawall.override(retry=None, timeouts=seawall.Timeouts(attempt=None, total=0.05)),
+            pytest.raises(seawall.DeadlineExceeded, match=r"total timeout of 0\.05 s"),
+        ):
+            await guarded()
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 0.4
+
+
+def _async(call):
+    async def run() -> None:
+        await asyncio.sleep(0)
+        call()
+
+    return run

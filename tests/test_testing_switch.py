@@ -234,3 +234,37 @@ def test_the_plugin_module_is_light_to_import():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# -- protected calls (seawall.protect, seawall.retrying) -----------------------------------
+def test_protected_calls_and_blocks_under_the_switch():
+    import asyncio
+
+    calls: list[str] = []
+
+    def drop(kind: str) -> None:
+        calls.append(kind)
+        raise ConnectionResetError("dropped")
+
+    clock = FakeClock()
+    tested = policy(clock)
+    sync_call = seawall.protect(policy=tested, idempotent=True)(lambda: drop("sync"))
+
+    async def async_body() -> None:
+        drop("async")
+
+    async_call = seawall.protect(policy=tested, idempotent=True)(async_body)
+    with seawall.testing.set_testing(True, attempts=2):
+        for _ in range(3):  # the breaker (two failures in a row) would open: it is not asked
+            with pytest.raises(ConnectionResetError):
+                sync_call()
+        with pytest.raises(ConnectionResetError):
+            asyncio.run(async_call())
+        with pytest.raises(ConnectionResetError):
+            for attempt in seawall.retrying(policy=tested, idempotent=True):
+                with attempt:
+                    drop("block")
+    assert calls == ["sync"] * 6 + ["async"] * 2 + ["block"] * 2
+    assert clock.sleeps == []
+    breaker = tested.dependency("upstream").breaker()
+    assert breaker is not None and breaker.state() is seawall.BreakerState.CLOSED

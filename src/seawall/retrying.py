@@ -161,7 +161,7 @@ class _Loop:
                     self._give_up(rejection)
                     raise StopIteration  # (a fallback took the rejection)
             self._held = True
-        else:
+        elif self.delay > 0:  # (the test switch's retries never wait)
             self._guarded(self.policy._sleep, self.delay)
         return self._next_attempt()
 
@@ -304,7 +304,7 @@ class _AsyncLoop(_Loop):
                         self._give_up(rejection)
                         raise StopAsyncIteration
                 self._held = True
-            else:
+            elif self.delay > 0:  # (the test switch's retries never wait)
                 await self._guarded_async(self.policy._async_sleep, self.delay)
             return self._next_attempt()
         except StopIteration:
