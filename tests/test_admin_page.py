@@ -180,3 +180,128 @@ def test_a_fleet_breaker_shows_local_and_fleet_and_isolates_fleet_wide(browser):
         there.flush()  # the other process learns it at its next flush (or by pub/sub)
         breaker = other.dependency("payments").shared_breaker
         assert breaker is not None and breaker.state(other.now()).value == "isolated"
+
+
+def test_a_breaker_held_open_as_unhealthy_shows_why(browser, upstream):
+    policy = seawall.Policy("ledger", retry=None)
+    with (
+        seawall.admin.serve(
+            port=0, read_token=READ, policies=[policy], event_interval=0.3
+        ) as server,
+        httpx.Client(transport=ResilientTransport(policy)) as client,
+    ):
+        assert client.get(upstream.url + "/ledger").status_code == 200
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.fill("#token", READ)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector(card("ledger", "closed"), timeout=5000)
+        assert page.locator(f"{card('ledger')} .unhealthy").count() == 0
+        policy.update_health(False, reason="replica lag 40 s")
+        page.wait_for_selector(card("ledger", "open"), timeout=3000)
+        assert page.inner_text(f"{card('ledger')} .unhealthy") == (
+            "unhealthy: manual: replica lag 40 s"
+        )
+        assert "held open as unhealthy (manual: replica lag 40 s)" in page.inner_text("#alerts")
+        policy.update_health(True)
+        page.wait_for_selector(card("ledger", "half_open"), timeout=3000)
+        assert page.locator(f"{card('ledger')} .unhealthy").count() == 0
+
+
+def letter_row(state: str | None = None) -> str:
+    return "tr[data-letter]" + (f'[data-state="{state}"]' if state else "")
+
+
+def test_dead_letters_are_listed_shown_and_replayed_or_resolved_after_confirmation(
+    browser, upstream, tmp_path
+):
+    from seawall.deadletters import DeadLetters, SQLiteStore
+
+    letters = DeadLetters(SQLiteStore(tmp_path / "letters.db"), replay_rate=100.0)
+    policy = seawall.Policy("orders", retry=None, breaker=None, dead_letters=letters)
+    upstream.script("/orders", respond(503), respond(503), then=respond(201))
+    try:
+        with (
+            seawall.admin.serve(
+                port=0,
+                read_token=READ,
+                control_token={"oncall": CONTROL},
+                policies=[policy],
+                dead_letters=letters,
+                event_interval=0.3,
+            ) as server,
+            httpx.Client(transport=ResilientTransport(policy)) as client,
+        ):
+            for n in (1, 2):
+                sent = client.post(upstream.url + f"/orders?n={n}", content=b'{"sku": 7}')
+                assert sent.status_code == 503
+            letters.flush()
+            ids = {x.url.rpartition("=")[2]: x.id for x in letters.list()}
+            assert sorted(ids) == ["1", "2"]
+
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.fill("#token", CONTROL)
+            page.click("#login button[type=submit]")
+            page.wait_for_selector("#dead-letters:not([hidden])", timeout=5000)
+            page.wait_for_function(
+                "document.querySelectorAll('tr[data-letter]').length === 2", timeout=5000
+            )
+            first = f'tr[data-letter="{ids["1"]}"]'
+            row = page.inner_text(first)
+            assert "orders" in row and "POST" in row and "failure (503)" in row
+            assert "pending" in row
+            assert "2 recorded, 0 dropped" in page.inner_text("#letter-counts")
+
+            page.click(f"{first} td.url")  # the detail
+            page.wait_for_selector("#letter:not([hidden])", timeout=3000)
+            detail = page.inner_text("#letter")
+            assert ids["1"] in detail and "replays: none yet" in detail
+            key = letters.get(ids["1"]).idempotency_key  # type: ignore[union-attr]
+            assert key and key in detail
+
+            page.once("dialog", lambda dialog: dialog.dismiss())  # cancelled: nothing sent
+            page.click(f'{first} button[data-letter-action="replay"]')
+            time.sleep(0.3)
+            assert upstream.hits("/orders") == 2
+            assert letters.get(ids["1"]).state == "pending"  # type: ignore[union-attr]
+
+            asked: list[str] = []
+
+            def accept(dialog) -> None:
+                asked.append(dialog.message)
+                dialog.accept()
+
+            page.once("dialog", accept)
+            page.click(f'{first} button[data-letter-action="replay"]')
+            page.wait_for_selector(
+                f'tr[data-letter="{ids["1"]}"][data-state="resolved"]', timeout=5000
+            )
+            assert asked == [f"Replay dead letter {ids['1']} now, through its policy?"]
+            assert upstream.hits("/orders") == 3
+            assert upstream.requests[-1].headers["idempotency-key"] == key
+            page.wait_for_selector("#letter ul.replays", timeout=3000)
+            assert "ok 201" in page.inner_text("#letter")
+            assert page.locator(f"{first} button").count() == 0  # resolved: no more actions
+
+            second = f'tr[data-letter="{ids["2"]}"]'
+            page.once("dialog", lambda dialog: dialog.dismiss())
+            page.click(f'{second} button[data-letter-action="resolve"]')
+            time.sleep(0.3)
+            assert letters.get(ids["2"]).state == "pending"  # type: ignore[union-attr]
+            page.once("dialog", lambda dialog: dialog.accept("refunded by hand"))
+            page.click(f'{second} button[data-letter-action="resolve"]')
+            page.wait_for_selector(f'{second}[data-state="resolved"]', timeout=5000)
+            done = letters.get(ids["2"])
+            assert done is not None and done.resolution == "refunded by hand"
+            assert upstream.hits("/orders") == 3  # resolving sends nothing
+
+            page.click("#forget")  # a read token sees the letters, with no buttons
+            page.fill("#token", READ)
+            page.click("#login button[type=submit]")
+            page.wait_for_function(
+                "document.querySelectorAll('tr[data-letter]').length === 2", timeout=5000
+            )
+            assert page.locator("button[data-letter-action]").count() == 0
+    finally:
+        letters.close()

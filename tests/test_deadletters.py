@@ -204,6 +204,27 @@ def test_a_non_idempotent_request_is_sent_with_a_generated_key_that_the_letter_k
     assert sent[1:] == ["mine-1", None] and stored == sent
 
 
+def test_a_generated_key_does_not_make_a_post_retryable_but_the_callers_own_key_does(
+    flavour: Flavour, upstream: Upstream, letters: DeadLetters
+) -> None:
+    # seawall's key is there so a replay can be recognised; the upstream may not honour keys,
+    # so retrying on the strength of it could apply the POST twice
+    upstream.script("/pay", respond(503), then=respond(200))
+    with flavour.client(policy(letters)) as client:
+        assert client.request("POST", f"{upstream.url}/pay", content=b"1").status == 503
+        assert upstream.hits("/pay") == 1  # not retried
+        assert "idempotency-key" in upstream.requests[-1].headers  # though it was sent a key
+        upstream.script("/pay", respond(503), then=respond(200))
+        mine = {"Idempotency-Key": "caller-7"}
+        assert (
+            client.request("POST", f"{upstream.url}/pay", content=b"2", headers=mine).status == 200
+        )
+        assert upstream.hits("/pay") == 3  # the caller's key: retried, as without dead letters
+    letters.flush()
+    [kept] = letters.store.list()
+    assert kept.attempts == 1 and kept.idempotency_key is not None
+
+
 def test_caps_drop_the_oldest_on_insert_and_purge_by_query(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "letters.db")
     store.insert([_letter(str(n), float(n)) for n in range(5)], max_entries=3, oldest=0.0)

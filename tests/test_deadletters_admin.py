@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import seawall
@@ -69,3 +70,54 @@ def test_list_show_replay_and_resolve(kind: str, letters: DeadLetters, upstream:
         assert bad.status_code == 400 and "state must be one of" in bad.json()["message"]
         no_reason = admin.request("POST", f"/dead-letters/{ids[2]}/resolve", CONTROL, content="{}")
         assert no_reason.status_code == 400
+
+
+def test_an_asgi_replay_waiting_for_an_open_breaker_does_not_hold_the_event_loop(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    import asyncio
+    import time
+
+    letters = DeadLetters(SQLiteStore(tmp_path / "w.db"), replay_rate=200.0)
+    policy = seawall.Policy(
+        "slowpay",
+        retry=None,
+        telemetry=False,
+        breaker=seawall.CircuitBreaker(consecutive_failures=1, open_for=0.4),
+        dead_letters=letters,
+    )
+    upstream.script("/pay", respond(503), then=respond(200))
+    with HttpxSync().client(policy) as client:
+        client.request("PUT", f"{upstream.url}/pay", content=b"1")  # opens the breaker
+    letters.flush()
+    [letter] = letters.list()
+    app = seawall.admin.asgi_app(control_token=CONTROL, policies=[policy], dead_letters=letters)
+
+    async def main() -> tuple[int, float, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as admin:
+            started = time.monotonic()
+            answer = await admin.post(
+                f"/dead-letters/{letter.id}/replay",
+                headers={"Authorization": f"Bearer {CONTROL}"},
+            )
+            took = time.monotonic() - started
+        ticker.cancel()
+        return answer.status_code, took, ticks
+
+    try:
+        status, took, ticks = asyncio.run(main())
+    finally:
+        letters.close()
+    assert status == 200 and took >= 0.2  # it waited for the breaker...
+    assert ticks >= 10  # ...while the loop went on (blocked, it would tick about once)
+    assert upstream.hits("/pay") == 2

@@ -49,6 +49,7 @@ from .policies.classify import (
     BREAKER_FAILURES,
     FAILURE_STATUSES,
     IDEMPOTENCY_KEY,
+    IDEMPOTENT_METHODS,
     TIMEOUTS,
     UNSENT,
     ErrorKind,
@@ -546,6 +547,7 @@ class _Run(Generic[R]):
         "error",
         "last_status",
         "finished",
+        "keyed",
     )
 
     def __init__(self, policy: Policy, exchange: Exchange[Any] | AsyncExchange[Any]) -> None:
@@ -573,7 +575,13 @@ class _Run(Generic[R]):
         self.error: BaseException | None = None
         self.last_status: int | None = None
         self.finished = False
+        # Whether the caller sent an Idempotency-Key, read before the listeners run: a key one
+        # of them adds (dead letters generate one) must not make the request retryable, since
+        # the upstream may not honour keys. None: no listener could add one (read when asked).
+        self.keyed: bool | None = None
         if ev.RequestStarted in on:
+            if exchange.method not in IDEMPOTENT_METHODS:
+                self.keyed = exchange.has_header(IDEMPOTENCY_KEY)
             policy._emit(ev.RequestStarted(dep.name, exchange, started))
 
     def _overridden(self, override: _overrides.Override) -> None:
@@ -863,7 +871,9 @@ class _Run(Generic[R]):
             budget = None  # the test switch: the attempts asked for, whatever the budget says
         verdict = retry.decide(
             attempt=self.attempt,
-            method_safe=retry.method_safe(ex.method, ex.has_header(IDEMPOTENCY_KEY)),
+            method_safe=retry.method_safe(
+                ex.method, ex.has_header(IDEMPOTENCY_KEY) if self.keyed is None else self.keyed
+            ),
             unsent=kind in UNSENT,
             retry_after=retry_after,
             time_left=self.deadline - now,

@@ -50,7 +50,7 @@ class DeadLetters:
     Proxy-Authorization, Cookie, X-Api-Key); `query_denylist` to the query keys whose values
     are removed. `generate_keys`: a request of a method that is not idempotent and has no
     Idempotency-Key is sent with one that seawall made, so the upstream can recognise a replay
-    (the key also lets the retry policy retry it, as a key of the caller's would).
+    (that key does not make the request retryable: only a key the caller sent does).
     `queue_size`: letters waiting for the writer; beyond it they are dropped.
 
     Replay (`replay`, `replay_many`): `on_replay(ReplayRequest)` is called before each replay
