@@ -263,6 +263,32 @@ PANELS: list[Panel] = [
         "short",
         [(f"sum by (state) (seawall_pool_connections{{{SEL}}})", "{{state}}")],
     ),
+    Panel(
+        "Dead letters kept",
+        "Requests that failed for good, kept to be replayed (seawall.DeadLetters), by dependency "
+        "and state: pending ones wait for a replay, failed ones failed it (docs/dead-letters.md). "
+        "Processes sharing a store report the same entries: the largest is shown.",
+        "short",
+        [
+            (
+                f"max by (seawall_dependency, seawall_dead_letter_state) (seawall_dead_letters_entries{{{SEL}}})",
+                "{{seawall_dependency}} {{seawall_dead_letter_state}}",
+            )
+        ],
+    ),
+    Panel(
+        "Dead letters recorded, dropped, replayed",
+        "Dead letters stored per second; dropped (the writer's queue was full or the store refused "
+        "them: those requests are lost); replays sent.",
+        "ops",
+        [
+            (
+                f"sum by (seawall_dependency) (rate(seawall_dead_letters_{what}_total{{{SEL}}}[$__rate_interval]))",
+                f"{what} {{{{seawall_dependency}}}}",
+            )
+            for what in ("recorded", "dropped", "replayed")
+        ],
+    ),
 ]
 
 
@@ -400,6 +426,9 @@ class Alert:
     series: dict[str, tuple[str, str]] = field(default_factory=dict)
     at_minute: int = 20
 
+
+#: Pending dead letters of one dependency above which SeawallDeadLetterBacklog fires.
+DEAD_LETTER_BACKLOG = 10
 
 ALERTS: list[Alert] = [
     Alert(
@@ -558,6 +587,26 @@ ALERTS: list[Alert] = [
             'seawall_request_duration_seconds_bucket{le="0.5"}': ("1+1x29", "10+10x29"),
             'seawall_request_duration_seconds_bucket{le="2.5"}': ("10+10x29", "10+10x29"),
             'seawall_request_duration_seconds_bucket{le="+Inf"}': ("10+10x29", "10+10x29"),
+        },
+        20,
+    ),
+    Alert(
+        "SeawallDeadLetterBacklog",
+        f'max by ({BY}) (seawall_dead_letters_entries{{seawall_dead_letter_state="pending"}}) '
+        f"> {DEAD_LETTER_BACKLOG}",
+        "5m",
+        "warning",
+        f"Over {DEAD_LETTER_BACKLOG} dead letters of {{{{ $labels.seawall_dependency }}}} "
+        "wait for a replay",
+        "Requests to {{ $labels.seawall_dependency }} that failed for good are piling up in the "
+        f"dead-letter store (more than {DEAD_LETTER_BACKLOG} pending for 5 minutes): replay "
+        "them once it has healed, or resolve them.",
+        "dead-letter-backlog",
+        {
+            'seawall_dead_letters_entries{seawall_dead_letter_state="pending"}': (
+                "0x2 5 11+1x27",
+                "10x30",
+            )
         },
         20,
     ),

@@ -9,7 +9,9 @@ Dependencies (one seawall policy each):
 - search: a bulkhead of 2 in front of a slow upstream, 8 callers -> queue waits, rejections;
 - flaky: always 500, a breaker that opens after 3 failures for 0.5 s -> transitions, rejections;
   a stingy retry budget -> budget refusals; an operator resets its breaker by hand every
-  second (seawall.admin) -> manual changes.
+  second (seawall.admin) -> manual changes; its failed requests are kept as dead letters (an
+  SQLite store in a temporary directory) and an operator replays two a second, which fail again
+  -> dead letters pending and failed, recorded and replayed (and dropped, at 0).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -28,12 +33,14 @@ import seawall
 import seawall.aiohttp
 import seawall.requests
 from integrations.upstream import Upstream, respond
+from seawall.deadletters import DeadLetters
 from seawall.httpx import AsyncResilientTransport
 from seawall.telemetry.otel import Telemetry
 
 
-def telemetry(prometheus_port: int | None) -> Telemetry:
-    """Providers for the workload: a Prometheus endpoint, or OTLP/HTTP as OTEL_* says."""
+def telemetry(prometheus_port: int | None) -> tuple[Telemetry, Any]:
+    """Providers for the workload, a Prometheus endpoint or OTLP/HTTP as OTEL_* says: the
+    policies' Telemetry and the meter provider (for the dead letters)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -46,12 +53,10 @@ def telemetry(prometheus_port: int | None) -> Telemetry:
         from prometheus_client import start_http_server
 
         start_http_server(prometheus_port, addr="127.0.0.1")
+        meters = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
         return Telemetry(
-            tracer_provider=TracerProvider(resource=resource),
-            meter_provider=MeterProvider(
-                resource=resource, metric_readers=[PrometheusMetricReader()]
-            ),
-        )
+            tracer_provider=TracerProvider(resource=resource), meter_provider=meters
+        ), meters
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -60,13 +65,11 @@ def telemetry(prometheus_port: int | None) -> Telemetry:
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000)
-    return Telemetry(
-        tracer_provider=tracer_provider,
-        meter_provider=MeterProvider(resource=resource, metric_readers=[reader]),
-    )
+    meters = MeterProvider(resource=resource, metric_readers=[reader])
+    return Telemetry(tracer_provider=tracer_provider, meter_provider=meters), meters
 
 
-def policies(tel: Telemetry) -> dict[str, seawall.Policy]:
+def policies(tel: Telemetry, letters: DeadLetters) -> dict[str, seawall.Policy]:
     fast = seawall.Backoff.exponential(base=0.01, cap=0.05)
     return {
         "payments": seawall.Policy(
@@ -87,14 +90,19 @@ def policies(tel: Telemetry) -> dict[str, seawall.Policy]:
                 budget=seawall.RetryBudget(ratio=0.0, min_per_second=0.2, ttl=5),
             ),
             breaker=seawall.CircuitBreaker(consecutive_failures=3, open_for=0.5),
+            dead_letters=letters,
         ),
     }
 
 
 async def run(seconds: float, prometheus_port: int | None) -> None:
-    tel = telemetry(prometheus_port)
-    chosen = policies(tel)
-    with Upstream() as up, ThreadPoolExecutor(max_workers=8) as threads:
+    tel, meters = telemetry(prometheus_port)
+    kept = tempfile.TemporaryDirectory(prefix="seawall-workload-")
+    letters = DeadLetters(
+        Path(kept.name) / "dead-letters.db", replay_rate=10.0, replay_max_wait=0.2, telemetry=meters
+    )
+    chosen = policies(tel, letters)
+    with kept, Upstream() as up, ThreadPoolExecutor(max_workers=8) as threads:
         up.script("/search", then=respond(200, delay=0.05))
         up.script("/flaky", then=respond(500))
         urls = {
@@ -143,11 +151,20 @@ async def run(seconds: float, prometheus_port: int | None) -> None:
                         policies=[chosen["flaky"]],
                     )
 
-            await asyncio.gather(*callers, operator())
+            async def replayer() -> None:  # replays the oldest two, which fail again
+                loop = asyncio.get_running_loop()
+                while time.monotonic() < stop_at:
+                    await asyncio.sleep(1)
+                    await loop.run_in_executor(
+                        threads, lambda: letters.replay_many(dependency="flaky", limit=2)
+                    )
+
+            await asyncio.gather(*callers, operator(), replayer())
             for client in clients.values():
                 await client.aclose()
         for session in sessions.values():
             session.close()
+        letters.close()
 
 
 def main() -> None:

@@ -50,9 +50,10 @@ def test_entries_by_dependency_and_state_and_the_counts(upstream: Upstream, tmp_
         for a, v in points["seawall.dead_letters.entries"]
     }
     assert entries == {("m", "pending"): 1, ("m", "resolved"): 1}
-    assert [v for _, v in points["seawall.dead_letters.recorded"]] == [2]
-    assert [v for _, v in points["seawall.dead_letters.replayed"]] == [1]
-    assert [v for _, v in points["seawall.dead_letters.dropped"]] == [0]
+    by_dependency = {"seawall.dependency": "m"}
+    assert points["seawall.dead_letters.recorded"] == [(by_dependency, 2)]
+    assert points["seawall.dead_letters.replayed"] == [(by_dependency, 1)]
+    assert points["seawall.dead_letters.dropped"] == [(by_dependency, 0)]  # from 0
     letters.close()
 
 

@@ -35,7 +35,7 @@ def test_promtool_checks_the_rules():
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 0 and "SUCCESS: 10 rules found" in done.stdout, (
+    assert done.returncode == 0 and "SUCCESS: 11 rules found" in done.stdout, (
         done.stdout + done.stderr
     )
 

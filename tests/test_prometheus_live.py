@@ -160,7 +160,7 @@ def test_every_alert_expression_evaluates_and_the_rules_load(prometheus):
         query(prometheus, rule["expr"])  # asserts success
     loaded = httpx.get(prometheus + "/api/v1/rules", timeout=10).json()["data"]["groups"]
     health = {r["name"]: r["health"] for g in loaded for r in g["rules"]}
-    assert len(health) == 10 and set(health.values()) <= {"ok", "unknown"}, health
+    assert len(health) == 11 and set(health.values()) <= {"ok", "unknown"}, health
 
 
 def test_the_workload_makes_the_alerts_that_should_fire_fire(prometheus):
@@ -172,6 +172,11 @@ def test_the_workload_makes_the_alerts_that_should_fire_fire(prometheus):
     assert query(
         prometheus, "sum by (seawall_dependency) (rate(seawall_bulkhead_rejections_total[10s])) > 0"
     )
+    backlog = query(
+        prometheus,
+        'max by (seawall_dependency) (seawall_dead_letters_entries{seawall_dead_letter_state="pending"}) > 10',
+    )
+    assert [b["metric"]["seawall_dependency"] for b in backlog] == ["flaky"]
 
 
 def wait_for(url: str, expr: str, seconds: float = 30) -> list:

@@ -1,5 +1,6 @@
 """The dead letters' metrics, read when the OpenTelemetry SDK collects (nothing on the request
-path): entries by dependency and state (a gauge), and the recorded / dropped / replayed counts."""
+path): entries by dependency and state (a gauge), and the recorded / dropped / replayed counts by
+dependency (each from 0 when the dependency is first seen)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def instrument(letters: Any, meter_provider: Any = None) -> None:
     def total(name: str) -> Any:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
             found = ref()
-            return [] if found is None else [Observation(getattr(found, name))]
+            if found is None:
+                return []
+            counted = dict(found.counts[name])  # (a copy: the writer thread adds to it)
+            return [Observation(n, {"seawall.dependency": dep}) for dep, n in counted.items()]
 
         return observe
 
@@ -43,7 +47,7 @@ def instrument(letters: Any, meter_provider: Any = None) -> None:
         "failed).",
     )
     for name, description in (
-        ("recorded", "Dead letters stored."),
+        ("recorded", "Dead letters stored, by dependency."),
         ("dropped", "Dead letters lost: the writer's queue was full or the store refused them."),
         ("replayed", "Replays of dead letters sent."),
     ):

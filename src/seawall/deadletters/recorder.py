@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -142,6 +143,12 @@ class DeadLetters:
         self.recorded = 0  # letters stored
         self.dropped = 0  # letters lost to a full queue (or a failing store)
         self.replayed = 0  # replay attempts made
+        #: The same three counts by dependency (the metrics' series; 0 from when it is seen).
+        self.counts: dict[str, Counter[str]] = {
+            "recorded": Counter(),
+            "dropped": Counter(),
+            "replayed": Counter(),
+        }
         self._last_drop_log = 0.0
         self._policies: weakref.WeakSet[Any] = weakref.WeakSet()
         self._replayer = Replayer(
@@ -169,6 +176,11 @@ class DeadLetters:
         if self.generate_keys:
             policy.subscribe(self._started, ev.RequestStarted)
         policy.subscribe(self._finished, ev.RequestFinished)
+        policy.subscribe(self._added, ev.DependencyAdded)
+
+    def _added(self, event: ev.Event) -> None:
+        assert isinstance(event, ev.DependencyAdded)
+        self.count("recorded", event.dependency, 0)
 
     def _started(self, event: ev.Event) -> None:
         assert isinstance(event, ev.RequestStarted)
@@ -209,10 +221,25 @@ class DeadLetters:
         try:
             self._queue.put_nowait(letter)
         except queue.Full:
-            self._drop(1, "the writer's queue is full")
+            self._drop([letter.dependency], "the writer's queue is full")
 
-    def _drop(self, count: int, why: str) -> None:
-        self.dropped += count
+    def count(self, what: str, dependency: str, n: int = 1) -> None:
+        """Add `n` to the `what` count ("recorded", "dropped", "replayed") of `dependency`;
+        every count of a dependency starts at 0 when it is first seen."""
+        if dependency not in self.counts[what]:
+            for counted in self.counts.values():
+                counted.setdefault(dependency, 0)
+        self.counts[what][dependency] += n
+        if what == "recorded":
+            self.recorded += n
+        elif what == "dropped":
+            self.dropped += n
+        else:
+            self.replayed += n
+
+    def _drop(self, dependencies: list[str], why: str) -> None:
+        for dependency in dependencies:
+            self.count("dropped", dependency)
         now = time.monotonic()
         if now - self._last_drop_log >= 1.0:  # at most one line a second under a flood
             self._last_drop_log = now
@@ -235,9 +262,13 @@ class DeadLetters:
                     self.store.insert(
                         found, max_entries=self.max_entries, oldest=self._clock() - self.max_age
                     )
-                    self.recorded += len(found)
+                    for letter in found:
+                        self.count("recorded", letter.dependency)
                 except Exception as error:  # noqa: BLE001 - the writer must outlive a bad store
-                    self._drop(len(found), f"the store refused them: {type(error).__name__}")
+                    self._drop(
+                        [x.dependency for x in found],
+                        f"the store refused them: {type(error).__name__}",
+                    )
             for _ in batch:
                 self._queue.task_done()
             if stop:

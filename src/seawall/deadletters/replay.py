@@ -117,7 +117,7 @@ class Replayer:
             RESOLVED if outcome.ok else FAILED,
             "replayed" if outcome.ok else None,
         )
-        self.letters.replayed += 1
+        self.letters.count("replayed", letter.dependency)
         return outcome
 
     def replay_many(
