@@ -55,18 +55,16 @@ def asgi_app(**options: Any) -> ASGIApp:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        arguments = (
-            scope["method"],
-            path,
-            scope.get("query_string", b"").decode("latin-1"),
-            headers.get("authorization"),
-            body,
-        )
-        if scope["method"] == "POST" and path.startswith("/dead-letters"):
+        method, query = scope["method"], scope.get("query_string", b"").decode("latin-1")
+
+        def handle() -> Answer | EventStream:
+            return admin.handle(method, path, query, headers.get("authorization"), body)
+
+        if method == "POST" and path.startswith("/dead-letters"):
             # a replay may wait for an open breaker (and sends a request): not on the loop
-            answer = await asyncio.to_thread(admin.handle, *arguments)
+            answer = await asyncio.to_thread(handle)
         else:
-            answer = admin.handle(*arguments)
+            answer = handle()
         if isinstance(answer, EventStream):
             await _asgi_stream(receive, send, answer)
         else:
