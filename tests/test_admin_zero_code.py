@@ -35,6 +35,14 @@ with httpx.Client() as client:
 ask = urllib.request.Request(sys.argv[2] + "/breakers/flaky",
                              headers={"Authorization": "Bearer " + os.environ["ADMIN_READ"]})
 print(json.dumps(json.load(urllib.request.urlopen(ask, timeout=5))))
+import time
+letters = urllib.request.Request(sys.argv[2] + "/dead-letters", headers=ask.headers)
+for _ in range(50):  # the writer thread stores them a moment later
+    kept = json.load(urllib.request.urlopen(letters, timeout=5))["dead_letters"]
+    if len(kept) == 3:
+        break
+    time.sleep(0.1)
+print(json.dumps(sorted(x["reason"] for x in kept)))
 """
 
 
@@ -54,6 +62,7 @@ dependencies:
   flaky:
     match: {{path: /flaky}}
     breaker: {{consecutive_failures: 2, open_for: 30s}}
+    dead_letters: {{store: "{tmp_path / "letters.db"}"}}
 admin:
   listen: 127.0.0.1:{port}
   read_token_env: ADMIN_READ
@@ -84,7 +93,8 @@ admin:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    *errors, answer = done.stdout.strip().splitlines()
+    *errors, answer, letters = done.stdout.strip().splitlines()
+    assert json.loads(letters) == ["breaker", "failure", "failure"]  # kept, and served
     assert errors == ["CircuitOpenError"]  # 503, 503, then the open breaker
     [breaker] = json.loads(answer)["breakers"]
     assert (breaker["state"], breaker["window"]["calls"], breaker["window"]["rejected"]) == (

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
 
 import seawall
+from integrations.upstream import respond
 from seawall.config import ConfigError, Router, load, load_file, parse_duration
+from seawall.httpx import ResilientTransport
 from seawall.instrumentation import router_from
 from seawall.pipeline import Target
 
@@ -292,7 +297,8 @@ def test_check_config_and_seawall_config_say_the_same_one_line(tmp_path, monkeyp
 
 
 # -- one schema: the YAML keys are the classes' keys ------------------------------------------
-CODE_ONLY = {"predicate", "key", "random"}  # callables: no YAML can hold one
+CODE_ONLY = {"predicate", "key", "random", "on_replay", "clock", "telemetry"}  # code: callables
+# and live objects no YAML can hold
 
 
 def _schema_sections():
@@ -308,7 +314,11 @@ def _schema_sections():
 def test_every_field_of_every_policy_class_is_a_key_under_its_own_name():
     seen = set()
     for section in _schema_sections():
-        fields = {f.name for f in dataclasses.fields(section.kind)} - CODE_ONLY
+        fields = (
+            {f.name for f in dataclasses.fields(section.kind)}
+            if dataclasses.is_dataclass(section.kind)
+            else set(inspect.signature(section.kind).parameters)
+        ) - CODE_ONLY
         assert set(section.keys) == fields, section.kind
         seen.add(section.kind)
     assert seen == {
@@ -322,6 +332,7 @@ def test_every_field_of_every_policy_class_is_a_key_under_its_own_name():
         seawall.AdaptiveThreshold,
         seawall.Throttle,
         seawall.HealthCheck,
+        seawall.DeadLetters,
     }
 
 
@@ -468,3 +479,102 @@ def test_an_unknown_key_or_variable_suggests_the_nearest():
         "defaults.breaker.failure_status: unknown key (did you mean failure_statuses?)"
     )
     assert len(info.value.problems) == 3  # another program's SEAWALL_* variable is its own
+
+
+def test_dead_letters_from_the_yaml_defaults_and_per_dependency(tmp_path, upstream):
+    """`dead_letters:` in defaults and per dependency: each store gets one DeadLetters (shared
+    by the dependencies that use it), `false` switches it off, and the requests that fail for
+    good are kept (real upstream, real SQLite files)."""
+    text = f"""
+defaults:
+  retry: false
+  dead_letters: {{store: "{tmp_path / "shared.db"}", max_age: 48h, record_on: [failure]}}
+dependencies:
+  orders:
+    match: {{path: /orders}}
+  stock:
+    match: {{path: /stock}}
+    dead_letters: {{store: "{tmp_path / "stock.db"}", statuses: [503], max_entries: 5}}
+  search:
+    match: {{path: /search}}
+    dead_letters: false
+"""
+    router = Router(load_file(write(tmp_path, text)), telemetry=False)
+    try:
+        by_name = {p.name: p for p in router.policies()}
+        shared, stock = router.dead_letters
+        assert by_name[None].dead_letters is shared and by_name["orders"].dead_letters is shared
+        assert by_name["stock"].dead_letters is stock and by_name["search"].dead_letters is None
+        assert (shared.max_age, shared.record_on) == (48 * 3600.0, frozenset({"failure"}))
+        assert (stock.max_entries, stock.statuses, stock.max_age) == (5, frozenset({503}), 172800.0)
+        upstream.default = respond(503)
+        upstream.script("/stock/2", then=respond(500))  # not a status stock keeps
+        with httpx.Client(transport=ResilientTransport(router)) as client:
+            for path in ("/orders/1", "/stock/1", "/stock/2", "/search/1", "/other"):
+                assert client.get(upstream.url + path).status_code in (500, 503)
+        for letters in router.dead_letters:
+            letters.flush()
+        assert sorted(urlsplit(x.url).path for x in shared.list()) == ["/orders/1", "/other"]
+        assert [urlsplit(x.url).path for x in stock.list()] == ["/stock/1"]
+    finally:
+        for letters in router.dead_letters:
+            letters.close()
+
+
+def test_dead_letters_problems_are_clear(tmp_path):
+    text = """
+defaults:
+  dead_letters: {store: a.db, max_entrys: 5, record_on: [retry], max_age: 1d, queue_size: 0}
+dependencies:
+  pay:
+    match: {host: pay.example}
+    dead_letters: {statuses: [503]}
+  ship:
+    match: {host: ship.example}
+    dead_letters: {generate_keys: "no"}
+  late:
+    match: {host: late.example}
+    dead_letters: {store: b.db, on_replay: "m:f"}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_file(write(tmp_path, text))
+    found = caught.value.problems
+    for expected in (
+        "defaults.dead_letters.max_entrys: unknown key (did you mean max_entries?)",
+        "defaults.dead_letters.record_on: must be a collection of breaker, budget, bulkhead, "
+        "deadline, failure, got ['retry']",
+        "defaults.dead_letters.max_age: must be a duration",
+        "defaults.dead_letters.queue_size: must be a whole number >= 1, got 0",
+        "dependencies.ship.dead_letters.generate_keys: must be true or false, got str 'no'",
+        "dependencies.late.dead_letters.on_replay: unknown key",
+    ):
+        assert any(problem.startswith(expected) for problem in found), (expected, found)
+    with pytest.raises(ConfigError) as caught:
+        load({"defaults": {"dead_letters": {"max_entries": 5}}})
+    assert caught.value.problems == [
+        "defaults.dead_letters: store is missing; expected a path to an SQLite file or a "
+        "postgresql:// URL (use ${VAR} for one holding a password)"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        load(
+            {
+                "defaults": {"dead_letters": {"store": "a.db"}},
+                "dependencies": {
+                    "pay": {"match": {"host": "p"}, "dead_letters": {"statuses": [503]}}
+                },
+            }
+        )
+    [problem] = caught.value.problems
+    assert problem.startswith(
+        "dependencies.pay.dead_letters: the same store as defaults.dead_letters with other settings"
+    )
+    assert not (tmp_path / "a.db").exists() and not Path("a.db").exists()  # loading opens nothing
+
+
+def test_a_health_section_reaches_the_policy(tmp_path):
+    config = load(
+        {"dependencies": {"p": {"match": {"host": "p"}, "health": {"url": "http://p/h"}}}}
+    )
+    router = Router(config, telemetry=False)
+    [policy] = [p for p in router.policies() if p.name == "p"]
+    assert policy.health == seawall.HealthCheck("http://p/h")

@@ -260,19 +260,27 @@ def test_with_the_writer_stalled_requests_are_not_held_and_letters_are_dropped(
 
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="store must be a dead-letter store .* not int"):
+    with pytest.raises(TypeError, match=r"store must be a path to an SQLite file, .* got int$"):
         DeadLetters(3)  # type: ignore[arg-type]
     store = SQLiteStore(tmp_path / "x.db")
-    with pytest.raises(ValueError, match=r"record_on must be among .* not \['retry'\]"):
+    with pytest.raises(
+        ValueError, match=r"record_on must be a collection of breaker, .* got \['retry'\]"
+    ):
         DeadLetters(store, record_on=["retry"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="max_entries must be an int, not float"):
+    with pytest.raises(TypeError, match="max_entries must be a whole number >= 1, got float 1.5"):
         DeadLetters(store, max_entries=1.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="statuses must be HTTP statuses"):
+    with pytest.raises(
+        ValueError, match=r"statuses must be a collection of HTTP status codes .* got \[42\]"
+    ):
         DeadLetters(store, statuses=[42])
-    with pytest.raises(ValueError, match="replay_rate must be > 0 and finite, not 0"):
+    with pytest.raises(
+        ValueError, match="replay_rate must be a number of replays a second > 0, got 0"
+    ):
         DeadLetters(store, replay_rate=0)
     with pytest.raises(TypeError, match="on_replay must be a callable"):
         DeadLetters(store, on_replay="add-token")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_age must be a number of seconds > 0, got inf"):
+        DeadLetters(store, max_age=float("inf"))
     with pytest.raises(TypeError, match="dead_letters must be a seawall.DeadLetters"):
         seawall.Policy(dead_letters="letters.db")  # type: ignore[arg-type]
 

@@ -32,7 +32,7 @@ def check_config(path: str | None) -> int:
         print("seawall check-config: give a file, or set SEAWALL_CONFIG", file=sys.stderr)
         return 2
     try:
-        router = Router(load_file(path), telemetry=False)
+        router = Router(load_file(path), telemetry=False, dead_letters=False)  # no store opened
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 1

@@ -80,7 +80,9 @@ class SeawallInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             patches += patch(router)
         type(self)._patches = patches
         if router.config.admin is not None:  # the config's `admin:` section
-            type(self).admin_server = admin_section.start(router.config.admin)
+            type(self).admin_server = admin_section.start(
+                router.config.admin, dead_letters=router.dead_letters
+            )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, name in type(self)._patches:

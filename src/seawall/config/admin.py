@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -192,12 +192,26 @@ def _health(raw: Any, problems: list[str]) -> HealthRules | None:
     return HealthRules(**args) if len(problems) == start else None
 
 
-def start(settings: AdminSettings, environ: Mapping[str, str] | None = None) -> AdminServer | None:
-    """Start the standalone admin server the settings describe, showing every live policy;
-    None (and a warning) when it cannot bind: the application runs on without it (in a
-    pre-fork server only one worker gets a fixed port)."""
+def start(
+    settings: AdminSettings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    dead_letters: Sequence[Any] = (),
+) -> AdminServer | None:
+    """Start the standalone admin server the settings describe, showing every live policy
+    and the configuration's dead letters (when it keeps them in one store: with several, the
+    first, and a warning naming the others, which `seawall dlq` reads); None (and a warning)
+    when it cannot bind: the application runs on without it (in a pre-fork server only one
+    worker gets a fixed port)."""
     from ..admin.fronts import serve
 
+    if len(dead_letters) > 1:
+        logger.warning(
+            "seawall admin server serves the dead letters of %r only; read the others with "
+            "seawall dlq: %s",
+            dead_letters[0].store,
+            ", ".join(repr(x.store) for x in dead_letters[1:]),
+        )
     environ = os.environ if environ is None else environ
     read = environ.get(settings.read_token_env) if settings.read_token_env else None
     control = environ.get(settings.control_token_env) if settings.control_token_env else None
@@ -211,6 +225,7 @@ def start(settings: AdminSettings, environ: Mapping[str, str] | None = None) -> 
             max_event_clients=settings.max_event_clients,
             service=settings.service,
             health_rules=settings.health,
+            dead_letters=dead_letters[0] if dead_letters else None,
         )
     except (OSError, ValueError) as error:
         logger.warning(

@@ -29,6 +29,7 @@ from ..fleet.store import Fleet
 from ..policies import _validate
 from ..policies.breaker import CircuitBreaker
 from ..policies.bulkhead import Bulkhead
+from ..policies.health import HealthCheck
 from ..policies.pool import Pool
 from ..policies.retry import Retry
 from ..policies.timeouts import DEFAULTS as DEFAULT_TIMEOUTS
@@ -37,7 +38,7 @@ from . import admin as admin_section
 from . import reader
 from .errors import ConfigError
 from .errors import show as _show
-from .schema import FLEET, POLICY, Bad, Key, Section, parse_duration, unknown_key
+from .schema import FLEET, POLICY, Arguments, Bad, Key, Section, parse_duration, unknown_key
 
 __all__ = [
     "Config",
@@ -60,14 +61,19 @@ class PolicyParts:
     breaker: CircuitBreaker | None = None
     bulkhead: Bulkhead | None = None
     pool: Pool = field(default_factory=Pool)
+    health: HealthCheck | None = None
+    #: The `dead_letters:` section's checked arguments (the Router builds the DeadLetters).
+    dead_letters: Arguments | None = None
 
     def kwargs(self) -> dict[str, Any]:
+        """The Policy arguments (all but `dead_letters`, which the Router builds)."""
         return {
             "retry": self.retry,
             "timeouts": self.timeouts,
             "breaker": self.breaker,
             "bulkhead": self.bulkhead,
             "pool": self.pool,
+            "health": self.health,
         }
 
 
@@ -218,6 +224,7 @@ def load(
         problems.found += [
             problem for problem in own.found if _relative(problem, where) not in inherited
         ]
+    _check_stores(defaults, dependencies, problems)
     max_dependencies = data.get("max_dependencies", 100)
     if (
         isinstance(max_dependencies, bool)
@@ -264,6 +271,31 @@ def _fleet(raw: Any, environ: Mapping[str, str], problems: Problems) -> Fleet | 
         return None
     built = _build(FLEET, values, "fleet", problems, start=False)
     return built if isinstance(built, Fleet) else None
+
+
+def _check_stores(
+    defaults: PolicyParts, dependencies: list[Dependency], problems: Problems
+) -> None:
+    """Dependencies that keep dead letters in one store share its one writer (one DeadLetters):
+    their `dead_letters` settings must be the same."""
+    first: dict[str, tuple[str, Arguments]] = {}
+    for where, parts in [
+        ("defaults", defaults),
+        *((f"dependencies.{d.name}", d.parts) for d in dependencies),
+    ]:
+        wanted = parts.dead_letters
+        if wanted is None:
+            continue
+        store = str(wanted.get("store"))
+        if store not in first:
+            first[store] = (where, wanted)
+        elif first[store][1] != wanted:
+            problems.add(
+                f"{where}.dead_letters",
+                f"the same store as {first[store][0]}.dead_letters with other settings; "
+                f"dependencies that share a store share its one writer: give them the same "
+                f"dead_letters settings, or this one a store of its own",
+            )
 
 
 def _relative(problem: str, where: str) -> str:
@@ -350,7 +382,7 @@ def _build(section: Section, value: Any, where: str, problems: Problems, **extra
     if len(problems.found) > before:
         return None
     try:
-        return section.kind(**args, **extra)
+        return section.build({**args, **extra})
     except (ValueError, TypeError, OverflowError) as error:  # a rule across keys
         problems.add(where, str(error).split(": ", 1)[-1])
         return None

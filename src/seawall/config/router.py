@@ -8,6 +8,7 @@ the defaults' policy, which names unmatched dependencies after scheme://host:por
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import fnmatch
 import os
@@ -15,13 +16,15 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..deadletters import DeadLetters
 from ..exchange import AsyncExchange, Exchange, R, Target
 from ..pipeline import Policy
 from ..policies import _validate
 from ..policies.pool import Pool
 from ..state import LOCAL, Store
 from ..telemetry.redact import redact_url
-from .load import Config, load, load_file
+from .load import Config, PolicyParts, load, load_file
+from .schema import Arguments
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,53 @@ class Router:
     RULES: ClassVar[_validate.Rules] = {
         "config": _validate.Instance(Config, "a seawall.config.Config (from load or load_file)"),
         "telemetry": _validate.TELEMETRY,
+        "dead_letters": _validate.FLAG,
     }
 
-    def __init__(self, config: Config, *, telemetry: Any = True) -> None:
-        _validate.arguments("Router", self.RULES, {"config": config, "telemetry": telemetry})
+    def __init__(self, config: Config, *, telemetry: Any = True, dead_letters: bool = True) -> None:
+        _validate.arguments(
+            "Router",
+            self.RULES,
+            {"config": config, "telemetry": telemetry, "dead_letters": dead_letters},
+        )
         self.config = config
         #: The `fleet:` section's store, shared by every policy (started here), or LOCAL.
         self.store: Store = LOCAL if config.fleet is None else config.fleet
+        #: One DeadLetters per distinct `dead_letters:` settings (dependencies that share a
+        #: store share its one writer); none built with `dead_letters=False` (check-config,
+        #: and `seawall dlq`, which opens the store itself).
+        self.dead_letters: list[DeadLetters] = []
+        self._parts = {d.name: d.parts for d in config.dependencies}
+        built: dict[Arguments, DeadLetters] = {}
+
+        def letters(parts: PolicyParts) -> DeadLetters | None:
+            wanted = parts.dead_letters
+            if wanted is None or not dead_letters:
+                return None
+            if wanted not in built:
+                built[wanted] = found = wanted.build()
+                self.dead_letters.append(found)
+                atexit.register(found.close)  # what is queued is stored before the exit
+            return built[wanted]
+
         self.default = Policy(
             None,
             telemetry=telemetry,
             max_dependencies=config.max_dependencies,
             store=self.store,
+            dead_letters=letters(config.defaults),
             **config.defaults.kwargs(),
         )
         self.routes = [
             (
                 Match(tuple(d.match.get("host", ())), d.match.get("path"), d.match.get("methods")),
-                Policy(d.name, telemetry=telemetry, store=self.store, **d.parts.kwargs()),
+                Policy(
+                    d.name,
+                    telemetry=telemetry,
+                    store=self.store,
+                    dead_letters=letters(d.parts),
+                    **d.parts.kwargs(),
+                ),
             )
             for d in config.dependencies
             if d.match
@@ -143,9 +175,11 @@ class Router:
             else:
                 title = f"{policy.name}: {_describe_match(match)}"
             lines.append(title)
-            for part in ("retry", "timeouts", "breaker", "bulkhead", "pool"):
+            for part in ("retry", "timeouts", "breaker", "bulkhead", "pool", "health"):
                 value = getattr(policy, part)
                 lines.append(f"  {part:9s} {_describe(value)}")
+            parts = self.config.defaults if match is None else self._parts[str(policy.name)]
+            lines.append(f"  dead_letters {_describe_letters(parts.dead_letters)}")
         fleet = self.config.fleet
         if fleet is not None:
             lines.append(
@@ -155,6 +189,24 @@ class Router:
                 f"{fleet.min_reporters})"
             )
         return "\n".join(lines)
+
+
+def _describe_letters(wanted: Arguments | None) -> str:
+    if wanted is None:
+        return "off"
+    shown = []
+    for name, value in sorted(wanted.items):
+        if name == "store":
+            value = _redacted_store(str(value))
+        elif isinstance(value, frozenset):
+            value = ",".join(sorted(map(str, value)))
+        shown.append(f"{name}={value}")
+    return " ".join(shown)
+
+
+def _redacted_store(store: str) -> str:
+    """A store URL without its password (user-info dropped, as the telemetry redacts URLs)."""
+    return redact_url(store, frozenset({"password"})) if "://" in store else store
 
 
 def _describe_match(match: Match) -> str:
@@ -184,7 +236,7 @@ def _describe(value: Any) -> str:
                 if all(isinstance(x, int) for x in item)
                 else ",".join(sorted(str(x.value if hasattr(x, "value") else x) for x in item))
             )
-        elif hasattr(item, "__dataclass_fields__"):
+        elif dataclasses.is_dataclass(item):
             item = "(" + _describe(item) + ")"
         shown.append(f"{name}={item}")
     return " ".join(shown)

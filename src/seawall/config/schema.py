@@ -15,7 +15,7 @@ import difflib
 import enum
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,13 @@ class Section:
     keys: dict[str, Key]
     can_be_off: bool
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: What the checked keys become: an instance of `kind` (a policy class), or, for a class
+    #: whose instances hold running parts (`DeadLetters`: a store, a writer thread), its
+    #: keyword arguments (`Arguments`), built when the policies are.
+    make: Callable[..., Any] | None = None
+
+    def build(self, args: dict[str, Any]) -> Any:
+        return (self.make or self.kind)(**args)
 
     def key(self, name: str) -> Key | None:
         return self.keys.get(self.aliases.get(name, name))
@@ -157,11 +164,48 @@ def section(
                 field_name, inner, can_be_off=rule.optional, aliases=_ALIASES.get(inner)
             )
         keys[field_name] = Key(field_name, rule, nested)
-    return Section(name, kind, keys, can_be_off, aliases or {})
+    return Section(name, kind, keys, can_be_off, aliases or {}, _MAKE.get(kind))
 
 
 # YAML names kept for a field whose Python name reads oddly in a file (`type: exponential`).
 _ALIASES: dict[type, dict[str, str]] = {Backoff: {"type": "kind"}}
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """A class's checked keyword arguments from the configuration, to build it later
+    (`build()`); equal arguments compare (and hash) equal."""
+
+    kind: type
+    items: frozenset[tuple[str, Any]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.items).get(name, default)
+
+    def build(self) -> Any:
+        return self.kind(**dict(self.items))
+
+
+def _dead_letter_arguments(**args: Any) -> Arguments:
+    from ..deadletters import DeadLetters
+
+    if "store" not in args:
+        raise ValueError(
+            "DeadLetters: store is missing; expected a path to an SQLite file or a "
+            "postgresql:// URL (use ${VAR} for one holding a password)"
+        )
+    return Arguments(DeadLetters, frozenset(args.items()))
+
+
+def _make() -> dict[type, Callable[..., Any]]:
+    from ..deadletters import DeadLetters
+
+    return {DeadLetters: _dead_letter_arguments}
+
+
+_MAKE = _make()
+#: Arguments of a policy section that are no key (a live object: `DeadLetters(telemetry=)`).
+_CODE_ONLY: dict[type, frozenset[str]] = {kind: frozenset({"telemetry"}) for kind in _MAKE}
 
 
 def _policy_sections() -> dict[str, Section]:
@@ -175,9 +219,11 @@ def _policy_sections() -> dict[str, Section]:
         if (
             isinstance(rule, _validate.Instance)
             and isinstance(kind, type)
-            and dataclasses.is_dataclass(kind)
+            and (dataclasses.is_dataclass(kind) or kind in _MAKE)
         ):
-            sections[name] = section(name, kind, can_be_off=rule.optional)
+            sections[name] = section(
+                name, kind, can_be_off=rule.optional, code_only=_CODE_ONLY.get(kind, frozenset())
+            )
     return sections
 
 

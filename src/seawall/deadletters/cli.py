@@ -218,7 +218,7 @@ def _policies(config: str | None) -> Any:
     if config is not None:
         from ..config import Router, load_file
 
-        router = Router(load_file(config), telemetry=False)
+        router = Router(load_file(config), telemetry=False, dead_letters=False)  # (ours: --db)
 
     def policy(dependency: str) -> Any:
         if dependency not in built:

@@ -16,10 +16,11 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from .. import events as ev
 from ..exchange import CALL
+from ..policies import _validate
 from ..policies.classify import FAILURE_STATUSES, IDEMPOTENCY_KEY, IDEMPOTENT_METHODS
 from . import letter as letters
 from .letter import FAILED, PENDING, RESOLVED, Letter, Reason, ReplayOutcome
@@ -38,10 +39,45 @@ _STOP = object()
 _BATCH = 100  # letters per transaction at most
 
 
+#: URL schemes of a PostgreSQL store given as a string (`DeadLetters("postgresql://...")`).
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+
+
+class _StoreRule(_validate.Rule):
+    expected = (
+        "a path to an SQLite file, a postgresql:// URL, or a dead-letter store "
+        "(SQLiteStore, PostgresStore)"
+    )
+
+    def type_problem(self, value: Any) -> str | None:
+        if isinstance(value, (str, os.PathLike)):
+            return None
+        if all(hasattr(value, name) for name in ("insert", "get", "list", "move")):
+            return None
+        return type(value).__name__  # (never the value: a store URL can hold a password)
+
+    def value_problem(self, value: Any) -> str | None:
+        return "an empty path" if isinstance(value, str) and not value.strip() else None
+
+
+def open_store(store: Any) -> Store:
+    """The store `store` names: itself, a PostgresStore for a postgresql:// URL, else an
+    SQLiteStore at that path."""
+    if isinstance(store, str) and store.startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresStore
+
+        return PostgresStore(store)
+    if isinstance(store, (str, os.PathLike)):
+        return SQLiteStore(store)
+    found: Store = store
+    return found
+
+
 class DeadLetters:
     """Keep the requests that failed for good, to replay once the dependency heals.
 
-    `store`: a `seawall.deadletters.SQLiteStore` (or a path for one) or a `PostgresStore`.
+    `store`: a `seawall.deadletters.SQLiteStore` (or a path for one) or a `PostgresStore` (or
+    a postgresql:// URL for one).
     `record_on`: which endings are kept, of "failure" (a failing status or an error after the
     last allowed attempt), "breaker", "budget", "deadline", "bulkhead". `statuses`: the failing
     statuses kept (by default the failure statuses: 408, 429 and 5xx; a 4xx that is not
@@ -64,6 +100,30 @@ class DeadLetters:
     installed (`seawall.deadletters.metrics`); a MeterProvider to choose it; False for none.
     """
 
+    RULES: ClassVar[_validate.Rules] = {
+        "store": _StoreRule(),
+        "record_on": _validate.Each(
+            f"a collection of {', '.join(sorted(letters.REASONS))}",
+            str,
+            valid=lambda reason: reason in letters.REASONS,
+        ),
+        "statuses": _validate.STATUSES,
+        "max_entries": _validate.Count(1),
+        "max_age": _validate.seconds(above_zero=True),
+        "body_cap": _validate.Count(0),
+        "header_denylist": _validate.Each("a collection of header names (str)", str),
+        "query_denylist": _validate.Each("a collection of query keys (str)", str),
+        "generate_keys": _validate.FLAG,
+        "queue_size": _validate.Count(1),
+        "on_replay": _validate.Function("a callable taking a ReplayRequest", optional=True),
+        "replay_rate": _validate.Number(0, above=True, what="a number of replays a second"),
+        "replay_max_wait": _validate.seconds(above_zero=True),
+        "telemetry": _validate.HasMembers(
+            ("get_meter",), "True, False, None or a MeterProvider", also=(True, False, None)
+        ),
+        "clock": _validate.Function("a callable returning Unix time in seconds"),
+    }
+
     def __init__(
         self,
         store: Store | str | os.PathLike[str],
@@ -83,60 +143,38 @@ class DeadLetters:
         telemetry: Any = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if isinstance(store, (str, os.PathLike)):
-            store = SQLiteStore(store)
-        elif not all(hasattr(store, name) for name in ("insert", "get", "list", "move")):
-            raise TypeError(
-                f"DeadLetters: store must be a dead-letter store (SQLiteStore, "
-                f"PostgresStore) or a path, not {type(store).__name__}"
-            )
-        self.record_on = frozenset(_texts("record_on", record_on))
-        unknown = self.record_on - letters.REASONS
-        if unknown:
-            raise ValueError(
-                f"DeadLetters: record_on must be among {sorted(letters.REASONS)}, "
-                f"not {sorted(unknown)}"
-            )
-        self.statuses = frozenset(_statuses(statuses))
-        for name, value, least in (
-            ("max_entries", max_entries, 1),
-            ("body_cap", body_cap, 0),
-            ("queue_size", queue_size, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"DeadLetters: {name} must be an int, not {type(value).__name__}")
-            if value < least:
-                raise ValueError(f"DeadLetters: {name} must be >= {least}, not {value}")
-        for name, number in (
-            ("max_age", max_age),
-            ("replay_rate", replay_rate),
-            ("replay_max_wait", replay_max_wait),
-        ):
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                raise TypeError(
-                    f"DeadLetters: {name} must be a number, not {type(number).__name__}"
-                )
-            if not 0 < number < float("inf"):
-                raise ValueError(f"DeadLetters: {name} must be > 0 and finite, not {number!r}")
-        if on_replay is not None and not callable(on_replay):
-            raise TypeError(
-                f"DeadLetters: on_replay must be a callable taking a ReplayRequest, "
-                f"not {type(on_replay).__name__}"
-            )
-        if not isinstance(generate_keys, bool):
-            raise TypeError(
-                f"DeadLetters: generate_keys must be a bool, not {type(generate_keys).__name__}"
-            )
+        checked = _validate.arguments(
+            "DeadLetters",
+            self.RULES,
+            {
+                "store": store,
+                "record_on": record_on,
+                "statuses": statuses,
+                "max_entries": max_entries,
+                "max_age": max_age,
+                "body_cap": body_cap,
+                "header_denylist": header_denylist,
+                "query_denylist": query_denylist,
+                "generate_keys": generate_keys,
+                "queue_size": queue_size,
+                "on_replay": on_replay,
+                "replay_rate": replay_rate,
+                "replay_max_wait": replay_max_wait,
+                "telemetry": telemetry,
+                "clock": clock,
+            },
+        )
+        self.record_on = checked["record_on"]
+        self.statuses = checked["statuses"]
+        store = open_store(store)
         self.store: Store = store
         self.max_entries = max_entries
         self.max_age = float(max_age)
         self.body_cap = body_cap
         self.denied_headers = letters.DENIED_HEADERS | {
-            name.lower() for name in _texts("header_denylist", header_denylist)
+            name.lower() for name in checked["header_denylist"]
         }
-        self.query_keys = letters.SENSITIVE_QUERY_KEYS | frozenset(
-            _texts("query_denylist", query_denylist)
-        )
+        self.query_keys = letters.SENSITIVE_QUERY_KEYS | checked["query_denylist"]
         self.generate_keys = generate_keys
         self._clock = clock
         self._queue: queue.Queue[Any] = queue.Queue(queue_size)
@@ -363,29 +401,3 @@ def _current_span_ids() -> tuple[str | None, str | None]:
     if not context.is_valid:
         return None, None
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
-
-
-def _texts(name: str, values: Iterable[str]) -> list[str]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise TypeError(
-            f"DeadLetters: {name} must be a collection of str, not {type(values).__name__}"
-        )
-    found = list(values)
-    for value in found:
-        if not isinstance(value, str):
-            raise TypeError(f"DeadLetters: {name} must hold str, not {type(value).__name__}")
-    return found
-
-
-def _statuses(values: Iterable[int]) -> list[int]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(
-            f"DeadLetters: statuses must be a collection of int, not {type(values).__name__}"
-        )
-    found = list(values)
-    for value in found:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"DeadLetters: statuses must hold int, not {type(value).__name__}")
-        if not 100 <= value <= 599:
-            raise ValueError(f"DeadLetters: statuses must be HTTP statuses (100-599), not {value}")
-    return found
