@@ -24,7 +24,7 @@ from seawall.policies.health import HealthCheck, HealthState
 from .flavours import FLAVOURS
 from .test_telemetry import Otel, otel  # noqa: F401 (the fixture)
 
-PROBING = [f for f in FLAVOURS if f.name in ("httpx", "httpx-async", "requests")]
+PROBING = [f for f in FLAVOURS if f.name in ("httpx", "httpx-async", "requests", "aiohttp")]
 
 
 # -- sans-I/O -------------------------------------------------------------------------------
@@ -230,3 +230,34 @@ def test_the_status_snapshot_shows_why_health_holds_a_breaker_open():
     assert breaker["unhealthy"] == "manual: probe says no"
     assert breaker["thresholds"]["adaptive"] is True
     assert breaker["thresholds"]["failure_rate"] == 0.5
+
+
+def test_an_aiohttp_session_of_the_callers_own_stops_probing_when_closed(upstream):
+    """A session built with only the middleware has no seawall connector to stop the prober
+    as it closes: the prober holds the session weakly and ends at its first wake after the
+    close, without probing the closed session."""
+    import asyncio
+
+    import aiohttp
+
+    import seawall.aiohttp
+
+    upstream.script("/health", then=respond(200))
+    policy, seen = probing_policy(upstream)
+
+    async def main() -> tuple[int, int, list[str]]:
+        session = aiohttp.ClientSession(middlewares=[seawall.aiohttp.middleware(policy)])
+        async with session.get(upstream.url + "/api") as response:  # starts the prober
+            await response.read()
+        while len(probes(seen)) < 3:
+            await asyncio.sleep(0.01)
+        await session.close()
+        closed_at = upstream.hits("/health")
+        await asyncio.sleep(0.15)  # several intervals
+        left = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("seawall-")]
+        return closed_at, upstream.hits("/health"), left
+
+    closed_at, later, left = asyncio.run(main())
+    assert later == closed_at  # no probe after the close
+    assert left == []  # the prober ended by itself
+    assert all(p.passed for p in probes(seen)) and upstream.hits("/api") == 1

@@ -22,6 +22,7 @@ middleware in one step, so no other request is affected, unless the session has
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import ClientRequest, ClientResponse
 
-from . import errors
+from . import errors, probes
 from .pipeline import Policy, PolicyLike, Target
 from .policies import _validate
 from .policies.classify import ErrorKind, kind_of
@@ -193,10 +194,16 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
         "seawall.aiohttp.middleware", _RULES, {"policy": policy, "read_body": read_body}
     )
     chosen: PolicyLike = policy if policy is not None else Policy()
+    probing = getattr(chosen, "health", None) is not None
+    probers: weakref.WeakKeyDictionary[aiohttp.ClientSession, probes.TaskProber] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def seawall_middleware(request: ClientRequest, handler: Handler) -> Awaitable[ClientResponse]:
         exchange = _Exchange(request, handler, read_body)
         owner = getattr(request, "_session", None)
+        if probing and owner is not None and owner not in probers:
+            probers[owner] = _start_prober(chosen, owner)
         if owner is not None and getattr(owner, "_retry_connection", False):
             _take_over(owner, chosen)
             return _rerun_decided(chosen, exchange)
@@ -210,6 +217,55 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
 
     seawall_middleware.policy = chosen  # type: ignore[attr-defined]
     return seawall_middleware
+
+
+def _start_prober(policy: PolicyLike, owner: aiohttp.ClientSession) -> probes.TaskProber:
+    """The health prober of one session, started with its first request (a loop runs then).
+    The middleware has no close hook: the prober holds the session weakly, ends at its first
+    wake after `close()` (never probing a closed session, nor counting a probe the close cut
+    short), and is cancelled when the session is collected."""
+    session = weakref.ref(owner)
+
+    def alive() -> bool:
+        found = session()
+        return found is not None and not found.closed
+
+    async def send(url: str, timeout: float) -> int:
+        found = session()
+        if found is None:
+            raise RuntimeError("the session is gone")
+        # straight through: no middleware (not the policy), no redirect followed
+        async with found.get(
+            url,
+            middlewares=(),
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            await response.read()
+            return response.status
+
+    prober = probes.task_for(policy, send, alive)
+    assert prober is not None  # (only called when the policy has a health check)
+    prober.ensure_started()
+    weakref.finalize(owner, prober.cancel)
+    if isinstance(owner.connector, _Connector):  # seawall's: it stops the prober as it closes
+        owner.connector.probers.append(prober)
+    return prober
+
+
+class _Connector(aiohttp.TCPConnector):
+    """`connector()`'s TCPConnector: when its session closes it, it first stops the health
+    probers of that session (so none is left pending on the loop)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.probers: list[probes.TaskProber] = []
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        probers, self.probers = self.probers, []
+        for prober in probers:
+            await prober.stop()
+        await super().close(abort_ssl=abort_ssl)
 
 
 #: What aiohttp's `ClientSession._request` re-runs once, around the whole middleware chain,
@@ -252,7 +308,7 @@ def connector(policy: PolicyLike | None = None, **options: Any) -> aiohttp.TCPCo
     pool = (policy if policy is not None else Policy()).pool
     options.setdefault("limit", pool.max_connections)
     options.setdefault("keepalive_timeout", pool.keepalive_expiry)
-    return aiohttp.TCPConnector(**options)
+    return _Connector(**options)
 
 
 def session(

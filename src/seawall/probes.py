@@ -4,7 +4,9 @@ Each probe is sent straight through the client's own transport (not through the 
 probe must not be retried, rejected by the breaker it informs, or counted as traffic). Its
 result goes to the dependency's `HealthState` (`policies.health`); when the verdict changes,
 `update_health` holds the breaker open (unhealthy) or lets it half-open (healthy). The prober
-stops when the client is closed.
+stops when the client is closed (an aiohttp session has no close hook for its middleware: its
+prober holds the session weakly, and ends at its first wake after the close, or when the
+session is collected).
 """
 
 from __future__ import annotations
@@ -134,7 +136,9 @@ class ThreadProber(_Prober):
 
 class TaskProber(_Prober):
     """Probes in an asyncio task with `await send(url, timeout) -> status`; the task starts
-    with `ensure_started()` (on the running loop) and ends with `await stop()`."""
+    with `ensure_started()` (on the running loop) and ends with `await stop()`, `cancel()`, or
+    by itself when `alive()` (asked before each probe and before its result counts) says
+    the client is gone."""
 
     def __init__(
         self,
@@ -142,9 +146,11 @@ class TaskProber(_Prober):
         check: HealthCheck,
         send: Callable[[str, float], Awaitable[int]],
         random: Callable[[], float] = _random.random,
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(policy, check, random)
         self._send = send
+        self._alive = alive
         self._task: asyncio.Task[None] | None = None
 
     def ensure_started(self) -> None:
@@ -156,6 +162,8 @@ class TaskProber(_Prober):
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._wait())
+            if not self._alive():
+                return  # the client was closed: no probe of a closed client
             started = self.policy.now()
             try:
                 async with asyncio.timeout(self.check.timeout):
@@ -164,7 +172,17 @@ class TaskProber(_Prober):
                 raise
             except Exception as failed:  # noqa: BLE001 (any failure of a probe is a failed probe)
                 status, error = None, failed
-            self._result(status, error, started)
+            if self._alive():  # (a probe cut short by the client's close does not count)
+                self._result(status, error, started)
+
+    def cancel(self) -> None:
+        """Stop the task from anywhere, without waiting (a finalizer's way)."""
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # its loop is closed: the task is gone with it
+                pass
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -182,7 +200,11 @@ def thread_for(policy: Any, send: Callable[[str, float], int]) -> ThreadProber |
     return ThreadProber(policy, check, send) if isinstance(check, HealthCheck) else None
 
 
-def task_for(policy: Any, send: Callable[[str, float], Awaitable[int]]) -> TaskProber | None:
+def task_for(
+    policy: Any,
+    send: Callable[[str, float], Awaitable[int]],
+    alive: Callable[[], bool] = lambda: True,
+) -> TaskProber | None:
     """A prober to start on the loop when the policy has a `health` check."""
     check = getattr(policy, "health", None)
-    return TaskProber(policy, check, send) if isinstance(check, HealthCheck) else None
+    return TaskProber(policy, check, send, alive=alive) if isinstance(check, HealthCheck) else None
