@@ -261,3 +261,35 @@ def test_an_aiohttp_session_of_the_callers_own_stops_probing_when_closed(upstrea
     assert later == closed_at  # no probe after the close
     assert left == []  # the prober ended by itself
     assert all(p.passed for p in probes(seen)) and upstream.hits("/api") == 1
+
+
+@pytest.mark.parametrize("flavour", PROBING, ids=lambda f: f.name)
+def test_a_health_section_of_the_configuration_is_probed_through_the_router(flavour, upstream):
+    from seawall.config import Router, load
+
+    upstream.script("/ledger/health", then=respond(503))
+    config = load(
+        {
+            "dependencies": {
+                "ledger": {
+                    "match": {"path": "/ledger"},
+                    "retry": False,
+                    "health": {"url": upstream.url + "/ledger/health", "interval": "20ms"},
+                },
+                "plain": {"match": {"path": "/plain"}},
+            }
+        }
+    )
+    router = Router(config, telemetry=False)
+    [ledger] = [p for p in router.policies() if p.name == "ledger"]
+    with flavour.client(router) as client:  # type: ignore[arg-type]
+        assert client.request("GET", upstream.url + "/plain").status == 200
+        breaker = ledger.dependency("ledger").breaker()
+        wait_for(lambda: breaker.unhealthy is not None)
+        with pytest.raises(seawall.CircuitOpenError) as caught:
+            client.request("GET", upstream.url + "/ledger/api")
+        assert caught.value.reason == "unhealthy"
+    hits = upstream.hits("/ledger/health")
+    time.sleep(0.1)
+    assert upstream.hits("/ledger/health") == hits  # stopped with the client
+    assert upstream.hits("/ledger/api") == 0

@@ -194,8 +194,8 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
         "seawall.aiohttp.middleware", _RULES, {"policy": policy, "read_body": read_body}
     )
     chosen: PolicyLike = policy if policy is not None else Policy()
-    probing = getattr(chosen, "health", None) is not None
-    probers: weakref.WeakKeyDictionary[aiohttp.ClientSession, probes.TaskProber] = (
+    probing = bool(probes.probed(chosen))
+    probers: weakref.WeakKeyDictionary[aiohttp.ClientSession, probes.TaskProbers] = (
         weakref.WeakKeyDictionary()
     )
 
@@ -219,7 +219,7 @@ def middleware(policy: PolicyLike | None = None, *, read_body: bool = False) -> 
     return seawall_middleware
 
 
-def _start_prober(policy: PolicyLike, owner: aiohttp.ClientSession) -> probes.TaskProber:
+def _start_prober(policy: PolicyLike, owner: aiohttp.ClientSession) -> probes.TaskProbers:
     """The health prober of one session, started with its first request (a loop runs then).
     The middleware has no close hook: the prober holds the session weakly, ends at its first
     wake after `close()` (never probing a closed session, nor counting a probe the close cut
@@ -245,7 +245,7 @@ def _start_prober(policy: PolicyLike, owner: aiohttp.ClientSession) -> probes.Ta
             return response.status
 
     prober = probes.task_for(policy, send, alive)
-    assert prober is not None  # (only called when the policy has a health check)
+    assert prober is not None  # (only called when a policy has a health check)
     prober.ensure_started()
     weakref.finalize(owner, prober.cancel)
     if isinstance(owner.connector, _Connector):  # seawall's: it stops the prober as it closes
@@ -259,7 +259,7 @@ class _Connector(aiohttp.TCPConnector):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.probers: list[probes.TaskProber] = []
+        self.probers: list[probes.TaskProbers] = []
 
     async def close(self, *, abort_ssl: bool = False) -> None:
         probers, self.probers = self.probers, []

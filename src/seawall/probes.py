@@ -194,17 +194,56 @@ class TaskProber(_Prober):
                 pass
 
 
-def thread_for(policy: Any, send: Callable[[str, float], int]) -> ThreadProber | None:
-    """A started prober when the policy has a `health` check (a Router has none)."""
-    check = getattr(policy, "health", None)
-    return ThreadProber(policy, check, send) if isinstance(check, HealthCheck) else None
+def probed(policy: Any) -> list[Any]:
+    """The policies whose health a client probes: the policy itself, or each policy of a
+    `seawall.config.Router` (one per dependency of the file) that has a `health` check."""
+    found = policy.policies() if hasattr(policy, "policies") else [policy]
+    return [p for p in found if isinstance(getattr(p, "health", None), HealthCheck)]
+
+
+class ThreadProbers:
+    """The started thread probers of one client, stopped together."""
+
+    def __init__(self, probers: list[ThreadProber]) -> None:
+        self.probers = probers
+
+    def stop(self, timeout: float | None = None) -> None:
+        for prober in self.probers:
+            prober.stop(timeout)
+
+
+class TaskProbers:
+    """The task probers of one client, started (on the running loop) and stopped together."""
+
+    def __init__(self, probers: list[TaskProber]) -> None:
+        self.probers = probers
+
+    def ensure_started(self) -> None:
+        for prober in self.probers:
+            prober.ensure_started()
+
+    def cancel(self) -> None:
+        for prober in self.probers:
+            prober.cancel()
+
+    async def stop(self) -> None:
+        for prober in self.probers:
+            await prober.stop()
+
+
+def thread_for(policy: Any, send: Callable[[str, float], int]) -> ThreadProbers | None:
+    """Started probers for the policy's `health` check(s), or None when it has none."""
+    found = probed(policy)
+    return ThreadProbers([ThreadProber(p, p.health, send) for p in found]) if found else None
 
 
 def task_for(
     policy: Any,
     send: Callable[[str, float], Awaitable[int]],
     alive: Callable[[], bool] = lambda: True,
-) -> TaskProber | None:
-    """A prober to start on the loop when the policy has a `health` check."""
-    check = getattr(policy, "health", None)
-    return TaskProber(policy, check, send, alive=alive) if isinstance(check, HealthCheck) else None
+) -> TaskProbers | None:
+    """Probers to start on the loop for the policy's `health` check(s), or None."""
+    found = probed(policy)
+    if not found:
+        return None
+    return TaskProbers([TaskProber(p, p.health, send, alive=alive) for p in found])
