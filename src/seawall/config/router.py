@@ -78,7 +78,8 @@ class Router:
             if wanted is None or not dead_letters:
                 return None
             if wanted not in built:
-                built[wanted] = found = wanted.build()
+                # the Router's telemetry off: theirs too (on: the global meter provider)
+                built[wanted] = found = wanted.build(telemetry=telemetry not in (False, None))
                 self.dead_letters.append(found)
                 atexit.register(found.close)  # what is queued is stored before the exit
             return built[wanted]

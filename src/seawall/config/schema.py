@@ -182,8 +182,9 @@ class Arguments:
     def get(self, name: str, default: Any = None) -> Any:
         return dict(self.items).get(name, default)
 
-    def build(self) -> Any:
-        return self.kind(**dict(self.items))
+    def build(self, **extra: Any) -> Any:
+        """The instance, with `extra` arguments the configuration cannot hold (code only)."""
+        return self.kind(**dict(self.items), **extra)
 
 
 def _dead_letter_arguments(**args: Any) -> Arguments:
