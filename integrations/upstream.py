@@ -104,23 +104,37 @@ def truncate(declared: int = 1000, sent: int = 10, delay: float = 0.0) -> Step:
 
 
 def slow_body(
-    chunks: int = 5, interval: float = 0.05, chunk: bytes = b"x" * 16, status: int = 200
+    chunks: int = 5,
+    interval: float = 0.05,
+    chunk: bytes = b"x" * 16,
+    status: int = 200,
+    *,
+    sized: bool = False,
 ) -> Step:
-    """Send the headers at once, then `chunks` chunks `interval` seconds apart (chunked
-    transfer encoding, so the client cannot know the length in advance)."""
+    """Send the headers at once, then `chunks` chunks `interval` seconds apart: a body that
+    trickles. Chunked transfer encoding by default (the client cannot know the length in
+    advance); `sized=True` declares the whole length in `Content-Length` instead. A client
+    that goes away mid-body ends the handler at its next write."""
 
     async def answer(request: web.Request, _: bytes) -> web.StreamResponse:
         response = web.StreamResponse(status=status)
-        response.enable_chunked_encoding()
+        if sized:
+            response.content_length = chunks * len(chunk)
+        else:
+            response.enable_chunked_encoding()
         await response.prepare(request)
-        for index in range(chunks):
-            if index:
-                await asyncio.sleep(interval)
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            for index in range(chunks):
+                if index:
+                    await asyncio.sleep(interval)
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:  # the client went away: nothing more to send
+            raise asyncio.CancelledError from None  # aiohttp drops the handler quietly
         return response
 
-    return Step(answer, 0.0, f"slow_body({chunks}x{len(chunk)})")
+    framing = "sized" if sized else "chunked"
+    return Step(answer, 0.0, f"slow_body({chunks}x{len(chunk)}, {framing})")
 
 
 def echo(status: int = 200) -> Step:

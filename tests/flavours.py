@@ -43,8 +43,9 @@ class Client:
     def request(self, method: str, url: str, **kw: Any) -> Result:
         raise NotImplementedError
 
-    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
-        """GET url as a stream; (monotonic time, chunk) for each chunk as it arrived."""
+    def stream_chunks(self, url: str, pause: float = 0.0) -> list[tuple[float, bytes]]:
+        """GET url as a stream; (monotonic time, chunk) for each chunk as it arrived. The
+        caller reads later: `pause` seconds pass between the response and its first read."""
         raise NotImplementedError
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
@@ -95,8 +96,9 @@ class _HttpxSyncClient(Client):
     def request(self, method: str, url: str, **kw: Any) -> Result:
         return _result(self.http.request(method, url, **kw))
 
-    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+    def stream_chunks(self, url: str, pause: float = 0.0) -> list[tuple[float, bytes]]:
         with self.http.stream("GET", url) as response:
+            time.sleep(pause)
             return [(time.monotonic(), chunk) for chunk in response.iter_raw()]
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
@@ -170,9 +172,10 @@ class _HttpxAsyncClient(Client):
     def request(self, method: str, url: str, **kw: Any) -> Result:
         return self.runner.run(self._request(method, url, **kw))
 
-    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+    def stream_chunks(self, url: str, pause: float = 0.0) -> list[tuple[float, bytes]]:
         async def go() -> list[tuple[float, bytes]]:
             async with self.http.stream("GET", url) as response:
+                await asyncio.sleep(pause)
                 return [(time.monotonic(), chunk) async for chunk in response.aiter_raw()]
 
         return self.runner.run(go())
@@ -229,8 +232,9 @@ class _RequestsClient(Client):
             response.content,
         )
 
-    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+    def stream_chunks(self, url: str, pause: float = 0.0) -> list[tuple[float, bytes]]:
         with self.http.get(url, stream=True, timeout=5.0) as response:
+            time.sleep(pause)
             return [(time.monotonic(), chunk) for chunk in response.iter_content(chunk_size=None)]
 
     def many(self, n: int, method: str, url: str) -> list[Result | BaseException]:
@@ -277,9 +281,10 @@ class _AiohttpClient(Client):
     def request(self, method: str, url: str, **kw: Any) -> Result:
         return self.runner.run(self._request(method, url, **kw))
 
-    def stream_chunks(self, url: str) -> list[tuple[float, bytes]]:
+    def stream_chunks(self, url: str, pause: float = 0.0) -> list[tuple[float, bytes]]:
         async def go() -> list[tuple[float, bytes]]:
             async with self.http.get(url) as response:
+                await asyncio.sleep(pause)
                 return [(time.monotonic(), chunk) async for chunk in response.content.iter_any()]
 
         return self.runner.run(go())

@@ -29,6 +29,7 @@ from seawall import ErrorKind
 from seawall import events as ev
 from seawall.errors import PLAIN, ResilienceError
 from seawall.exchange import Target
+from seawall.policies.classify import TIMEOUTS
 from seawall.policies.breaker import State
 from seawall.telemetry import logs
 
@@ -89,6 +90,7 @@ class Response:
     status: int
     retry_after: str | None
     discarded: int = 0
+    held: list[float] = field(default_factory=list)  # the time left, each time it was held
 
 
 @dataclass
@@ -146,7 +148,8 @@ class ScriptedExchange:
     def protocol(self, response: Response) -> str | None:
         return "1.1"
 
-    def send(self, timeout: float) -> Response:
+    def send(self, timeout: float, time_left: float) -> Response:
+        assert timeout <= time_left  # an attempt never outlasts the deadline
         step = next(self.steps, Step())
         if step.interrupt:
             raise Interrupt("interrupted during an attempt")
@@ -169,6 +172,10 @@ class ScriptedExchange:
     def discard(self, response: Response) -> None:
         response.discarded += 1
 
+    def hold(self, response: Response, time_left: float, dependency: str) -> None:
+        assert dependency == "model"
+        response.held.append(time_left)
+
     def rewind(self) -> bool:
         return True
 
@@ -177,14 +184,14 @@ class ScriptedExchange:
 
 
 class AsyncScriptedExchange(ScriptedExchange):
-    async def _sent(self, timeout: float) -> Response:
+    async def _sent(self, timeout: float, time_left: float) -> Response:
         try:
-            return ScriptedExchange.send(self, timeout)
+            return ScriptedExchange.send(self, timeout, time_left)
         except Interrupt:
             raise asyncio.CancelledError() from None
 
-    def send(self, timeout: float) -> Any:  # an awaitable, as AsyncExchange's
-        return self._sent(timeout)
+    def send(self, timeout: float, time_left: float) -> Any:  # an awaitable, as AsyncExchange's
+        return self._sent(timeout, time_left)
 
     async def _discarded(self, response: Response) -> None:
         response.discarded += 1
@@ -303,9 +310,15 @@ def check(
         permit = breaker.acquire(world.now)
         assert permit is not None, "a half-open probe permit was never given back"
         breaker.release(permit)
-    # every response not returned was discarded, exactly once; the one returned never
+    # every response not returned was discarded, exactly once; the one returned never, and it
+    # alone was held, once, with the time left to the deadline
     for response in exchange.sent:
         assert response.discarded == (0 if response is outcome else 1), (response, outcome)
+        assert response.held == ([world.deadline - world.now] if response is outcome else [])
+    # a timeout of the client's never escapes once the deadline has run out: that is the
+    # deadline's (DeadlineExceeded, with the timeout as its cause)
+    if isinstance(raised, TransportFailure) and raised.kind in TIMEOUTS:
+        assert world.now < world.deadline, (raised, world.now, world.deadline)
     # at most max_attempts attempts
     assert end.attempts <= options["max_attempts"]
     # each wait: within its cap (the backoff's, or a readable Retry-After's) and the time left
@@ -385,3 +398,55 @@ def test_an_unreadable_retry_after_on_the_one_connection_is_closed_and_retried(a
         options, [([Step(503, retry_after=6), Step(200)], "GET", False)], asynchronous
     )
     assert raised is None and outcome.status == 200
+
+
+# -- a timeout at the deadline is the deadline's --------------------------------------------
+def _timeouts_policy(max_attempts: int, backoff: float, total: float) -> dict[str, Any]:
+    # binary fractions: the fake clock lands on the deadline exactly
+    return {
+        "max_attempts": max_attempts,
+        "backoff": seawall.Backoff.constant(backoff),
+        "budget": None,
+        "max_retry_after": 60.0,
+        "attempt": 0.125,
+        "total": total,
+        "callbacks": Callbacks(),
+    }
+
+
+TIMES_OUT = Step(takes=3.0)  # longer than any attempt's timeout
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    ("first", "backoff", "total"),
+    [
+        # a 503, then an attempt that starts with exactly its timeout left (so it is not cut
+        # by the deadline) and times out at the deadline: what a busy machine makes of
+        # test_conformance's total-deadline test
+        (Step(503, takes=0.0625), 0.0625, 0.25),
+        # a timeout that leaves 0.125 s, exactly the wait before the next attempt: no room
+        (TIMES_OUT, 0.125, 0.5),
+    ],
+    ids=["ends-at-the-deadline", "no-room-for-the-wait"],
+)
+def test_a_timeout_that_leaves_no_room_for_another_attempt_is_the_deadline(
+    asynchronous, first, backoff, total
+):
+    options = _timeouts_policy(5, backoff, total)
+    [(outcome, raised)] = run_script(
+        options, [([first, TIMES_OUT, TIMES_OUT], "GET", False)], asynchronous
+    )
+    assert isinstance(raised, seawall.DeadlineExceeded), raised
+    cause = raised.__cause__
+    assert isinstance(cause, TransportFailure) and cause.kind is ErrorKind.READ_TIMEOUT
+    assert raised.dependency == "model"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_timeout_with_time_to_spare_stays_the_clients(asynchronous):
+    # the last attempt (max_attempts=1) times out 0.125 s into a 4 s deadline: the attempt
+    # timeout ended it, not the deadline
+    options = _timeouts_policy(1, 0.0625, 4.0)
+    [(outcome, raised)] = run_script(options, [([TIMES_OUT], "GET", False)], asynchronous)
+    assert isinstance(raised, TransportFailure) and raised.kind is ErrorKind.READ_TIMEOUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -41,6 +42,21 @@ def test_echo_and_slow_body(upstream):
     assert (echoed.content, echoed.headers["x-body-length"]) == (b"hello", "5")
     assert upstream.requests[0].headers["x-id"] == "7" and upstream.requests[0].body == b"hello"
     assert body == b"ababab"
+
+
+@pytest.mark.parametrize("sized", [False, True], ids=["chunked", "content-length"])
+def test_slow_body_trickles_either_framing(upstream, sized):
+    upstream.script("/t", slow_body(chunks=4, interval=0.05, chunk=b"ab", sized=sized))
+    with httpx.Client() as client, client.stream("GET", upstream.url + "/t") as response:
+        arrivals = [(time.monotonic(), chunk) for chunk in response.iter_raw()]
+        headers = response.headers
+    assert b"".join(chunk for _, chunk in arrivals) == b"abababab"
+    if sized:
+        assert headers["content-length"] == "8" and "transfer-encoding" not in headers
+    else:
+        assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+    # sent over time, not at once: the last bytes came well after the first
+    assert len(arrivals) >= 2 and arrivals[-1][0] - arrivals[0][0] >= 0.1
 
 
 def test_concurrency_is_counted_exactly(upstream):

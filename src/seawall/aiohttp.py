@@ -22,6 +22,7 @@ middleware in one step, so no other request is affected, unless the session has
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -146,10 +147,22 @@ class _Exchange:
     def peer(self, response: ClientResponse) -> tuple[str, int] | None:
         return None  # aiohttp has released the connection by the time the attempt ends
 
-    def send(self, timeout: float) -> Awaitable[ClientResponse]:
+    def send(self, timeout: float, time_left: float) -> Awaitable[ClientResponse]:
         # aiohttp's own coroutine unless the body is read here: one coroutine layer less. The
-        # timeout is the pipeline's to enforce (`cut_after`): aiohttp cannot take one per attempt.
+        # timeout is the pipeline's to enforce (`cut_after`): aiohttp cannot take one per
+        # attempt. It cuts the whole attempt, a body read here included, so `time_left` (which
+        # it never exceeds) needs nothing more.
         return self._attempt() if self._read else self._handler(self.request)
+
+    def hold(self, response: ClientResponse, time_left: float, dependency: str) -> None:
+        """aiohttp reads the body as it arrives, into `response.content`: unless it has all
+        arrived, a timer at the deadline fails the body with the flavoured `DeadlineExceeded`
+        (what every later read raises) and closes the connection; the body's end disarms it."""
+        content = response.content
+        if time_left == math.inf or content.is_eof():
+            return
+        timer = self.loop.call_later(time_left, _body_late, response, self.errors, dependency)
+        content.on_eof(timer.cancel)
 
     @staticmethod
     def cut_after(timeout: float) -> BaseException:
@@ -180,6 +193,14 @@ class _Exchange:
 
     def error_kind(self, error: BaseException) -> ErrorKind | None:
         return error_kind(error)
+
+
+def _body_late(response: ClientResponse, table: errors.ErrorTypes, dependency: str) -> None:
+    """The deadline of a held body that is still arriving: every read from now on raises the
+    flavoured `DeadlineExceeded`, and the connection (half-read) is closed, not reused."""
+    if not response.content.is_eof():
+        response.content.set_exception(errors.body_deadline(table, dependency))
+        response.close()
 
 
 #: What the arguments of `middleware`, `connector` and `session` must be.

@@ -73,5 +73,18 @@ def flavours(*classes: type[ResilienceError]) -> ErrorTypes:
     return table
 
 
+def body_deadline(
+    table: ErrorTypes, dependency: str, cause: BaseException | None = None
+) -> ResilienceError:
+    """The error of a response body still being read when its request's total deadline ran
+    out (the adapters raise it from the body reads they keep the deadline for, after the
+    pipeline has returned the response); `cause`: the read's own timeout, if it had one."""
+    error = table[DeadlineExceeded](
+        "total timeout ran out while the response body was being read", dependency=dependency
+    )
+    error.__cause__ = cause
+    return error
+
+
 #: The plain classes, for code that drives the pipeline without a client.
 PLAIN: ErrorTypes = {cls: cls for cls in REJECTIONS}

@@ -3,9 +3,12 @@
 An adapter presents each logical request as an `Exchange` (threads) or an `AsyncExchange`
 (asyncio) and hands it to a `PolicyLike` (a `Policy`, or a `seawall.config.Router` that picks
 one per request). The pipeline decides through these members only; telemetry reads a few more
-(`url()`, `set_header()`, `protocol()`, `peer()`, `telemetry`), declared here too so that every member an
-adapter must provide is in one place. Dead letters (`seawall.deadletters`) read `headers()`
-and `body()`, only when a request is recorded.
+(`url()`, `set_header()`, `protocol()`, `peer()`, `telemetry`), declared here too so that every
+member an adapter must provide is in one place. Dead letters (`seawall.deadletters`) read
+`headers()` and `body()`, only when a request is recorded.
+
+The total deadline outlives the pipeline: `hold` hands the adapter what is left of it for the
+body the caller reads after the request has returned (docs/policies.md, Timeouts).
 """
 
 from __future__ import annotations
@@ -49,7 +52,14 @@ class Exchange(Protocol[R]):
     def target(self) -> Target: ...
     def has_header(self, name: str) -> bool: ...
     def caller_timeout(self) -> bool: ...  # the calling code set this request's timeout itself
-    def send(self, timeout: float) -> R: ...  # one attempt; timeout is inf when unlimited
+    #: One attempt: `timeout` is the attempt's, `time_left` the total deadline's, which a body
+    #: read inside the attempt must keep too (raising a timeout of the client past it); both
+    #: in seconds, inf when unlimited.
+    def send(self, timeout: float, time_left: float) -> R: ...
+    #: `response` goes to the caller: keep the total deadline (`time_left` seconds from now,
+    #: inf for none) while its body is read, raising `errors[DeadlineExceeded]` for a read
+    #: past it (`errors.body_deadline`, of `dependency`).
+    def hold(self, response: R, time_left: float, dependency: str) -> None: ...
     def status(self, response: R) -> int | None: ...  # None: not HTTP (a protected call)
     def header(self, response: R, name: str) -> str | None: ...
     def discard(self, response: R) -> None: ...  # close a response that will not be returned
@@ -79,7 +89,8 @@ class AsyncExchange(Protocol[R]):
     def target(self) -> Target: ...
     def has_header(self, name: str) -> bool: ...
     def caller_timeout(self) -> bool: ...  # the calling code set this request's timeout itself
-    def send(self, timeout: float) -> Awaitable[R]: ...
+    def send(self, timeout: float, time_left: float) -> Awaitable[R]: ...
+    def hold(self, response: R, time_left: float, dependency: str) -> None: ...  # not awaited
     #: None when the client enforces the attempt timeout it is given; otherwise the driver
     #: cuts a late attempt (cancels it) and records `cut_after(timeout)` as its error.
     @property

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from asyncio import _get_running_loop as _running_loop  # C-fast; None outside asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -96,15 +97,16 @@ _HTTPX_DEFAULT_TIMEOUT = httpx.Timeout(5.0).as_dict()  # httpx.Client()'s own, n
 class _Exchange:
     """One request, as the pipeline sees it (shared by the sync and async flavours)."""
 
-    __slots__ = ("request", "method", "telemetry", "_transport", "_timeouts")
+    __slots__ = ("request", "method", "telemetry", "_transport", "_timeouts", "_buffer")
     errors = ERRORS
 
-    def __init__(self, request: httpx.Request, transport: Any) -> None:
+    def __init__(self, request: httpx.Request, transport: Any, buffer: bool) -> None:
         self.request = request
         self.method = request.method
         self.telemetry: Any = None  # the telemetry listener's per-request state
         self._transport = transport
         self._timeouts: dict[str, float | None] | None = request.extensions.get("timeout")
+        self._buffer = buffer  # the body is read inside the attempt
 
     def url(self) -> str:
         return str(self.request.url)
@@ -176,19 +178,111 @@ class _Exchange:
         self.request.extensions["timeout"] = cut
 
 
-class _SyncExchange(_Exchange):
-    __slots__ = ("_buffer",)
+
+
+class _Deadline:
+    """The total deadline a response body keeps (see `_HeldStream`): past it, a read raises
+    the flavoured `DeadlineExceeded` of `dependency` (a held body, read after the pipeline
+    returned), or, with no dependency (a body read inside the attempt), an `httpx.ReadTimeout`
+    that the pipeline reports as the deadline, with it as the cause."""
+
+    def __init__(self, time_left: float, table: errors.ErrorTypes, dependency: str | None) -> None:
+        self._at = time.monotonic() + time_left
+        self._errors = table
+        self._dependency = dependency
+
+    def _late(self, cause: httpx.TimeoutException | None) -> Exception:
+        if self._dependency is None:
+            return httpx.ReadTimeout("the total deadline ran out while the body was being read")
+        return errors.body_deadline(self._errors, self._dependency, cause)
+
+
+class _HeldStream(_Deadline, httpx.SyncByteStream):
+    """A response body that keeps the request's total deadline: a read that starts past it,
+    or that times out past it, raises instead (and the client closes the response, so its
+    connection is not reused half-read). A read that starts in time may end up to one read
+    timeout later."""
 
     def __init__(
-        self, request: httpx.Request, transport: httpx.BaseTransport, buffer: bool
+        self,
+        inner: httpx.SyncByteStream,
+        time_left: float,
+        table: errors.ErrorTypes,
+        dependency: str | None,
     ) -> None:
-        super().__init__(request, transport)
-        self._buffer = buffer
+        super().__init__(time_left, table, dependency)
+        self._inner = inner
 
-    def send(self, timeout: float) -> httpx.Response:
+    def __iter__(self) -> Iterator[bytes]:
+        at, chunks = self._at, iter(self._inner)
+        try:
+            while True:
+                if time.monotonic() >= at:
+                    raise self._late(None)
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                except httpx.TimeoutException as error:
+                    if time.monotonic() >= at:
+                        raise self._late(error) from error
+                    raise
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)  # a generator left mid-way: end it now
+            if close is not None:
+                close()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncHeldStream(_Deadline, httpx.AsyncByteStream):
+    """The asyncio twin of `_HeldStream`."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        time_left: float,
+        table: errors.ErrorTypes,
+        dependency: str | None,
+    ) -> None:
+        super().__init__(time_left, table, dependency)
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        at, chunks = self._at, self._inner.__aiter__()
+        try:
+            while True:
+                if time.monotonic() >= at:
+                    raise self._late(None)
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                except httpx.TimeoutException as error:
+                    if time.monotonic() >= at:
+                        raise self._late(error) from error
+                    raise
+                yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)  # an async generator left mid-way
+            if aclose is not None:
+                await aclose()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _SyncExchange(_Exchange):
+    __slots__ = ()
+
+    def send(self, timeout: float, time_left: float) -> httpx.Response:
         self._limit(timeout)
         response: httpx.Response = self._transport.handle_request(self.request)
         if self._buffer:
+            if time_left != math.inf:
+                response.stream = _HeldStream(response.stream, time_left, ERRORS, None)
             try:
                 response.read()
             except BaseException:
@@ -196,37 +290,44 @@ class _SyncExchange(_Exchange):
                 raise
         return response
 
+    def hold(self, response: httpx.Response, time_left: float, dependency: str) -> None:
+        if time_left != math.inf and not self._buffer:  # (a buffered one kept it in the attempt)
+            assert isinstance(response.stream, httpx.SyncByteStream)
+            response.stream = _HeldStream(response.stream, time_left, self.errors, dependency)
+
     def discard(self, response: httpx.Response) -> None:
         response.close()
 
 
 class _AsyncExchange(_Exchange):
-    __slots__ = ("_buffer",)
+    __slots__ = ()
     cut_after = None  # httpcore enforces the attempt timeout itself (request extensions)
     loop = None
 
-    def __init__(
-        self, request: httpx.Request, transport: httpx.AsyncBaseTransport, buffer: bool
-    ) -> None:
-        super().__init__(request, transport)
-        self._buffer = buffer
-
-    def send(self, timeout: float) -> Awaitable[httpx.Response]:
+    def send(self, timeout: float, time_left: float) -> Awaitable[httpx.Response]:
         self._limit(timeout)
         if self._buffer:
-            return self._send_buffered()
+            return self._send_buffered(time_left)
         # httpcore's own coroutine, not wrapped: one coroutine layer less on every suspension
         sent: Awaitable[httpx.Response] = self._transport.handle_async_request(self.request)
         return sent
 
-    async def _send_buffered(self) -> httpx.Response:
+    async def _send_buffered(self, time_left: float) -> httpx.Response:
         response: httpx.Response = await self._transport.handle_async_request(self.request)
+        if time_left != math.inf:
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _AsyncHeldStream(response.stream, time_left, ERRORS, None)
         try:
             await response.aread()
         except BaseException:
             await response.aclose()
             raise
         return response
+
+    def hold(self, response: httpx.Response, time_left: float, dependency: str) -> None:
+        if time_left != math.inf and not self._buffer:  # (a buffered one kept it in the attempt)
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _AsyncHeldStream(response.stream, time_left, self.errors, dependency)
 
     def discard(self, response: httpx.Response) -> Awaitable[None]:
         return response.aclose()

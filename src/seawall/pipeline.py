@@ -348,7 +348,7 @@ class Policy:
                     if timeout is None:
                         return run.give_up()
                     try:
-                        response = exchange.send(timeout)
+                        response = exchange.send(timeout, run.left)
                     except Exception as error:
                         # A failed attempt: the wait before the next one, or give up.
                         delay = run.after_error(error)
@@ -366,6 +366,8 @@ class Policy:
                                 result, replaced = run.finish(response)
                                 if replaced:
                                     exchange.discard(response)
+                                else:  # its body, read after we return, keeps the deadline
+                                    exchange.hold(response, run.time_left(), run.dep.name)
                                 return result
                         except BaseException:
                             exchange.discard(response)  # deciding raised: close what is held
@@ -408,7 +410,7 @@ class Policy:
                         return run.give_up()
                     key = None if timers is None or timeout == math.inf else timers.start(timeout)
                     try:
-                        response = await exchange.send(timeout)
+                        response = await exchange.send(timeout, run.left)
                     except BaseException as error:
                         if (
                             key is not None
@@ -439,6 +441,8 @@ class Policy:
                                 result, replaced = run.finish(response)
                                 if replaced:
                                     await exchange.discard(response)
+                                else:  # its body, read after we return, keeps the deadline
+                                    exchange.hold(response, run.time_left(), run.dep.name)
                                 return result
                         except BaseException:
                             await exchange.discard(response)  # deciding raised: close what is held
@@ -537,6 +541,7 @@ class _Run(Generic[R]):
         "retry",
         "started",
         "deadline",
+        "left",
         "attempt_limit",
         "attempt",
         "delay",
@@ -561,6 +566,7 @@ class _Run(Generic[R]):
         self.override = override = _current_override(_overrides.TESTING)
         self.retry = policy.retry
         self.deadline = started + policy._total  # when the whole request must be done by
+        self.left = math.inf  # of the deadline when the current attempt started (before_attempt)
         self.attempt_limit = policy._attempt
         if policy._caller_first and exchange.caller_timeout():
             self.deadline = self.attempt_limit = math.inf  # the caller's own timeouts rule
@@ -635,7 +641,7 @@ class _Run(Generic[R]):
         """The timeout for the next attempt, or None when it must not start (`self.error`)."""
         policy = self.policy
         now = policy._clock()
-        timeout = self.deadline - now
+        self.left = timeout = self.deadline - now
         # the attempt timeout, unless the total deadline comes first (then the attempt is clipped)
         self.clipped = timeout < self.attempt_limit
         if not self.clipped:
@@ -746,7 +752,10 @@ class _Run(Generic[R]):
                     None,
                 )
             )
-        if kind in TIMEOUTS and self.clipped:
+        # A timeout the deadline cut, or one that ends at or past it, is the deadline's: the
+        # client's timeout error becomes the cause of `DeadlineExceeded` (so does one that
+        # leaves no room for another attempt: `_decide`).
+        if kind in TIMEOUTS and (self.clipped or now >= self.deadline):
             self.error = self._rejection(
                 DeadlineExceeded,
                 f"total timeout of {self._total_timeout()} s ran out during attempt {self.attempt}",
@@ -757,6 +766,10 @@ class _Run(Generic[R]):
         if retry is None or not self._retryable(retry, None, kind, error, None):
             return None
         return self._decide(retry, now, _error_type(error), kind, None)
+
+    def time_left(self) -> float:
+        """Seconds to the total deadline from now (inf: none)."""
+        return self.deadline - self.policy._clock()
 
     def abandon(self, error: BaseException) -> None:
         """The attempt was interrupted (cancelled): no verdict for the breaker, and the
@@ -889,8 +902,15 @@ class _Run(Generic[R]):
             why = verdict.reason
             if ev.RetryStopped in self.on and why != retry_mod.RETRY:  # (it never is, here)
                 policy._emit(ev.RetryStopped(dep.name, self.attempt, why, now))
-            if (
-                verdict.reason == retry_mod.BUDGET_EXHAUSTED
+            if why == retry_mod.NO_TIME_LEFT and kind in TIMEOUTS:
+                self.error = self._rejection(
+                    DeadlineExceeded,
+                    f"total timeout of {policy.timeouts.total} s leaves no room for another "
+                    f"attempt after attempt {self.attempt} timed out",
+                    cause=self.error,
+                )
+            elif (
+                why == retry_mod.BUDGET_EXHAUSTED
                 and self.error is not None
                 and self.last_status is None
             ):

@@ -212,7 +212,7 @@ class CallExchange:
     def caller_timeout(self) -> bool:
         return False
 
-    def send(self, timeout: float) -> Any:
+    def send(self, timeout: float, time_left: float) -> Any:
         function, args, kwargs = self.request
         started = self._clock()
         try:
@@ -244,6 +244,9 @@ class CallExchange:
 
     def discard(self, response: Any) -> None:
         return None
+
+    def hold(self, response: Any, time_left: float, dependency: str) -> None:
+        return None  # a call's result has no body still to come
 
     def rewind(self) -> bool:
         return True
@@ -288,7 +291,7 @@ class AsyncCallExchange(CallExchange):
         self.loop = loop
         self.pool = pool  # the dependency's thread pool, for a sync function (in_thread)
 
-    def send(self, timeout: float) -> Awaitable[Any]:
+    def send(self, timeout: float, time_left: float) -> Awaitable[Any]:
         function, args, kwargs = self.request
         if self.pool is None:
             return function(*args, **kwargs)  # type: ignore[no-any-return]

@@ -16,6 +16,9 @@ timeout (plain requests either fails at once or, with `pool_block=True`, waits f
 from __future__ import annotations
 
 import math
+import time
+import weakref
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import requests
@@ -213,7 +216,7 @@ class _Exchange:
             return None
         return (address[0], address[1]) if isinstance(address, tuple) else None
 
-    def send(self, timeout: float) -> requests.Response:
+    def send(self, timeout: float, time_left: float) -> requests.Response:
         adapter = self._adapter
         send = (
             adapter.inner.send
@@ -230,12 +233,18 @@ class _Exchange:
         except EmptyPoolError as error:
             raise PoolTimeout(error, request=self.request) from error
         if not self._stream:
+            if time_left != math.inf:
+                _HeldBody(response, time_left, self.errors, None)
             try:
                 response.content  # noqa: B018 - read the body inside the attempt
             except BaseException:
                 response.close()
                 raise
         return response
+
+    def hold(self, response: requests.Response, time_left: float, dependency: str) -> None:
+        if time_left != math.inf and self._stream:  # (an unstreamed one kept it in the attempt)
+            _HeldBody(response, time_left, self.errors, dependency)
 
     def status(self, response: requests.Response) -> int:
         return response.status_code
@@ -261,6 +270,63 @@ class _Exchange:
 
     def error_kind(self, error: BaseException) -> ErrorKind | None:
         return error_kind(error)
+
+
+class _HeldBody:
+    """A response body that keeps the request's total deadline, for every read through
+    `raw.stream` (`.content`, `.text`, `.json()`, `iter_content`, `iter_lines`; reading
+    `response.raw` itself is not covered): each read takes at most what the socket has (one
+    `read1`), waiting no longer than the time left (the socket's timeout is cut to it), and a
+    read past the deadline raises the flavoured `DeadlineExceeded` of `dependency` (a held body,
+    read after the pipeline returned) or, with no dependency (the body read inside the attempt),
+    a `requests.ReadTimeout` that the pipeline reports as the deadline, with it as the cause."""
+
+    __slots__ = ("_raw", "_at", "_read_timeout", "_errors", "_dependency")
+
+    def __init__(
+        self,
+        response: requests.Response,
+        time_left: float,
+        table: errors.ErrorTypes,
+        dependency: str | None,
+    ) -> None:
+        raw = response.raw
+        self._raw = weakref.ref(raw)  # raw holds this one's stream: no cycle for the GC
+        self._at = time.monotonic() + time_left
+        connection = getattr(raw, "connection", None)
+        timeout = getattr(connection, "timeout", None)  # the read timeout urllib3 set
+        self._read_timeout = timeout if isinstance(timeout, (int, float)) else math.inf
+        self._errors = table
+        self._dependency = dependency
+        if isinstance(raw, urllib3.HTTPResponse):
+            raw.stream = self.stream  # type: ignore[method-assign]
+
+    def stream(
+        self, amt: int | None = 2**16, decode_content: bool | None = None
+    ) -> Iterator[bytes]:
+        raw, at, size = self._raw(), self._at, amt or 2**16
+        while raw is not None:
+            left = at - time.monotonic()
+            if left <= 0:
+                raise self._late(None)
+            if left < self._read_timeout:  # else the socket keeps urllib3's read timeout
+                sock = getattr(raw.connection, "sock", None)  # None once the body is in
+                if sock is not None:
+                    sock.settimeout(left)
+            try:
+                data = raw.read1(size, decode_content=decode_content)
+            except ReadTimeoutError as error:
+                if time.monotonic() >= at:
+                    raise self._late(error) from error
+                raise
+            if not data:
+                return
+            yield data
+
+    def _late(self, cause: BaseException | None) -> Exception:
+        if self._dependency is None:
+            return requests.ReadTimeout("the total deadline ran out while the body was being read")
+        return errors.body_deadline(self._errors, self._dependency, cause)
 
 
 class ResilientAdapter(requests.adapters.HTTPAdapter):

@@ -63,13 +63,16 @@ class SimExchange:
     def discard(self, response: int) -> None:
         pass
 
+    def hold(self, response: int, time_left: float, dependency: str) -> None:
+        pass  # a simulated response has no body to read
+
     def rewind(self) -> bool:
         return True
 
     def error_kind(self, error: BaseException) -> ErrorKind | None:
         return ErrorKind.READ_TIMEOUT if isinstance(error, AttemptTimeout) else None
 
-    def send(self, timeout: float) -> int:
+    def send(self, timeout: float, time_left: float) -> int:
         raise NotImplementedError("a simulated attempt is a job on a simulated server")
 
     def url(self) -> str:
