@@ -29,8 +29,8 @@ from seawall import ErrorKind
 from seawall import events as ev
 from seawall.errors import PLAIN, ResilienceError
 from seawall.exchange import Target
-from seawall.policies.classify import TIMEOUTS
 from seawall.policies.breaker import State
+from seawall.policies.classify import TIMEOUTS
 from seawall.telemetry import logs
 
 WALL0 = 1_700_000_000.0  # the wall clock when the fake monotonic clock reads 0

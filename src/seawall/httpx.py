@@ -178,8 +178,6 @@ class _Exchange:
         self.request.extensions["timeout"] = cut
 
 
-
-
 class _Deadline:
     """The total deadline a response body keeps (see `_HeldStream`): past it, a read raises
     the flavoured `DeadlineExceeded` of `dependency` (a held body, read after the pipeline
@@ -282,6 +280,7 @@ class _SyncExchange(_Exchange):
         response: httpx.Response = self._transport.handle_request(self.request)
         if self._buffer:
             if time_left != math.inf:
+                assert isinstance(response.stream, httpx.SyncByteStream)
                 response.stream = _HeldStream(response.stream, time_left, ERRORS, None)
             try:
                 response.read()

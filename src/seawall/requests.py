@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, ClassVar
 
 import requests
@@ -303,7 +303,7 @@ class _HeldBody:
 
     def stream(
         self, amt: int | None = 2**16, decode_content: bool | None = None
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes]:
         raw, at, size = self._raw(), self._at, amt or 2**16
         while raw is not None:
             left = at - time.monotonic()
