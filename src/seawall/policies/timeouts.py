@@ -11,9 +11,11 @@ from . import _validate
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """`attempt`: the longest one try may take (it reaches the client's connect/read/write/pool
-    timeouts, so a slow attempt is really cut); `total`: the whole logical request, retries and
-    backoff included (the bulkhead queue wait is not, it has its own `queue_timeout`).
-    None means no limit from seawall (the client's own timeouts still apply).
+    timeouts, so a slow attempt is really cut; a body that keeps trickling never trips it);
+    `total`: the whole logical request from the moment it reaches seawall: the bulkhead queue
+    wait, retries and backoff, and the reading of the response body, also a streamed one the
+    caller reads later (docs/policies.md). None means no limit from seawall (the client's own
+    timeouts still apply).
 
     `caller_first`: a request whose calling code set its own timeout (`httpx.Client(timeout=60)`,
     `requests.get(url, timeout=60)`) gets that timeout alone, not these. seawall's defaults
