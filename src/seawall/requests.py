@@ -304,8 +304,14 @@ class _HeldBody:
     def stream(
         self, amt: int | None = 2**16, decode_content: bool | None = None
     ) -> Generator[bytes]:
-        raw, at, size = self._raw(), self._at, amt or 2**16
-        while raw is not None:
+        raw = self._raw()
+        if raw is None:  # (never: raw is what calls this)
+            return
+        # read1: what the socket has, one recv at most (urllib3 1.26 has none: read, which
+        # waits for `size` bytes, so there the deadline is checked between reads only)
+        read = getattr(raw, "read1", None) or raw.read
+        at, size = self._at, amt or 2**16
+        while True:
             left = at - time.monotonic()
             if left <= 0:
                 raise self._late(None)
@@ -314,7 +320,7 @@ class _HeldBody:
                 if sock is not None:
                     sock.settimeout(left)
             try:
-                data = raw.read1(size, decode_content=decode_content)
+                data = read(size, decode_content=decode_content)
             except ReadTimeoutError as error:
                 if time.monotonic() >= at:
                     raise self._late(error) from error
