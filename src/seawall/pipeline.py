@@ -905,7 +905,7 @@ class _Run(Generic[R]):
             if why == retry_mod.NO_TIME_LEFT and kind in TIMEOUTS:
                 self.error = self._rejection(
                     DeadlineExceeded,
-                    f"total timeout of {policy.timeouts.total} s leaves no room for another "
+                    f"total timeout of {self._total_timeout()} s leaves no room for another "
                     f"attempt after attempt {self.attempt} timed out",
                     cause=self.error,
                 )
