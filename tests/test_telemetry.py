@@ -67,8 +67,8 @@ class Otel:
         return total
 
 
-@pytest.fixture
-def otel() -> Iterator[Otel]:
+def in_memory_otel(**telemetry_options: Any) -> Iterator[Otel]:
+    """A real SDK with in-memory exporters, and a `Telemetry` on it (the fixtures' body)."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -80,11 +80,16 @@ def otel() -> Iterator[Otel]:
         meter_provider,
         reader,
         Telemetry(
-            tracer_provider=tracer_provider, meter_provider=meter_provider, redact_query=["token"]
+            tracer_provider=tracer_provider, meter_provider=meter_provider, **telemetry_options
         ),
     )
     tracer_provider.shutdown()
     meter_provider.shutdown()
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    yield from in_memory_otel(redact_query=["token"])
 
 
 def test_one_internal_span_and_one_client_span_per_attempt(flavour, upstream, otel):

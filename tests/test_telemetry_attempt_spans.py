@@ -8,37 +8,19 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import seawall
 from integrations.upstream import respond
 from seawall.telemetry.otel import Telemetry
-from tests.test_telemetry import Otel
+from tests.test_telemetry import Otel, in_memory_otel
 
 FAST = seawall.Backoff.constant(0.001)
 
 
 @pytest.fixture
 def otel() -> Iterator[Otel]:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield Otel(
-        tracer_provider,
-        spans,
-        meter_provider,
-        reader,
-        Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider, spans="attempts"),
-    )
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
+    yield from in_memory_otel(spans="attempts")
 
 
 def test_one_attempt_that_waited_for_nothing_is_one_client_span(flavour, upstream, otel):
